@@ -1,0 +1,116 @@
+"""Start-up work shared by ``oauth-server serve`` and the app: migrate, seed, refuse unsafe."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from dataclasses import dataclass
+
+from oauth_server.clock import Clock
+from oauth_server.config import Settings
+from oauth_server.crypto import verify_secret
+from oauth_server.oauth.clients import ClientRegistry
+from oauth_server.resource.restaurants import restaurant_from_document
+from oauth_server.storage import AlreadyExists, Storage
+
+__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "StartupRefused", "prepare"]
+
+log = logging.getLogger(__name__)
+
+DEMO_CLIENT_ID = "admin"
+DEMO_CLIENT_SECRET = "getroot"
+DEMO_SCOPES = ("restaurent", "restaurants:read", "restaurants:write")
+_DEMO_SEEDED = "demo_seeded"
+
+# Fixed ids make seeding idempotent when several workers start at once.
+DEMO_RESTAURANTS = [
+    {
+        "_id": {"$oid": "5f1a2b3c4d5e6f7a8b9c0d01"},
+        "Name": "Chez Panisse",
+        "Address": "1517 Shattuck Ave, Berkeley, CA",
+        "routine": {"open": "17:30", "close": "22:00"},
+    },
+    {
+        "_id": {"$oid": "5f1a2b3c4d5e6f7a8b9c0d02"},
+        "Name": "Le Bernardin",
+        "Address": "155 W 51st St, New York, NY",
+        "routine": {"open": "12:00", "close": "22:30"},
+    },
+    {
+        "_id": {"$oid": "5f1a2b3c4d5e6f7a8b9c0d03"},
+        "Name": "Noma",
+        "Address": "Refshalevej 96, Copenhagen",
+        "routine": {"open": "18:00", "close": "23:00"},
+    },
+    {
+        "_id": {"$oid": "5f1a2b3c4d5e6f7a8b9c0d04"},
+        "Name": "Sukiyabashi Jiro",
+        "Address": "4-2-15 Ginza, Chuo City, Tokyo",
+        "routine": {"open": "11:30", "close": "20:30"},
+    },
+    {
+        "_id": {"$oid": "5f1a2b3c4d5e6f7a8b9c0d05"},
+        "Name": "Osteria Francescana",
+        "Address": "Via Stella 22, Modena",
+        "routine": {"open": "12:30", "close": "21:30"},
+    },
+]
+
+
+class StartupRefused(Exception):
+    """The server must not start with this configuration or data; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartupReport:
+    seeded_demo: bool
+    demo_client_present: bool
+
+
+async def prepare(settings: Settings, storage: Storage, *, clock: Clock) -> StartupReport:
+    """Migrate the database, seed demo data in development, and refuse unsafe production set-ups."""
+    await storage.migrate()
+    seeded = False
+    if settings.seed_demo_data:
+        seeded = await _seed_demo_data(storage, clock=clock)
+    demo_present = await demo_client_present(storage)
+    if settings.env == "production":
+        problems = settings.production_problems()
+        if demo_present:
+            problems.append(
+                f"the demo client {DEMO_CLIENT_ID!r} with its published secret exists; "
+                f"delete it with `oauth-server clients delete {DEMO_CLIENT_ID}`"
+            )
+        if problems:
+            raise StartupRefused("refusing to start in production:\n  - " + "\n  - ".join(problems))
+    return StartupReport(seeded_demo=seeded, demo_client_present=demo_present)
+
+
+async def demo_client_present(storage: Storage) -> bool:
+    client = await storage.clients.get(client_id=DEMO_CLIENT_ID)
+    return bool(
+        client and client.secret_hash and verify_secret(DEMO_CLIENT_SECRET, client.secret_hash)
+    )
+
+
+async def _seed_demo_data(storage: Storage, *, clock: Clock) -> bool:
+    if await storage.meta.get(key=_DEMO_SEEDED):
+        return False
+    registry = ClientRegistry(storage, clock=clock)
+    with suppress(AlreadyExists):
+        await registry.create(
+            client_id=DEMO_CLIENT_ID,
+            name="Demo client (development only)",
+            scopes=DEMO_SCOPES,
+            default_scopes=("restaurent",),
+            secret=DEMO_CLIENT_SECRET,
+        )
+    now = int(clock.now())
+    await storage.restaurants.add_many(
+        restaurants=[restaurant_from_document(doc, now=now) for doc in DEMO_RESTAURANTS]
+    )
+    await storage.meta.set(key=_DEMO_SEEDED, value=str(now))
+    log.warning(
+        "seeded the demo client %r and %d restaurants", DEMO_CLIENT_ID, len(DEMO_RESTAURANTS)
+    )
+    return True

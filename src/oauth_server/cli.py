@@ -1,0 +1,328 @@
+"""``oauth-server``: serve, migrate, and manage clients and restaurants."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from oauth_server.bootstrap import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    StartupRefused,
+    demo_client_present,
+    prepare,
+)
+from oauth_server.clock import SystemClock
+from oauth_server.config import ConfigError, Settings, load_settings
+from oauth_server.errors import InvalidRequest
+from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
+from oauth_server.resource.restaurants import restaurant_from_document
+from oauth_server.storage import AlreadyExists, Client, SqlStorage, open_storage
+from oauth_server.storage.migrate import current_revision, head_revision
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _with_storage(settings: Settings, work: Callable[[SqlStorage], Awaitable[T]]) -> T:
+    async def run() -> T:
+        storage = open_storage(settings.database_url, pool_size=2)
+        try:
+            await storage.migrate()
+            return await work(storage)
+        finally:
+            await storage.close()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, ConnectionError) as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from None
+
+
+def _client_json(client: Client, secret: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "client_id": client.client_id,
+        "name": client.name,
+        "grant_types": sorted(client.grant_types),
+        "scope": " ".join(sorted(client.scopes)),
+        "default_scope": " ".join(client.default_scopes),
+        "token_format": client.token_format,
+        "created_at": client.created_at,
+        "updated_at": client.updated_at,
+    }
+    if secret is not None:
+        data["client_secret"] = secret
+    return data
+
+
+def _print_client(client: Client, secret: str | None, as_json: bool) -> None:
+    data = _client_json(client, secret)
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for key, value in data.items():
+        if key != "client_secret":
+            click.echo(f"{key:>14}: {' '.join(value) if isinstance(value, list) else value}")
+    if secret is not None:
+        click.echo(f"{'client_secret':>14}: {secret}")
+        click.echo("Store the secret now: it is shown only once and kept only as a hash.", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """PythonOauthServer: an OAuth 2.0 authorization server with a restaurants API.
+
+    Configuration comes from OAUTH_SERVER_* environment variables (see the README).
+    """
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on [OAUTH_SERVER_HOST].")
+@click.option("--port", type=int, help="Port [OAUTH_SERVER_PORT].")
+@click.option("--workers", type=int, help="Worker processes [OAUTH_SERVER_WORKERS].")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Migrate the database, then serve HTTP with uvicorn (uvloop + httptools)."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port, workers=workers)
+    # Worker processes rebuild the settings from the environment: pass the overrides on.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"OAUTH_SERVER_{name}"] = str(value)
+
+    async def bootstrap(storage: SqlStorage) -> bool:
+        await prepare(settings, storage, clock=SystemClock())
+        return await demo_client_present(storage)
+
+    try:
+        demo = _with_storage(settings, bootstrap)
+    except StartupRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    _banner(settings, demo)
+    uvicorn.run(
+        "oauth_server.web.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        server_header=False,
+        timeout_graceful_shutdown=15,
+    )
+
+
+def _banner(settings: Settings, demo: bool) -> None:
+    url = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        f"  PythonOauthServer ({settings.env}) on {url}",
+        f"  issuer {settings.public_issuer}   database {settings.database_url}",
+    ]
+    if demo:
+        lines += [
+            f"  demo client: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET} (scope restaurent)",
+            "",
+            f"  curl -s -X POST {url}/oauth/token -H 'Content-Type: application/json' \\",
+            f'    -d \'{{"client_id": "{DEMO_CLIENT_ID}", "client_secret": '
+            f'"{DEMO_CLIENT_SECRET}", "grant_type": "client_credentials", '
+            '"scope": "restaurent"}\'',
+        ]
+    click.echo("\n".join([*lines, ""]), err=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations (idempotent)."""
+    settings = _settings()
+
+    async def work(storage: SqlStorage) -> str | None:
+        return await current_revision(storage.engine)
+
+    revision = _with_storage(settings, work)
+    click.echo(f"database at revision {revision} (head {head_revision()})")
+
+
+@main.group()
+def clients() -> None:
+    """Register and manage OAuth clients."""
+
+
+@clients.command("create")
+@click.option("--client-id", help="Identifier (default: random).")
+@click.option("--name", default="", help="Human-readable name.")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    default=["client_credentials"],
+    show_default=True,
+    help="Allowed grant type (repeatable).",
+)
+@click.option("--scope", default="", help="Space-separated scopes the client may request.")
+@click.option(
+    "--default-scope",
+    default=None,
+    help="Scopes granted when a request names none (default: all allowed).",
+)
+@click.option(
+    "--token-format",
+    type=click.Choice(["jwt", "opaque"]),
+    default="opaque",
+    show_default=True,
+    help="Access-token format.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def clients_create(
+    client_id: str | None,
+    name: str,
+    grant_types: tuple[str, ...],
+    scope: str,
+    default_scope: str | None,
+    token_format: str,
+    as_json: bool,
+) -> None:
+    """Register a confidential client; its secret is printed once."""
+
+    async def work(storage: SqlStorage) -> tuple[Client, str | None]:
+        registry = ClientRegistry(storage, clock=SystemClock())
+        created = await registry.create(
+            client_id=client_id,
+            name=name,
+            grant_types=grant_types,
+            scopes=scope.split(),
+            default_scopes=None if default_scope is None else default_scope.split(),
+            token_format="jwt" if token_format == "jwt" else "opaque",
+        )
+        return created.client, created.secret
+
+    try:
+        client, secret = _with_storage(_settings(), work)
+    except AlreadyExists:
+        raise click.ClickException(f"a client {client_id!r} exists already") from None
+    except (InvalidClientMetadata, InvalidRequest) as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_client(client, secret, as_json)
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def clients_list(as_json: bool) -> None:
+    """List registered clients."""
+
+    async def work(storage: SqlStorage) -> list[Client]:
+        return await storage.clients.list()
+
+    found = _with_storage(_settings(), work)
+    if as_json:
+        click.echo(json.dumps([_client_json(client) for client in found]))
+        return
+    for client in found:
+        click.echo(
+            f"{client.client_id}\t{' '.join(sorted(client.grant_types))}\t"
+            f"{' '.join(sorted(client.scopes))}\t{client.token_format}"
+        )
+
+
+@clients.command("show")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def clients_show(client_id: str, as_json: bool) -> None:
+    """Show one client (never its secret, which is not stored)."""
+
+    async def work(storage: SqlStorage) -> Client | None:
+        return await storage.clients.get(client_id=client_id)
+
+    client = _with_storage(_settings(), work)
+    if client is None:
+        raise click.ClickException(f"no client {client_id!r}")
+    _print_client(client, None, as_json)
+
+
+@clients.command("delete")
+@click.argument("client_id")
+def clients_delete(client_id: str) -> None:
+    """Delete a client; running servers stop accepting it within the cache sync interval."""
+
+    async def work(storage: SqlStorage) -> bool:
+        return await ClientRegistry(storage, clock=SystemClock()).delete(client_id)
+
+    if not _with_storage(_settings(), work):
+        raise click.ClickException(f"no client {client_id!r}")
+    click.echo(f"deleted {client_id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def clients_rotate_secret(client_id: str, as_json: bool) -> None:
+    """Replace a client's secret; the new one is printed once, the old stops working."""
+
+    async def work(storage: SqlStorage) -> tuple[Client, str | None] | None:
+        rotated = await ClientRegistry(storage, clock=SystemClock()).rotate_secret(client_id)
+        return (rotated.client, rotated.secret) if rotated else None
+
+    result = _with_storage(_settings(), work)
+    if result is None:
+        raise click.ClickException(f"no client {client_id!r}")
+    _print_client(result[0], result[1], as_json)
+
+
+@main.group()
+def restaurants() -> None:
+    """Restaurant data."""
+
+
+@restaurants.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restaurants_import(file: Path) -> None:
+    """Import a JSON array of restaurants (MongoDB extended JSON ``{"$oid": …}`` accepted).
+
+    Documents with an ``_id`` replace the restaurant with that id; others get a new id.
+    """
+    try:
+        documents = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file} is not valid JSON: {exc}") from None
+    if not isinstance(documents, list):
+        raise click.ClickException(f"{file} must contain a JSON array of restaurants")
+    now = int(SystemClock().now())
+    parsed = []
+    for index, document in enumerate(documents):
+        try:
+            parsed.append(restaurant_from_document(document, now=now))
+        except InvalidRequest as exc:
+            raise click.ClickException(f"restaurant #{index}: {exc.description}") from None
+
+    async def work(storage: SqlStorage) -> int:
+        return await storage.restaurants.add_many(restaurants=parsed)
+
+    count = _with_storage(_settings(), work)
+    click.echo(f"imported {count} restaurants")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

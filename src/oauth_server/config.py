@@ -1,0 +1,142 @@
+"""One ``Settings`` object, read from ``OAUTH_SERVER_*`` environment variables once, at start-up.
+
+Every field carries its documentation; the README's configuration table is generated from the
+same text (``oauth-server config``). Development defaults are convenient and loud; production
+refuses the ones that are unsafe (see :meth:`Settings.production_problems`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ConfigError", "Environment", "Settings", "load_settings"]
+
+Environment = Literal["development", "production"]
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message says which variable and why."""
+
+
+def _no_trailing_slash(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL such as https://auth.example.com")
+    if parts.query or parts.fragment:
+        # RFC 8414 §2: the issuer has no query or fragment component.
+        raise ValueError("must not contain a query or fragment (RFC 8414 §2)")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Server configuration. Each field is read from ``OAUTH_SERVER_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OAUTH_SERVER_", extra="ignore", frozen=True, validate_default=True
+    )
+
+    env: Environment = "development"
+    """``development`` seeds the demo client and restaurants; ``production`` refuses unsafe
+    settings (non-https issuer, demo client present) and says why."""
+
+    host: str = "127.0.0.1"
+    """Interface to listen on."""
+
+    port: Annotated[int, Field(ge=1, le=65535)] = 8889
+    """TCP port to listen on."""
+
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Number of server processes (they share nothing but the database)."""
+
+    issuer: Annotated[str | None, AfterValidator(_no_trailing_slash)] = None
+    """Public base URL of the server, used as the token issuer and in metadata. Defaults to
+    ``http://<host>:<port>`` in development; must be https in production."""
+
+    database_url: str = "sqlite:///var/oauth_server.db"
+    """``sqlite:///path`` (default, WAL mode) or ``postgresql://user@host/db`` (asyncpg)."""
+
+    database_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    """Connections per process for PostgreSQL."""
+
+    access_token_ttl: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    """Lifetime of access tokens in seconds (``expires_in``)."""
+
+    max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 65_536
+    """Largest request body accepted; larger bodies get 413 before any parsing."""
+
+    demo_data: bool | None = None
+    """Seed the demo client ``admin``/``getroot`` and five restaurants on first start.
+    Defaults to true in development and false in production."""
+
+    cache_sync_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """Seconds between polls of the change feed: the longest a change made by another process
+    (a deleted client, a rotated secret) can go unnoticed by this one."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level of the server and access log."""
+
+    access_log: bool = False
+    """Write one access-log line per request (off by default: it costs throughput)."""
+
+    @model_validator(mode="after")
+    def _check_database_url(self) -> Settings:
+        scheme = self.database_url.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                "OAUTH_SERVER_DATABASE_URL must start with sqlite:/// or postgresql://"
+            )
+        return self
+
+    @property
+    def public_issuer(self) -> str:
+        """The issuer identifier, exactly as it appears in tokens and metadata."""
+        if self.issuer:
+            return self.issuer
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @property
+    def seed_demo_data(self) -> bool:
+        return self.demo_data if self.demo_data is not None else self.env == "development"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file for a file-based SQLite URL, else ``None``."""
+        if not self.database_url.startswith("sqlite"):
+            return None
+        path = self.database_url.split(":///", 1)[-1]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+    def production_problems(self) -> list[str]:
+        """Reasons this configuration is unsafe for production (empty when it is fine)."""
+        problems: list[str] = []
+        if not self.public_issuer.startswith("https://"):
+            problems.append(
+                "OAUTH_SERVER_ISSUER must be an https URL in production "
+                f"(it is {self.public_issuer!r})"
+            )
+        if self.demo_data:
+            problems.append("OAUTH_SERVER_DEMO_DATA must not be enabled in production")
+        return problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, turning validation errors into one clear message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            name = f"OAUTH_SERVER_{field.upper()}" if error["loc"] else field
+            lines.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,246 @@
+"""The one error hierarchy. Raise anywhere; :func:`oauth_server.oauth.http.render_error` renders.
+
+Each class carries the RFC ``error`` code and the HTTP status. ``description`` is sent to the
+client; ``detail`` goes only to the log.
+
+::
+
+    ServiceError                      base: error code + status + public description
+    ├── OAuthError                    RFC 6749 §5.2 token/endpoint errors, JSON body
+    │   ├── InvalidRequest            400 missing, repeated or malformed parameter (§5.2)
+    │   ├── InvalidClient             401 client authentication failed (§5.2); Basic challenge
+    │   ├── InvalidGrant              400 grant invalid, expired, revoked or not the client's (§5.2)
+    │   ├── UnauthorizedClient        400 client may not use this grant type (§5.2)
+    │   ├── UnsupportedGrantType      400 grant type not supported (§5.2)
+    │   ├── InvalidScope              400 scope unknown, malformed or beyond the allowed (§5.2)
+    │   ├── InvalidTarget             400 resource indicator not allowed (RFC 8707 §2)
+    │   └── UnsupportedTokenType      400 revoking this token type unsupported (RFC 7009 §2.2.1)
+    ├── BearerError                   RFC 6750 §3 resource errors, ``WWW-Authenticate: Bearer``
+    │   ├── BearerChallenge           401 no usable credentials: challenge without error (§3.1)
+    │   ├── InvalidBearerRequest      400 malformed request, two token methods (§3.1)
+    │   ├── InvalidToken              401 expired, revoked, malformed, foreign token (§3.1)
+    │   └── InsufficientScope         403 token lacks the scope (§3.1)
+    ├── RequestTooLarge               413 body over the configured cap, refused before parsing
+    ├── NotFound                      404 no such resource
+    ├── MethodNotAllowed              405 wrong HTTP method
+    ├── TooManyRequests               429 rate limited, ``Retry-After``
+    ├── ServerError                   500 unexpected failure; details only in the log
+    └── TemporarilyUnavailable        503 storage unreachable, ``Retry-After``
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+__all__ = [
+    "BearerChallenge",
+    "BearerError",
+    "InsufficientScope",
+    "InvalidBearerRequest",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidTarget",
+    "InvalidToken",
+    "MethodNotAllowed",
+    "NotFound",
+    "OAuthError",
+    "RequestTooLarge",
+    "ServerError",
+    "ServiceError",
+    "TemporarilyUnavailable",
+    "TooManyRequests",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedTokenType",
+]
+
+# OAuth 2.1 §3.2.4 / RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_NOT_ALLOWED_IN_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def _safe_description(text: str) -> str:
+    return _NOT_ALLOWED_IN_DESCRIPTION.sub("'", text.replace("\\", "/"))[:300]
+
+
+class ServiceError(Exception):
+    """Base of every error the server renders for a client."""
+
+    error: ClassVar[str] = "server_error"
+    status_code: ClassVar[int] = 500
+
+    def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
+        self.description = _safe_description(description) if description else None
+        self.detail = detail
+        super().__init__(description or self.error)
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (challenges, ``Retry-After``)."""
+        return {}
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        return body
+
+
+class OAuthError(ServiceError):
+    """An RFC 6749 §5.2 error."""
+
+    status_code: ClassVar[int] = 400
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed. RFC 6749 §5.2: 401 and a ``WWW-Authenticate`` challenge
+    matching the scheme the client used (Basic); we always send the Basic challenge because it
+    is the method the client MUST support (§2.3.1)."""
+
+    error = "invalid_client"
+    status_code = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="oauth", charset="UTF-8"'}
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    error = "invalid_target"
+
+
+class UnsupportedTokenType(OAuthError):
+    error = "unsupported_token_type"
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class BearerError(ServiceError):
+    """An RFC 6750 §3 error: rendered with a ``WWW-Authenticate: Bearer`` challenge."""
+
+    status_code: ClassVar[int] = 401
+    with_error_code: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        detail: str | None = None,
+        realm: str = "restaurants",
+        scope: str | None = None,
+        resource_metadata: str | None = None,
+    ) -> None:
+        super().__init__(description, detail=detail)
+        self.realm = realm
+        self.scope = scope
+        self.resource_metadata = resource_metadata
+
+    def headers(self) -> dict[str, str]:
+        params = [f"realm={_quote(self.realm)}"]
+        if self.with_error_code:
+            params.append(f"error={_quote(self.error)}")
+            if self.description:
+                params.append(f"error_description={_quote(self.description)}")
+        if self.scope:
+            params.append(f"scope={_quote(self.scope)}")
+        if self.resource_metadata:
+            # RFC 9728 §5.1
+            params.append(f"resource_metadata={_quote(self.resource_metadata)}")
+        return {"WWW-Authenticate": "Bearer " + ", ".join(params)}
+
+
+class BearerChallenge(BearerError):
+    """No credentials the resource accepts were sent. RFC 6750 §3.1: the challenge SHOULD NOT
+    include an error code in this case."""
+
+    error = "unauthorized"
+    with_error_code = False
+
+
+class InvalidBearerRequest(BearerError):
+    error = "invalid_request"
+    status_code = 400
+
+
+class InvalidToken(BearerError):
+    error = "invalid_token"
+
+
+class InsufficientScope(BearerError):
+    error = "insufficient_scope"
+    status_code = 403
+
+
+class RequestTooLarge(ServiceError):
+    error = "invalid_request"
+    status_code = 413
+
+
+class NotFound(ServiceError):
+    error = "not_found"
+    status_code = 404
+
+
+class MethodNotAllowed(ServiceError):
+    error = "invalid_request"
+    status_code = 405
+
+    def __init__(self, allowed: str, description: str | None = None) -> None:
+        super().__init__(description or f"method not allowed; use {allowed}")
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allowed}
+
+
+class TooManyRequests(ServiceError):
+    error = "too_many_requests"
+    status_code = 429
+
+    def __init__(self, retry_after: int, description: str | None = None) -> None:
+        super().__init__(description or "too many requests; retry later")
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ServerError(ServiceError):
+    error = "server_error"
+    status_code = 500
+
+
+class TemporarilyUnavailable(ServiceError):
+    error = "temporarily_unavailable"
+    status_code = 503
+
+    def __init__(
+        self, description: str | None = None, *, detail: str | None = None, retry_after: int = 5
+    ) -> None:
+        super().__init__(description or "the service is temporarily unavailable", detail=detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

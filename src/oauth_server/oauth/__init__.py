@@ -1,0 +1,1 @@
+"""The protocol core: framework-free, async, testable without HTTP."""

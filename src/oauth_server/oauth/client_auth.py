@@ -1,0 +1,92 @@
+"""Client authentication at the token, introspection and revocation endpoints.
+
+Methods (RFC 6749 §2.3.1): ``client_secret_basic`` (the one every server MUST support) and
+``client_secret_post``; the seed's JSON body carries the same members as the latter. Using two
+methods in one request is ``invalid_request`` (OAuth 2.1 §3.2.1, RFC 6749 §2.3). Every failure
+gives the same ``invalid_client`` answer, whether the client is unknown or the secret wrong,
+and costs the same work.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote_plus
+
+from oauth_server.crypto import DUMMY_SECRET_HASH, verify_secret
+from oauth_server.errors import InvalidClient, InvalidRequest
+from oauth_server.oauth.clients import ClientDirectory
+from oauth_server.oauth.http import OAuthRequest
+from oauth_server.storage.models import Client
+
+__all__ = ["AuthMethod", "AuthenticatedClient", "ClientAuthenticator", "parse_basic"]
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post"]
+SUPPORTED_AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post")
+_MAX_CREDENTIAL_LENGTH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedClient:
+    client: Client
+    method: AuthMethod
+
+
+def parse_basic(header: str) -> tuple[str, str]:
+    """Decode ``Basic base64(urlencode(id) ":" urlencode(secret))`` (RFC 6749 §2.3.1)."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidClient("unsupported client authentication scheme; use Basic")
+    encoded = encoded.strip()
+    if not encoded or len(encoded) > 4 * _MAX_CREDENTIAL_LENGTH:
+        raise InvalidClient("malformed Basic credentials")
+    try:
+        decoded = b64decode(encoded, validate=True).decode("utf-8")
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise ValueError("no colon")
+        return unquote_plus(client_id, errors="strict"), unquote_plus(secret, errors="strict")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        raise InvalidClient("malformed Basic credentials") from None
+
+
+class ClientAuthenticator:
+    def __init__(self, directory: ClientDirectory) -> None:
+        self._directory = directory
+
+    async def authenticate(
+        self, request: OAuthRequest, params: Mapping[str, str]
+    ) -> AuthenticatedClient:
+        client_id, secret, method = self._credentials(request, params)
+        if len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH:
+            raise InvalidClient("client authentication failed")
+        client = await self._directory.get(client_id)
+        stored = client.secret_hash if client is not None else None
+        # Unknown client and wrong secret do the same work and give the same answer.
+        matches = verify_secret(secret, stored or DUMMY_SECRET_HASH)
+        if client is None or stored is None or not matches:
+            raise InvalidClient("client authentication failed", detail=f"client_id={client_id!r}")
+        return AuthenticatedClient(client=client, method=method)
+
+    @staticmethod
+    def _credentials(
+        request: OAuthRequest, params: Mapping[str, str]
+    ) -> tuple[str, str, AuthMethod]:
+        header = request.headers.get("authorization")
+        if header is not None:
+            if "client_secret" in params:
+                raise InvalidRequest("use only one client authentication method")
+            client_id, secret = parse_basic(header)
+            body_id = params.get("client_id")
+            if body_id is not None and body_id != client_id:
+                raise InvalidRequest("client_id in the body differs from the Basic credentials")
+            return client_id, secret, "client_secret_basic"
+        post_id = params.get("client_id")
+        post_secret = params.get("client_secret")
+        if post_id is None or post_secret is None:
+            # Public clients (no secret) have no grant here that they may use.
+            raise InvalidClient("client authentication required")
+        return post_id, post_secret, "client_secret_post"

@@ -1,0 +1,157 @@
+"""Clients: a cached directory for the request path and a registry for management.
+
+The directory answers ``get`` from memory; the registry writes through the repository and
+publishes a ``client`` change so that every process drops its cached copy (see
+:mod:`oauth_server.sync`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from oauth_server.cache import TTLCache
+from oauth_server.clock import Clock
+from oauth_server.crypto import hash_secret, new_secret, new_token
+from oauth_server.oauth.scopes import parse_scope
+from oauth_server.storage.models import Change, Client, TokenFormat
+from oauth_server.storage.protocols import ClientRepository, Storage
+
+__all__ = [
+    "CLIENT_CHANGE",
+    "SUPPORTED_GRANT_TYPES",
+    "ClientDirectory",
+    "ClientRegistry",
+    "InvalidClientMetadata",
+    "NewClient",
+]
+
+CLIENT_CHANGE = "client"
+SUPPORTED_GRANT_TYPES = frozenset({"client_credentials"})
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+
+
+class InvalidClientMetadata(ValueError):
+    """A client registration that cannot be accepted; the message says why."""
+
+
+class ClientDirectory:
+    """Client lookups for the request path: memory first, the database on a miss."""
+
+    def __init__(
+        self,
+        repository: ClientRepository,
+        *,
+        ttl: float = 60.0,
+        negative_ttl: float = 5.0,
+        max_entries: int = 50_000,
+    ) -> None:
+        self._repository = repository
+        self._ttl = ttl
+        self._negative_ttl = negative_ttl
+        self._cache: TTLCache[str, Client | None] = TTLCache(max_entries=max_entries)
+
+    async def get(self, client_id: str) -> Client | None:
+        found, client = self._cache.get(client_id)
+        if found:
+            return client
+        client = await self._repository.get(client_id=client_id)
+        # Unknown ids are cached briefly too, so a spray of made-up ids cannot reach the database
+        # at request rate; creating a client publishes a change that clears the entry.
+        self._cache.set(client_id, client, self._ttl if client else self._negative_ttl)
+        return client
+
+    def invalidate(self, client_id: str) -> None:
+        self._cache.pop(client_id)
+
+    def on_change(self, change: Change) -> None:
+        self.invalidate(change.key)
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    """A freshly created client and its secret, which is shown this once and never stored."""
+
+    client: Client
+    secret: str | None
+
+
+class ClientRegistry:
+    """Create, rotate and delete clients; every change is published to the change feed."""
+
+    def __init__(self, storage: Storage, *, clock: Clock, directory: ClientDirectory | None = None):
+        self._storage = storage
+        self._clock = clock
+        self._directory = directory
+
+    async def create(
+        self,
+        *,
+        client_id: str | None = None,
+        name: str = "",
+        grant_types: Iterable[str] = ("client_credentials",),
+        scopes: Iterable[str] = (),
+        default_scopes: Iterable[str] | None = None,
+        token_format: TokenFormat = "opaque",
+        secret: str | None = None,
+    ) -> NewClient:
+        """Register a confidential client with a server-generated secret.
+
+        ``secret`` is only for the development demo client, whose secret the seed README fixes.
+        """
+        client_id = client_id or new_token(16)
+        if _CLIENT_ID.fullmatch(client_id) is None:
+            raise InvalidClientMetadata("client_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -")
+        grants = frozenset(grant_types)
+        if not grants or not grants <= SUPPORTED_GRANT_TYPES:
+            supported = ", ".join(sorted(SUPPORTED_GRANT_TYPES))
+            raise InvalidClientMetadata(f"grant types must be among: {supported}")
+        allowed = parse_scope(" ".join(scopes)) if scopes else ()
+        defaults = allowed if default_scopes is None else parse_scope(" ".join(default_scopes))
+        if not set(defaults) <= set(allowed):
+            raise InvalidClientMetadata("default scopes must be among the allowed scopes")
+        if token_format not in ("jwt", "opaque"):
+            raise InvalidClientMetadata("token format must be jwt or opaque")
+        secret = secret or new_secret()
+        now = int(self._clock.now())
+        client = Client(
+            client_id=client_id,
+            secret_hash=hash_secret(secret),
+            name=name,
+            grant_types=grants,
+            scopes=frozenset(allowed),
+            default_scopes=tuple(defaults),
+            token_format=token_format,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._storage.clients.add(client=client)
+        await self._changed(client_id, now)
+        return NewClient(client=client, secret=secret)
+
+    async def rotate_secret(self, client_id: str) -> NewClient | None:
+        """Replace the secret; the old one stops working everywhere within the sync interval."""
+        secret = new_secret()
+        now = int(self._clock.now())
+        client = await self._storage.clients.get(client_id=client_id)
+        if client is None:
+            return None
+        if not await self._storage.clients.set_secret_hash(
+            client_id=client_id, secret_hash=hash_secret(secret), now=now
+        ):
+            return None
+        await self._changed(client_id, now)
+        return NewClient(client=replace(client, secret_hash=hash_secret(secret)), secret=secret)
+
+    async def delete(self, client_id: str) -> bool:
+        now = int(self._clock.now())
+        deleted = await self._storage.clients.delete(client_id=client_id)
+        if deleted:
+            await self._changed(client_id, now)
+        return deleted
+
+    async def _changed(self, client_id: str, now: int) -> None:
+        await self._storage.changes.publish(kind=CLIENT_CHANGE, key=client_id, now=now)
+        if self._directory is not None:
+            self._directory.invalidate(client_id)

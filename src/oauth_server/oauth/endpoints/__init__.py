@@ -1,0 +1,1 @@
+"""Endpoints: each reads as the list of steps its RFC gives."""

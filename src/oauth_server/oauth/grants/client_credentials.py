@@ -1,0 +1,28 @@
+"""The client credentials grant (RFC 6749 §4.4): a confidential client acting for itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from oauth_server.oauth.client_auth import AuthenticatedClient
+from oauth_server.oauth.scopes import resolve_scope
+from oauth_server.oauth.tokens import TokenGrant
+
+__all__ = ["ClientCredentialsGrant"]
+
+
+class ClientCredentialsGrant:
+    grant_type: Final = "client_credentials"
+
+    async def validate(
+        self, *, client: AuthenticatedClient, params: Mapping[str, str]
+    ) -> TokenGrant:
+        # §4.4.2: only grant_type and an optional scope. Authentication already proved the
+        # client confidential (OAuth 2.1 §4.2: this grant is for confidential clients only).
+        registered = client.client
+        scope = resolve_scope(
+            params.get("scope"), allowed=registered.scopes, default=registered.default_scopes
+        )
+        # §4.4.3: no refresh token; the subject is the client itself (RFC 9068 §2.2).
+        return TokenGrant(client=registered, subject=registered.client_id, scope=scope)

@@ -1,0 +1,77 @@
+"""Access-token issuance behind one small interface, chosen per client by its token format."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from oauth_server.clock import Clock
+from oauth_server.crypto import hash_token, new_token
+from oauth_server.oauth.scopes import format_scope
+from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat
+from oauth_server.storage.protocols import AccessTokenRepository
+
+__all__ = [
+    "AccessTokenIssuer",
+    "IssuedToken",
+    "OpaqueTokenIssuer",
+    "TokenGrant",
+    "TokenService",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What a grant decided: which client gets a token, for whom, with which scope."""
+
+    client: Client
+    subject: str
+    scope: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: tuple[str, ...]
+    token_type: str = "Bearer"
+
+
+class AccessTokenIssuer(Protocol):
+    async def issue(self, grant: TokenGrant) -> IssuedToken: ...
+
+
+class OpaqueTokenIssuer:
+    """256 random bits; only the SHA-256 is stored, with client, subject, scope and times."""
+
+    def __init__(self, repository: AccessTokenRepository, *, clock: Clock, ttl: int) -> None:
+        self._repository = repository
+        self._clock = clock
+        self._ttl = ttl
+
+    async def issue(self, grant: TokenGrant) -> IssuedToken:
+        value = new_token(32)
+        now = int(self._clock.now())
+        await self._repository.add(
+            token=AccessTokenRecord(
+                token_hash=hash_token(value),
+                client_id=grant.client.client_id,
+                subject=grant.subject,
+                scope=format_scope(grant.scope),
+                issued_at=now,
+                expires_at=now + self._ttl,
+            )
+        )
+        return IssuedToken(access_token=value, expires_in=self._ttl, scope=grant.scope)
+
+
+class TokenService:
+    """Issues with the issuer matching the client's token format."""
+
+    def __init__(self, issuers: Mapping[TokenFormat, AccessTokenIssuer]) -> None:
+        self._issuers = dict(issuers)
+
+    async def issue(self, grant: TokenGrant) -> IssuedToken:
+        issuer = self._issuers.get(grant.client.token_format) or self._issuers["opaque"]
+        return await issuer.issue(grant)

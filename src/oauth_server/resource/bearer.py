@@ -1,0 +1,102 @@
+"""Bearer tokens at the resource server (RFC 6750, OAuth 2.1 §5).
+
+Only the ``Authorization`` header is read: OAuth 2.1 §5.1 removes the query-string method, so a
+``?access_token=`` is ignored, and the restaurants API takes JSON bodies, so the form-body
+method (RFC 6750 §2.2) never applies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from oauth_server.errors import (
+    BearerChallenge,
+    InsufficientScope,
+    InvalidBearerRequest,
+    InvalidToken,
+)
+from oauth_server.oauth.http import OAuthRequest
+
+__all__ = ["MAX_TOKEN_LENGTH", "AccessClaims", "ResourceGuard", "TokenVerifier", "bearer_token"]
+
+# b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="   (RFC 6750 §2.1)
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MAX_TOKEN_LENGTH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What a verified access token says."""
+
+    client_id: str
+    subject: str
+    scope: frozenset[str]
+    issued_at: int
+    expires_at: int
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> AccessClaims:
+        """Return the claims of a valid token or raise :class:`InvalidToken`."""
+        ...
+
+
+def bearer_token(request: OAuthRequest) -> str | None:
+    """The bearer token of the request, ``None`` when it sent none.
+
+    Raises :class:`BearerChallenge` for another authentication scheme and
+    :class:`InvalidBearerRequest` for a malformed header.
+    """
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise BearerChallenge("use the Bearer authentication scheme")
+    token = token.strip()
+    if not token:
+        raise InvalidBearerRequest("the Bearer credentials are empty")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken("the access token is too long")
+    if _B64TOKEN.fullmatch(token) is None:
+        raise InvalidBearerRequest("the Bearer credentials are malformed")
+    return token
+
+
+class ResourceGuard:
+    """Authenticates requests to one protected resource and checks their scope."""
+
+    def __init__(
+        self, verifier: TokenVerifier, *, realm: str, resource_metadata: str | None = None
+    ) -> None:
+        self._verifier = verifier
+        self._realm = realm
+        self._resource_metadata = resource_metadata
+
+    async def authenticate(
+        self, request: OAuthRequest, *, any_of: Collection[str], required: bool
+    ) -> AccessClaims | None:
+        """Claims of a valid token holding one of ``any_of``.
+
+        Without credentials: ``None`` when not ``required`` (the public view), else a 401
+        challenge. A token that is invalid is never treated as absent.
+        """
+        try:
+            token = bearer_token(request)
+            if token is None:
+                if required:
+                    raise BearerChallenge("an access token is required")
+                return None
+            claims = await self._verifier.verify(token)
+            if claims.scope.isdisjoint(any_of):
+                raise InsufficientScope(
+                    "the access token lacks the required scope", scope=" ".join(any_of)
+                )
+            return claims
+        except (BearerChallenge, InvalidBearerRequest, InvalidToken, InsufficientScope) as error:
+            error.realm = self._realm
+            error.resource_metadata = self._resource_metadata
+            raise

@@ -1,0 +1,89 @@
+"""Frozen records the repositories return. Times are integer Unix seconds (UTC)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "AccessTokenRecord",
+    "Change",
+    "Client",
+    "Restaurant",
+    "RestaurantChanges",
+    "TokenFormat",
+]
+
+TokenFormat = Literal["jwt", "opaque"]
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered OAuth client. ``secret_hash`` is ``None`` for public clients."""
+
+    client_id: str
+    secret_hash: str | None
+    name: str = ""
+    grant_types: frozenset[str] = frozenset({"client_credentials"})
+    scopes: frozenset[str] = frozenset()
+    """Scopes the client may request."""
+    default_scopes: tuple[str, ...] = ()
+    """Scopes granted when the request names none (RFC 6749 §3.3)."""
+    token_format: TokenFormat = "opaque"
+    created_at: int = 0
+    updated_at: int = 0
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.secret_hash is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenRecord:
+    """An opaque access token as stored: only the SHA-256 of its value."""
+
+    token_hash: bytes
+    client_id: str
+    subject: str
+    scope: str
+    issued_at: int
+    expires_at: int
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Restaurant:
+    """A restaurant; ``restaurant_id`` is 24 lower-case hex digits (a MongoDB ObjectId)."""
+
+    restaurant_id: str
+    name: str
+    address: str
+    open: str = ""
+    close: str = ""
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RestaurantChanges:
+    """A partial update: ``None`` leaves a field as it is."""
+
+    name: str | None = None
+    address: str | None = None
+    open: str | None = None
+    close: str | None = None
+
+    def as_columns(self) -> dict[str, str]:
+        values = {"name": self.name, "address": self.address, "open": self.open}
+        values["close"] = self.close
+        return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed that keeps every process's caches honest."""
+
+    change_id: int
+    kind: str
+    key: str
+    created_at: int = field(default=0, compare=False)

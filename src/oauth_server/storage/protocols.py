@@ -1,0 +1,115 @@
+"""Storage as small async protocols, one per role. Keyword-only, frozen records out, no HTTP in.
+
+One SQL implementation serves SQLite and PostgreSQL (:mod:`oauth_server.storage.sql`); the
+contract suite in ``tests/storage`` runs against every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from oauth_server.storage.models import (
+    AccessTokenRecord,
+    Change,
+    Client,
+    Restaurant,
+    RestaurantChanges,
+)
+
+__all__ = [
+    "AccessTokenRepository",
+    "AlreadyExists",
+    "ChangeFeed",
+    "ClientRepository",
+    "MetaRepository",
+    "RestaurantRepository",
+    "Storage",
+]
+
+
+class AlreadyExists(Exception):
+    """A record with that identifier exists already."""
+
+
+class ClientRepository(Protocol):
+    async def get(self, *, client_id: str) -> Client | None: ...
+    async def add(self, *, client: Client) -> None:
+        """Insert; raise :class:`AlreadyExists` when the id is taken."""
+        ...
+
+    async def list(self) -> list[Client]: ...
+    async def delete(self, *, client_id: str) -> bool: ...
+    async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool: ...
+
+
+class AccessTokenRepository(Protocol):
+    async def add(self, *, token: AccessTokenRecord) -> None:
+        """Durably store the token before returning (the caller acknowledges it next)."""
+        ...
+
+    async def get(self, *, token_hash: bytes) -> AccessTokenRecord | None: ...
+    async def revoke(self, *, token_hash: bytes, now: int) -> bool:
+        """Mark revoked; ``True`` only if this call changed it from active to revoked."""
+        ...
+
+
+class RestaurantRepository(Protocol):
+    async def list(self, *, limit: int, after: str | None = None) -> list[Restaurant]:
+        """Up to ``limit`` restaurants ordered by id, starting after ``after``."""
+        ...
+
+    async def get(self, *, restaurant_id: str) -> Restaurant | None: ...
+    async def add(self, *, restaurant: Restaurant) -> None: ...
+    async def add_many(self, *, restaurants: Sequence[Restaurant]) -> int:
+        """Insert or replace by id; returns the number written."""
+        ...
+
+    async def update(
+        self, *, restaurant_id: str, changes: RestaurantChanges, now: int
+    ) -> Restaurant | None: ...
+    async def delete(self, *, restaurant_id: str) -> bool: ...
+    async def count(self) -> int: ...
+
+
+class MetaRepository(Protocol):
+    """Small server-wide key/value facts (for example, that the demo data was seeded)."""
+
+    async def get(self, *, key: str) -> str | None: ...
+    async def set(self, *, key: str, value: str) -> None: ...
+
+
+class ChangeFeed(Protocol):
+    """An append-only feed of cache invalidations shared by all processes."""
+
+    async def publish(self, *, kind: str, key: str, now: int) -> None: ...
+    async def read(self, *, after: int, limit: int) -> list[Change]: ...
+    async def last_id(self) -> int: ...
+
+
+class Storage(Protocol):
+    @property
+    def clients(self) -> ClientRepository: ...
+    @property
+    def tokens(self) -> AccessTokenRepository: ...
+    @property
+    def restaurants(self) -> RestaurantRepository: ...
+    @property
+    def meta(self) -> MetaRepository: ...
+    @property
+    def changes(self) -> ChangeFeed: ...
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        ...
+
+    async def migrate(self) -> None:
+        """Bring the schema to the latest revision (idempotent, safe with many instances)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...

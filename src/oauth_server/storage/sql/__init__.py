@@ -1,0 +1,1 @@
+"""The SQL storage backend: SQLAlchemy 2 async Core over aiosqlite or asyncpg."""

@@ -1,0 +1,80 @@
+"""Clients in SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from oauth_server.storage.models import Client
+from oauth_server.storage.protocols import AlreadyExists
+from oauth_server.storage.sql.schema import clients
+
+__all__ = ["SqlClientRepository"]
+
+
+def _row_to_client(row: Any) -> Client:
+    return Client(
+        client_id=row.client_id,
+        secret_hash=row.secret_hash,
+        name=row.name,
+        grant_types=frozenset(row.grant_types.split()),
+        scopes=frozenset(row.scopes.split()),
+        default_scopes=tuple(row.default_scopes.split()),
+        token_format=row.token_format,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _client_to_row(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "secret_hash": client.secret_hash,
+        "name": client.name,
+        "grant_types": " ".join(sorted(client.grant_types)),
+        "scopes": " ".join(sorted(client.scopes)),
+        "default_scopes": " ".join(client.default_scopes),
+        "token_format": client.token_format,
+        "created_at": client.created_at,
+        "updated_at": client.updated_at,
+    }
+
+
+class SqlClientRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, *, client_id: str) -> Client | None:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(clients).where(clients.c.client_id == client_id))
+            row = result.first()
+        return _row_to_client(row) if row else None
+
+    async def add(self, *, client: Client) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(clients).values(**_client_to_row(client)))
+        except IntegrityError:
+            raise AlreadyExists(client.client_id) from None
+
+    async def list(self) -> list[Client]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(clients).order_by(clients.c.client_id))
+            return [_row_to_client(row) for row in result]
+
+    async def delete(self, *, client_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
+        return result.rowcount == 1
+
+    async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(clients)
+                .where(clients.c.client_id == client_id)
+                .values(secret_hash=secret_hash, updated_at=now)
+            )
+        return result.rowcount == 1

@@ -1,0 +1,87 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations are the source of truth for the
+database; this module mirrors the latest revision for queries, and a test checks they agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["access_tokens", "changes", "clients", "metadata", "restaurants", "server_meta"]
+
+metadata = MetaData()
+
+# Integer Unix seconds everywhere: portable, compact, cheap to compare and index.
+Timestamp = BigInteger
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(255), primary_key=True),
+    Column("secret_hash", String(255), nullable=True),
+    Column("name", String(255), nullable=False, server_default=""),
+    Column("grant_types", Text, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("default_scopes", Text, nullable=False),
+    Column("token_format", String(16), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("client_id", String(255), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+    Index("ix_access_tokens_expires_at", "expires_at"),
+    Index("ix_access_tokens_client_id", "client_id"),
+)
+
+restaurants = Table(
+    "restaurants",
+    metadata,
+    Column("restaurant_id", String(24), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("open", String(32), nullable=False, server_default=""),
+    Column("close", String(32), nullable=False, server_default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+server_meta = Table(
+    "server_meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column(
+        "change_id",
+        Integer().with_variant(BigInteger, "postgresql"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_changes_created_at", "created_at"),
+    # Ids must never be reused after a purge: readers keep a high-water mark.
+    sqlite_autoincrement=True,
+)

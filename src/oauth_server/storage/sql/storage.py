@@ -1,0 +1,43 @@
+"""The SQL ``Storage``: one engine, one repository per role."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from oauth_server.storage.migrate import upgrade
+from oauth_server.storage.sql.clients import SqlClientRepository
+from oauth_server.storage.sql.engine import create_engine
+from oauth_server.storage.sql.misc import SqlChangeFeed, SqlMetaRepository
+from oauth_server.storage.sql.restaurants import SqlRestaurantRepository
+from oauth_server.storage.sql.tokens import SqlAccessTokenRepository
+
+__all__ = ["SqlStorage"]
+
+
+class SqlStorage:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.clients = SqlClientRepository(engine)
+        self.tokens = SqlAccessTokenRepository(engine)
+        self.restaurants = SqlRestaurantRepository(engine)
+        self.meta = SqlMetaRepository(engine)
+        self.changes = SqlChangeFeed(engine)
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStorage:
+        return cls(create_engine(url, pool_size=pool_size))
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    async def migrate(self) -> None:
+        await upgrade(self.engine)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,281 @@
+"""The restaurants API: the seed's two routes and the REST API beside them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from oauth_server.errors import InvalidRequest
+from oauth_server.oauth.http import OAuthResponse
+from oauth_server.oauth.params import parse_query
+from oauth_server.resource.bearer import AccessClaims
+from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, full_view, public_view
+from oauth_server.storage.models import RestaurantChanges
+from oauth_server.web.api import Api, Doc, oauth_request, read_body, to_response
+from oauth_server.web.schemas import (
+    ErrorBody,
+    Message,
+    RestaurantCreate,
+    RestaurantFull,
+    RestaurantList,
+    RestaurantPage,
+    RestaurantPatch,
+)
+from oauth_server.web.state import services_of
+
+__all__ = ["register"]
+
+_JSON = {"Content-Type": "application/json"}
+_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
+    400: ("Malformed request or id", ErrorBody),
+    401: ("Missing, invalid or expired token (`WWW-Authenticate: Bearer`)", ErrorBody),
+    403: ("insufficient_scope", ErrorBody),
+}
+_ID_PARAM = {
+    "name": "restaurant_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"},
+}
+_SEED_FIELDS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": size},
+    }
+    for name, size in (("Name", 200), ("Address", 500), ("open", 32), ("close", 32))
+]
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+async def _claims(
+    request: Request, *, any_of: Collection[str], required: bool
+) -> AccessClaims | None:
+    guard = services_of(request).guard
+    return await guard.authenticate(await oauth_request(request), any_of=any_of, required=required)
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, headers={**_JSON, **(headers or {})})
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json":
+        raise InvalidRequest("the request body must be application/json")
+    body = await read_body(request, services_of(request).settings.max_body_bytes)
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidRequest(f"{where}: {first['msg']}") from None
+
+
+def _changes(patch: RestaurantPatch) -> RestaurantChanges:
+    routine = patch.routine
+    return RestaurantChanges(
+        name=patch.Name,
+        address=patch.Address,
+        open=routine.open if routine else None,
+        close=routine.close if routine else None,
+    )
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_PAGE
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE}")
+    return int(value)
+
+
+def register(api: Api) -> None:
+    @api.route(
+        "/restaurent",
+        methods=["GET"],
+        doc=Doc(
+            summary="List restaurants (seed route)",
+            tags=["restaurants (seed)"],
+            description="Without credentials: `Name` and `Address` only. With a bearer token "
+            "holding `restaurent` or `restaurants:read`: full documents.",
+            responses={200: ("Restaurants", RestaurantList), **_ERRORS},
+            scopes=sorted(READ_SCOPES),
+            optional_auth=True,
+        ),
+    )
+    async def seed_list(request: Request) -> Response:
+        claims = await _claims(request, any_of=READ_SCOPES, required=False)
+        view = full_view if claims else public_view
+        restaurants = await services_of(request).restaurants.all_for_seed_route()
+        return _json([view(restaurant) for restaurant in restaurants])
+
+    @api.route(
+        "/restaurentUpdate",
+        methods=["GET"],
+        doc=Doc(
+            summary="Update a restaurant (seed route)",
+            tags=["restaurants (seed)"],
+            description="Partial update from query parameters; needs `restaurent` or "
+            "`restaurants:write`.",
+            parameters=[{**_ID_PARAM, "name": "id", "in": "query"}, *_SEED_FIELDS],
+            responses={
+                200: ("Updated", Message),
+                404: ("No such restaurant", ErrorBody),
+                **_ERRORS,
+            },
+            scopes=sorted(WRITE_SCOPES),
+        ),
+    )
+    async def seed_update(request: Request) -> Response:
+        claims_request = await oauth_request(request)
+        services = services_of(request)
+        await services.guard.authenticate(claims_request, any_of=WRITE_SCOPES, required=True)
+        params = parse_query(claims_request.query)
+        restaurant_id = params.get("id")
+        if restaurant_id is None:
+            raise InvalidRequest("the id parameter is required")
+        changes = RestaurantChanges(
+            name=params.get("Name"),
+            address=params.get("Address"),
+            open=params.get("open"),
+            close=params.get("close"),
+        )
+        await services.restaurants.update(restaurant_id, changes)
+        return _json({"message": "Successful"})
+
+    @api.route(
+        "/api/restaurants",
+        methods=["GET"],
+        doc=Doc(
+            summary="List restaurants, a page at a time",
+            tags=["restaurants"],
+            description="Public view without credentials; full documents with "
+            "`restaurants:read` (or `restaurent`).",
+            parameters=[
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_PAGE,
+                        "default": DEFAULT_PAGE,
+                    },
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"},
+                },
+            ],
+            responses={200: ("A page of restaurants", RestaurantPage), **_ERRORS},
+            scopes=sorted(READ_SCOPES),
+            optional_auth=True,
+        ),
+    )
+    async def list_restaurants(request: Request) -> Response:
+        claims = await _claims(request, any_of=READ_SCOPES, required=False)
+        params = parse_query(request.query_params.multi_items())
+        page = await services_of(request).restaurants.page(
+            limit=_limit(params.get("limit")), cursor=params.get("cursor")
+        )
+        view = full_view if claims else public_view
+        return _json(
+            {"items": [view(item) for item in page.items], "next_cursor": page.next_cursor}
+        )
+
+    @api.route(
+        "/api/restaurants",
+        methods=["POST"],
+        doc=Doc(
+            summary="Create a restaurant",
+            tags=["restaurants"],
+            request_body={"application/json": RestaurantCreate},
+            responses={201: ("Created", RestaurantFull), **_ERRORS},
+            scopes=sorted(WRITE_SCOPES),
+        ),
+    )
+    async def create_restaurant(request: Request) -> Response:
+        await _claims(request, any_of=WRITE_SCOPES, required=True)
+        data: RestaurantCreate = await _body(request, RestaurantCreate)
+        restaurant = await services_of(request).restaurants.create(
+            name=data.Name,
+            address=data.Address,
+            open=data.routine.open,
+            close=data.routine.close,
+        )
+        location = f"/api/restaurants/{restaurant.restaurant_id}"
+        return _json(full_view(restaurant), 201, {"Location": location})
+
+    @api.route(
+        "/api/restaurants/{restaurant_id}",
+        methods=["GET"],
+        doc=Doc(
+            summary="Get one restaurant",
+            tags=["restaurants"],
+            parameters=[_ID_PARAM],
+            responses={
+                200: ("The restaurant", RestaurantFull),
+                404: ("No such restaurant", ErrorBody),
+                **_ERRORS,
+            },
+            scopes=sorted(READ_SCOPES),
+            optional_auth=True,
+        ),
+    )
+    async def get_restaurant(request: Request) -> Response:
+        claims = await _claims(request, any_of=READ_SCOPES, required=False)
+        restaurant = await services_of(request).restaurants.get(
+            request.path_params["restaurant_id"]
+        )
+        return _json(full_view(restaurant) if claims else public_view(restaurant))
+
+    @api.route(
+        "/api/restaurants/{restaurant_id}",
+        methods=["PATCH"],
+        doc=Doc(
+            summary="Update some fields of a restaurant",
+            tags=["restaurants"],
+            parameters=[_ID_PARAM],
+            request_body={"application/json": RestaurantPatch},
+            responses={
+                200: ("The updated restaurant", RestaurantFull),
+                404: ("No such restaurant", ErrorBody),
+                **_ERRORS,
+            },
+            scopes=sorted(WRITE_SCOPES),
+        ),
+    )
+    async def patch_restaurant(request: Request) -> Response:
+        await _claims(request, any_of=WRITE_SCOPES, required=True)
+        patch: RestaurantPatch = await _body(request, RestaurantPatch)
+        restaurant = await services_of(request).restaurants.update(
+            request.path_params["restaurant_id"], _changes(patch)
+        )
+        return _json(full_view(restaurant))
+
+    @api.route(
+        "/api/restaurants/{restaurant_id}",
+        methods=["DELETE"],
+        doc=Doc(
+            summary="Delete a restaurant",
+            tags=["restaurants"],
+            parameters=[_ID_PARAM],
+            responses={204: ("Deleted", None), 404: ("No such restaurant", ErrorBody), **_ERRORS},
+            scopes=sorted(WRITE_SCOPES),
+        ),
+    )
+    async def delete_restaurant(request: Request) -> Response:
+        await _claims(request, any_of=WRITE_SCOPES, required=True)
+        await services_of(request).restaurants.delete(request.path_params["restaurant_id"])
+        return to_response(OAuthResponse.empty(204))
