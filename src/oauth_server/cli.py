@@ -20,7 +20,7 @@ from oauth_server.bootstrap import (
     prepare,
 )
 from oauth_server.clock import SystemClock
-from oauth_server.config import ConfigError, Settings, load_settings
+from oauth_server.config import ConfigError, Settings, load_settings, settings_table
 from oauth_server.errors import InvalidRequest
 from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
 from oauth_server.resource.restaurants import restaurant_from_document
@@ -147,6 +147,12 @@ def _banner(settings: Settings, demo: bool) -> None:
             '"scope": "restaurent"}\'',
         ]
     click.echo("\n".join([*lines, ""]), err=True)
+
+
+@main.command("config")
+def config_reference() -> None:
+    """Print the configuration reference (Markdown) and exit."""
+    click.echo(settings_table())
 
 
 @main.group()

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ConfigError", "Environment", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Environment", "Settings", "load_settings", "settings_table"]
 
 Environment = Literal["development", "production"]
 
@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     """Server configuration. Each field is read from ``OAUTH_SERVER_<FIELD>``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="OAUTH_SERVER_", extra="ignore", frozen=True, validate_default=True
+        env_prefix="OAUTH_SERVER_",
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     env: Environment = "development"
@@ -127,6 +131,21 @@ class Settings(BaseSettings):
         if self.demo_data:
             problems.append("OAUTH_SERVER_DEMO_DATA must not be enabled in production")
         return problems
+
+
+def settings_table() -> str:
+    """The configuration reference as a Markdown table (the README embeds it verbatim)."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = (
+            ""
+            if default is None
+            else f"`{str(default).lower() if isinstance(default, bool) else default}`"
+        )
+        description = " ".join((field.description or "").replace("``", "`").split())
+        rows.append(f"| `OAUTH_SERVER_{name.upper()}` | {shown} | {description} |")
+    return "\n".join(rows)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.crypto import hash_secret, new_secret, new_token
+from oauth_server.errors import InvalidScope
 from oauth_server.oauth.scopes import parse_scope
 from oauth_server.storage.models import Change, Client, TokenFormat
 from oauth_server.storage.protocols import ClientRepository, Storage
@@ -107,8 +108,11 @@ class ClientRegistry:
         if not grants or not grants <= SUPPORTED_GRANT_TYPES:
             supported = ", ".join(sorted(SUPPORTED_GRANT_TYPES))
             raise InvalidClientMetadata(f"grant types must be among: {supported}")
-        allowed = parse_scope(" ".join(scopes)) if scopes else ()
-        defaults = allowed if default_scopes is None else parse_scope(" ".join(default_scopes))
+        try:
+            allowed = parse_scope(" ".join(scopes))
+            defaults = allowed if default_scopes is None else parse_scope(" ".join(default_scopes))
+        except InvalidScope as exc:
+            raise InvalidClientMetadata(f"invalid scope: {exc.description}") from None
         if not set(defaults) <= set(allowed):
             raise InvalidClientMetadata("default scopes must be among the allowed scopes")
         if token_format not in ("jwt", "opaque"):

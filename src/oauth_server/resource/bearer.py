@@ -93,7 +93,7 @@ class ResourceGuard:
             claims = await self._verifier.verify(token)
             if claims.scope.isdisjoint(any_of):
                 raise InsufficientScope(
-                    "the access token lacks the required scope", scope=" ".join(any_of)
+                    "the access token lacks the required scope", scope=" ".join(sorted(any_of))
                 )
             return claims
         except (BearerChallenge, InvalidBearerRequest, InvalidToken, InsufficientScope) as error:

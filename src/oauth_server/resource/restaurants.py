@@ -104,7 +104,9 @@ def restaurant_from_document(document: Any, *, now: int) -> Restaurant:
         raw_id = raw_id.get("$oid")
     if raw_id is not None and not isinstance(raw_id, str):
         raise InvalidRequest('_id must be a string or {"$oid": string}')
-    routine = document.get("routine") or {}
+    routine = document.get("routine")
+    if routine is None:
+        routine = {}
     if not isinstance(routine, dict):
         raise InvalidRequest("routine must be an object")
     fields = {

@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from oauth_server.storage.sql.engine import BEGIN_IMMEDIATE
+
 __all__ = ["current_revision", "head_revision", "upgrade"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -36,8 +38,10 @@ def _upgrade(connection: Connection) -> None:
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the database schema to the latest revision (idempotent, safe to run concurrently
     on PostgreSQL)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+    async with engine.connect() as conn:
+        conn.info[BEGIN_IMMEDIATE] = True  # SQLite: wait for the write lock up front
+        async with conn.begin():
+            await conn.run_sync(_upgrade)
 
 
 def head_revision() -> str | None:

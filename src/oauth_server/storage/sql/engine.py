@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["async_url", "create_engine"]
+__all__ = ["BEGIN_IMMEDIATE", "async_url", "create_engine"]
 
 
 def async_url(url: str) -> str:
@@ -25,7 +25,16 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+BEGIN_IMMEDIATE = "sqlite_begin_immediate"
+"""Set this key in a connection's ``info`` to start its next transaction with the write lock
+(for read-then-write transactions such as migrations, which would otherwise fail with
+"database is locked" instead of waiting)."""
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin: the module's own
+    # implicit BEGIN skips DDL, which would leave migrations non-transactional.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL: readers never block the writer; synchronous=NORMAL is durable against process
     # crashes (the WAL is in the OS page cache), which is what the crash-safety test checks.
@@ -34,6 +43,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.info.pop(BEGIN_IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -46,7 +60,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         if not in_memory:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(full)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         full,

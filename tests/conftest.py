@@ -1,0 +1,156 @@
+"""Shared fixtures: backends, settings, the app, a frozen clock, and strict mode.
+
+Strict mode (``OAUTH_SERVER_TEST_STRICT=1``, set by ``.ci/run``): a test that would be skipped
+because PostgreSQL, Redis, Chromium or Node is missing fails instead, so CI cannot go green by
+testing less.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from oauth_server.clock import FrozenClock
+from oauth_server.config import Settings
+from oauth_server.services import Services, build_services
+from oauth_server.web.app import create_app
+
+STRICT = os.environ.get("OAUTH_SERVER_TEST_STRICT") == "1"
+
+# The suite sets its own configuration: a developer's OAUTH_SERVER_* must not leak into it.
+for _name in [n for n in os.environ if n.startswith("OAUTH_SERVER_")]:
+    if not _name.startswith("OAUTH_SERVER_TEST_"):
+        del os.environ[_name]
+PG_ADMIN_URL = os.environ.get(
+    "OAUTH_SERVER_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def unavailable(reason: str) -> None:
+    """Skip for lack of an external service — or fail in strict mode."""
+    if STRICT:
+        pytest.fail(f"strict mode: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"strict mode forbids skips: {report.longrepr}"
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+def _pg_admin(sql: str) -> None:
+    """Run one statement as the admin user, from any context (fixtures may already be inside
+    an event loop, so this runs its own in a thread)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session's own, dropped at the end."""
+    name = f"oauth_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _pg_admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        unavailable(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
+    yield _pg_url(name)
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _truncate_all(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'"
+        )
+        if tables:
+            names = ", ".join(f'"{row["tablename"]}"' for row in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY")
+    finally:
+        await conn.close()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend: a fresh SQLite file, or the session's PostgreSQL
+    database with every table emptied."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/oauth.db"
+    url: str = request.getfixturevalue("pg_database")
+    await _truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        env="development",
+        database_url=database_url,
+        demo_data=True,
+        cache_sync_interval=0.05,
+        database_pool_size=5,
+    )
+
+
+@pytest.fixture
+async def services(settings: Settings, clock: FrozenClock) -> AsyncIterator[Services]:
+    """Core services on a migrated, demo-seeded database (for tests that skip HTTP)."""
+    from oauth_server.bootstrap import prepare
+
+    built = build_services(settings, clock=clock)
+    await prepare(settings, built.storage, clock=clock)
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Starlette]:
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

@@ -1,0 +1,164 @@
+"""The ``oauth-server`` command line, in-process through click's runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+from starlette.applications import Starlette
+
+from oauth_server.cli import main
+from tests.process import CLI
+
+
+@pytest.fixture
+def run(database_url: str):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), env={"OAUTH_SERVER_DATABASE_URL": database_url})
+
+    return invoke
+
+
+def test_db_upgrade(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "revision 000" in result.output
+
+
+def test_client_lifecycle(run) -> None:  # type: ignore[no-untyped-def]
+    created = run(
+        "clients",
+        "create",
+        "--client-id",
+        "svc",
+        "--scope",
+        "restaurants:read a",
+        "--default-scope",
+        "a",
+        "--token-format",
+        "jwt",
+        "--json",
+    )
+    assert created.exit_code == 0, created.output
+    data = json.loads(created.stdout)
+    assert data["client_id"] == "svc"
+    assert len(data["client_secret"]) >= 43
+    assert data["default_scope"] == "a"
+
+    shown = run("clients", "show", "svc", "--json")
+    assert "client_secret" not in json.loads(shown.stdout)
+    assert data["client_secret"] not in shown.output
+    listed = run("clients", "list")
+    assert "svc" in listed.output
+
+    rotated = run("clients", "rotate-secret", "svc", "--json")
+    assert json.loads(rotated.stdout)["client_secret"] != data["client_secret"]
+
+    assert run("clients", "create", "--client-id", "svc").exit_code == 1
+    assert run("clients", "delete", "svc").exit_code == 0
+    assert run("clients", "delete", "svc").exit_code == 1
+    assert run("clients", "show", "svc").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("clients", "create", "--client-id", "bad id"),
+        ("clients", "create", "--grant-type", "password"),
+        ("clients", "create", "--scope", "a", "--default-scope", "b"),
+        ("clients", "create", "--scope", 'a"b'),
+        ("clients", "create", "--token-format", "paseto"),
+        ("clients", "rotate-secret", "nobody"),
+    ],
+)
+def test_bad_input_exits_non_zero_without_traceback(  # type: ignore[no-untyped-def]
+    run, args: tuple[str, ...]
+) -> None:
+    result = run(*args)
+    assert result.exit_code in (1, 2), result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_restaurants_import(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "r.json"
+    source.write_text(
+        json.dumps(
+            [
+                {
+                    "_id": {"$oid": "64b7f0c2a1b2c3d4e5f60718"},
+                    "Name": "A",
+                    "Address": "1 St",
+                    "routine": {"open": "9", "close": "5"},
+                },
+                {"_id": "64b7f0c2a1b2c3d4e5f60719", "Name": "B", "Address": "2 St"},
+                {"Name": "C", "Address": "3 St"},
+            ]
+        )
+    )
+    result = run("restaurants", "import", str(source))
+    assert result.exit_code == 0, result.output
+    assert "imported 3" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not valid JSON"),
+        ('{"Name": "x"}', "JSON array"),
+        ('[{"Name": "x"}]', "Address is required"),
+        ('[{"_id": {"$oid": "zz"}, "Name": "x", "Address": "y"}]', "24 hexadecimal"),
+        ('[{"Name": 5, "Address": "y"}]', "must be a string"),
+        ("[1]", "JSON object"),
+    ],
+)
+def test_restaurants_import_rejects_bad_files(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path, content: str, message: str
+) -> None:
+    source = tmp_path / "bad.json"
+    source.write_text(content)
+    result = run("restaurants", "import", str(source))
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+async def test_cli_changes_reach_a_running_server(
+    database_url: str, app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """A client rotated or deleted by the CLI — another process — stops working in the running
+    server within the cache sync interval (50 ms in these tests)."""
+
+    async def cli(*args: str) -> dict[str, str]:
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [CLI, *args],
+            env={**os.environ, "OAUTH_SERVER_DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout) if "--json" in args else {}
+
+    created = await cli("clients", "create", "--client-id", "cli", "--scope", "a", "--json")
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "cli",
+        "client_secret": created["client_secret"],
+    }
+    assert (await client.post("/oauth/token", data=form)).status_code == 200
+    rotated = await cli("clients", "rotate-secret", "cli", "--json")
+    await asyncio.sleep(0.3)
+    assert (await client.post("/oauth/token", data=form)).status_code == 401
+    form["client_secret"] = rotated["client_secret"]
+    assert (await client.post("/oauth/token", data=form)).status_code == 200
+    await cli("clients", "delete", "cli")
+    await asyncio.sleep(0.3)
+    assert (await client.post("/oauth/token", data=form)).status_code == 401

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oauth_server.config import ConfigError, Settings, load_settings, settings_table
+
+
+def test_readme_configuration_table_is_current() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert settings_table() in readme
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert (settings.host, settings.port, settings.access_token_ttl) == ("127.0.0.1", 8889, 3600)
+    assert settings.public_issuer == "http://localhost:8889"
+    assert settings.seed_demo_data
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"OAUTH_SERVER_PORT": "0"}, "OAUTH_SERVER_PORT"),
+        ({"OAUTH_SERVER_PORT": "http"}, "OAUTH_SERVER_PORT"),
+        ({"OAUTH_SERVER_ENV": "staging"}, "OAUTH_SERVER_ENV"),
+        ({"OAUTH_SERVER_ISSUER": "ftp://x"}, "OAUTH_SERVER_ISSUER"),
+        ({"OAUTH_SERVER_ISSUER": "https://x/?a=b"}, "query"),
+        ({"OAUTH_SERVER_DATABASE_URL": "mysql://x"}, "OAUTH_SERVER_DATABASE_URL"),
+        ({"OAUTH_SERVER_ACCESS_TOKEN_TTL": "5"}, "OAUTH_SERVER_ACCESS_TOKEN_TTL"),
+    ],
+)
+def test_invalid_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], fragment: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings()
+
+
+def test_production_problems() -> None:
+    assert Settings(env="production", issuer="https://auth.example").production_problems() == []
+    problems = Settings(env="production", demo_data=True).production_problems()
+    assert len(problems) == 2
+    assert not Settings(env="production").seed_demo_data
+
+
+def test_issuer_trailing_slash_is_dropped() -> None:
+    assert Settings(issuer="https://auth.example/").public_issuer == "https://auth.example"

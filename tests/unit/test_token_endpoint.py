@@ -1,0 +1,241 @@
+"""The token endpoint core, driven with OAuthRequest objects — no HTTP, no database."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from oauth_server.clock import FrozenClock
+from oauth_server.crypto import hash_token
+from oauth_server.errors import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from oauth_server.oauth.client_auth import ClientAuthenticator, parse_basic
+from oauth_server.oauth.clients import ClientDirectory
+from oauth_server.oauth.endpoints.token import TokenEndpoint
+from oauth_server.oauth.grants import default_grants
+from oauth_server.oauth.http import OAuthRequest
+from oauth_server.oauth.tokens import OpaqueTokenIssuer, TokenService
+from tests.fakes import MemoryClients, MemoryTokens, make_client
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def basic(client_id: str, secret: str) -> str:
+    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def form_request(params: dict[str, str], headers: dict[str, str] | None = None) -> OAuthRequest:
+    return OAuthRequest(
+        "POST",
+        "/oauth/token",
+        headers={"content-type": FORM, **(headers or {})},
+        body=urlencode(params).encode(),
+    )
+
+
+@pytest.fixture
+def tokens() -> MemoryTokens:
+    return MemoryTokens()
+
+
+@pytest.fixture
+def clients() -> MemoryClients:
+    return MemoryClients(
+        make_client("app", "s3cret"),
+        make_client("c:olon é", "p@ss:wörd"),
+        make_client("noscope", "x", scopes=("a",), default_scopes=()),
+        make_client("other", "x", grant_types=frozenset({"authorization_code"})),
+    )
+
+
+@pytest.fixture
+def endpoint(clients: MemoryClients, tokens: MemoryTokens) -> TokenEndpoint:
+    issuer = OpaqueTokenIssuer(tokens, clock=FrozenClock(1000.0), ttl=3600)
+    return TokenEndpoint(
+        authenticator=ClientAuthenticator(ClientDirectory(clients)),
+        grants=default_grants(),
+        tokens=TokenService({"opaque": issuer}),
+    )
+
+
+async def test_client_secret_post_issues_a_stored_hashed_token(
+    endpoint: TokenEndpoint, tokens: MemoryTokens
+) -> None:
+    response = await endpoint.handle(
+        form_request(
+            {"grant_type": "client_credentials", "client_id": "app", "client_secret": "s3cret"}
+        )
+    )
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Pragma"] == "no-cache"
+    body = json.loads(response.body)
+    # The default scope was granted without being requested, so §5.1 requires `scope`.
+    assert body == {
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "access_token": body["access_token"],
+        "scope": "restaurent",
+    }
+    assert len(body["access_token"]) >= 43  # 256 bits, base64url
+    record = tokens.rows[hash_token(body["access_token"])]
+    assert (record.client_id, record.subject, record.scope) == ("app", "app", "restaurent")
+    assert (record.issued_at, record.expires_at) == (1000, 4600)
+    assert body["access_token"].encode() not in repr(tokens.rows).encode()
+
+
+async def test_seed_json_body_gives_the_seed_response(endpoint: TokenEndpoint) -> None:
+    body = json.dumps(
+        {
+            "client_id": "app",
+            "client_secret": "s3cret",
+            "grant_type": "client_credentials",
+            "scope": "restaurent",
+        }
+    ).encode()
+    request = OAuthRequest(
+        "POST", "/oauth/token", headers={"content-type": "application/json"}, body=body
+    )
+    response = await endpoint.handle(request)
+    assert response.status == 200
+    assert list(json.loads(response.body)) == ["token_type", "expires_in", "access_token"]
+
+
+async def test_basic_auth_with_form_encoded_credentials(endpoint: TokenEndpoint) -> None:
+    request = form_request(
+        {"grant_type": "client_credentials", "scope": "restaurants:read"},
+        {"authorization": basic("c:olon é", "p@ss:wörd")},
+    )
+    response = await endpoint.handle(request)
+    assert response.status == 200
+    assert "scope" not in json.loads(response.body)
+
+
+def test_parse_basic_decodes_form_encoding() -> None:
+    assert parse_basic(basic("a+b c", "x:y%")) == ("a+b c", "x:y%")
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "error"),
+    [
+        ({}, {}, InvalidRequest),
+        ({"client_id": "app", "client_secret": "s3cret"}, {}, InvalidRequest),
+        (
+            {"grant_type": "password", "client_id": "app", "client_secret": "s3cret"},
+            {},
+            UnsupportedGrantType,
+        ),
+        ({"grant_type": "client_credentials"}, {}, InvalidClient),
+        ({"grant_type": "client_credentials", "client_id": "app"}, {}, InvalidClient),
+        (
+            {"grant_type": "client_credentials", "client_id": "app", "client_secret": "bad"},
+            {},
+            InvalidClient,
+        ),
+        (
+            {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "s3cret"},
+            {},
+            InvalidClient,
+        ),
+        (
+            {"grant_type": "client_credentials"},
+            {"authorization": basic("app", "bad")},
+            InvalidClient,
+        ),
+        ({"grant_type": "client_credentials"}, {"authorization": "Basic !!!"}, InvalidClient),
+        ({"grant_type": "client_credentials"}, {"authorization": "Bearer abc"}, InvalidClient),
+        (
+            {"grant_type": "client_credentials"},
+            {"authorization": "Basic " + base64.b64encode(b"nocolon").decode()},
+            InvalidClient,
+        ),
+        (
+            {"grant_type": "client_credentials", "client_secret": "s3cret"},
+            {"authorization": basic("app", "s3cret")},
+            InvalidRequest,
+        ),
+        (
+            {"grant_type": "client_credentials", "client_id": "other"},
+            {"authorization": basic("app", "s3cret")},
+            InvalidRequest,
+        ),
+        (
+            {"grant_type": "client_credentials", "scope": "admin"},
+            {"authorization": basic("app", "s3cret")},
+            InvalidScope,
+        ),
+        (
+            {"grant_type": "client_credentials", "scope": 'bad"scope'},
+            {"authorization": basic("app", "s3cret")},
+            InvalidScope,
+        ),
+        (
+            {"grant_type": "client_credentials"},
+            {"authorization": basic("noscope", "x")},
+            InvalidScope,
+        ),
+        (
+            {"grant_type": "client_credentials"},
+            {"authorization": basic("other", "x")},
+            UnauthorizedClient,
+        ),
+        (
+            {"grant_type": "client_credentials", "client_id": "app", "client_secret": "x" * 600},
+            {},
+            InvalidClient,
+        ),
+    ],
+)
+async def test_errors(
+    endpoint: TokenEndpoint,
+    params: dict[str, str],
+    headers: dict[str, str],
+    error: type[OAuthError],
+) -> None:
+    with pytest.raises(error) as raised:
+        await endpoint.handle(form_request(params, headers))
+    assert type(raised.value) is error
+
+
+async def test_basic_client_id_in_body_may_repeat_the_same_id(endpoint: TokenEndpoint) -> None:
+    request = form_request(
+        {"grant_type": "client_credentials", "client_id": "app"},
+        {"authorization": basic("app", "s3cret")},
+    )
+    assert (await endpoint.handle(request)).status == 200
+
+
+async def test_unknown_and_wrong_secret_are_indistinguishable(endpoint: TokenEndpoint) -> None:
+    answers = []
+    for client_id, secret in (("app", "wrong"), ("ghost", "wrong")):
+        with pytest.raises(InvalidClient) as raised:
+            await endpoint.handle(
+                form_request(
+                    {
+                        "grant_type": "client_credentials",
+                        "client_id": client_id,
+                        "client_secret": secret,
+                    }
+                )
+            )
+        answers.append((raised.value.body(), raised.value.headers()))
+    assert answers[0] == answers[1]
+
+
+async def test_client_lookups_are_cached(endpoint: TokenEndpoint, clients: MemoryClients) -> None:
+    request = form_request(
+        {"grant_type": "client_credentials", "client_id": "app", "client_secret": "s3cret"}
+    )
+    for _ in range(5):
+        await endpoint.handle(request)
+    assert clients.lookups == 1
