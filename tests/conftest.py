@@ -125,6 +125,7 @@ def settings(database_url: str) -> Settings:
         demo_data=True,
         cache_sync_interval=0.05,
         database_pool_size=5,
+        secret_key="test-secret-key-of-at-least-32-characters",
     )
 
 

@@ -10,6 +10,7 @@ from oauth_server.clock import Clock
 from oauth_server.config import Settings
 from oauth_server.crypto import verify_secret
 from oauth_server.oauth.clients import ClientRegistry
+from oauth_server.oauth.keys import KeyError_
 from oauth_server.resource.restaurants import restaurant_from_document
 from oauth_server.storage import AlreadyExists, Storage
 
@@ -70,6 +71,13 @@ class StartupReport:
 async def prepare(settings: Settings, storage: Storage, *, clock: Clock) -> StartupReport:
     """Migrate the database, seed demo data in development, and refuse unsafe production set-ups."""
     await storage.migrate()
+    try:
+        # Creates the first signing key, or proves the stored ones decrypt with this secret.
+        from oauth_server.services import build_key_manager
+
+        await build_key_manager(settings, storage, clock).ensure_current()
+    except KeyError_ as exc:
+        raise StartupRefused(str(exc)) from None
     seeded = False
     if settings.seed_demo_data:
         seeded = await _seed_demo_data(storage, clock=clock)

@@ -23,7 +23,9 @@ from oauth_server.clock import SystemClock
 from oauth_server.config import ConfigError, Settings, load_settings, settings_table
 from oauth_server.errors import InvalidRequest
 from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
+from oauth_server.oauth.keys import KeyError_, KeyManager
 from oauth_server.resource.restaurants import restaurant_from_document
+from oauth_server.services import build_key_manager
 from oauth_server.storage import AlreadyExists, Client, SqlStorage, open_storage
 from oauth_server.storage.migrate import current_revision, head_revision
 
@@ -62,6 +64,7 @@ def _client_json(client: Client, secret: str | None = None) -> dict[str, Any]:
         "scope": " ".join(sorted(client.scopes)),
         "default_scope": " ".join(client.default_scopes),
         "token_format": client.token_format,
+        "resources": list(client.resources),
         "created_at": client.created_at,
         "updated_at": client.updated_at,
     }
@@ -197,9 +200,16 @@ def clients() -> None:
 @click.option(
     "--token-format",
     type=click.Choice(["jwt", "opaque"]),
-    default="opaque",
+    default="jwt",
     show_default=True,
     help="Access-token format.",
+)
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    help="Resource (RFC 8707 audience) the client may request; the first is its default "
+    "(repeatable; default: the restaurants API).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def clients_create(
@@ -209,6 +219,7 @@ def clients_create(
     scope: str,
     default_scope: str | None,
     token_format: str,
+    resources: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register a confidential client; its secret is printed once."""
@@ -222,6 +233,7 @@ def clients_create(
             scopes=scope.split(),
             default_scopes=None if default_scope is None else default_scope.split(),
             token_format="jwt" if token_format == "jwt" else "opaque",
+            resources=resources,
         )
         return created.client, created.secret
 
@@ -295,6 +307,72 @@ def clients_rotate_secret(client_id: str, as_json: bool) -> None:
     if result is None:
         raise click.ClickException(f"no client {client_id!r}")
     _print_client(result[0], result[1], as_json)
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys of JWT access tokens."""
+
+
+def _with_keys(work: Callable[[KeyManager], Awaitable[T]]) -> T:
+    settings = _settings()
+
+    async def run(storage: SqlStorage) -> T:
+        try:
+            manager = build_key_manager(settings, storage, SystemClock())
+            await manager.load()
+        except KeyError_ as exc:
+            raise click.ClickException(str(exc)) from None
+        return await work(manager)
+
+    return _with_storage(settings, run)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_list(as_json: bool) -> None:
+    """Show every key with its state: pending, active, retired (still verifying) or expired."""
+
+    async def work(manager: KeyManager) -> list[dict[str, Any]]:
+        return manager.describe()
+
+    rows = _with_keys(work)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['kid']}\t{row['alg']}\t{row['state']}\tgeneration {row['generation']}")
+
+
+@keys.command("rotate")
+@click.option(
+    "--immediately",
+    is_flag=True,
+    help="Sign with the new key at once instead of after the publish lead.",
+)
+def keys_rotate(immediately: bool) -> None:
+    """Publish a new signing key; it takes over after OAUTH_SERVER_KEY_PUBLISH_LEAD seconds."""
+
+    async def work(manager: KeyManager) -> str | None:
+        return await manager.rotate(immediately=immediately)
+
+    kid = _with_keys(work)
+    if kid is None:
+        raise click.ClickException("another instance created a key at the same moment; retry")
+    click.echo(f"new signing key {kid}")
+
+
+@keys.command("remove")
+@click.argument("kid")
+def keys_remove(kid: str) -> None:
+    """Withdraw a (compromised) key at once: tokens it signed stop verifying everywhere."""
+
+    async def work(manager: KeyManager) -> bool:
+        return await manager.remove(kid)
+
+    if not _with_keys(work):
+        raise click.ClickException(f"no active key {kid!r}")
+    click.echo(f"removed {kid}")
 
 
 @main.group()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ConfigError", "Environment", "Settings", "load_settings", "settings_table"]
@@ -72,6 +72,31 @@ class Settings(BaseSettings):
     access_token_ttl: Annotated[int, Field(ge=60, le=86_400)] = 3600
     """Lifetime of access tokens in seconds (``expires_in``)."""
 
+    resource: Annotated[str | None, AfterValidator(_no_trailing_slash)] = None
+    """Resource identifier (RFC 8707) of the restaurants API: the ``aud`` of its tokens and the
+    ``resource`` of its RFC 9728 metadata. Defaults to the issuer."""
+
+    secret_key: SecretStr | None = None
+    """Secret (at least 32 characters) from which the key encrypting signing keys at rest is
+    derived. Required in production; development generates one in ``secret_key_file``."""
+
+    secret_key_file: Path = Path("var/secret_key")
+    """Where development keeps its generated secret key."""
+
+    signing_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"
+    """Algorithm of newly generated signing keys."""
+
+    key_rotation_interval: Annotated[int, Field(ge=0)] = 30 * 86_400
+    """Seconds each signing key signs before the next takes over; 0 turns automatic rotation
+    off (``oauth-server keys rotate`` still works)."""
+
+    key_publish_lead: Annotated[int, Field(ge=0, le=30 * 86_400)] = 900
+    """Seconds a new key sits in the JWKS before it signs, so that resource servers that cache
+    the JWKS know it before they meet it."""
+
+    jwt_leeway: Annotated[int, Field(ge=0, le=300)] = 30
+    """Clock skew tolerated when checking ``exp``/``nbf`` of JWTs, in seconds."""
+
     max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 65_536
     """Largest request body accepted; larger bodies get 413 before any parsing."""
 
@@ -90,6 +115,12 @@ class Settings(BaseSettings):
     """Write one access-log line per request (off by default: it costs throughput)."""
 
     @model_validator(mode="after")
+    def _check_secret_key(self) -> Settings:
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("OAUTH_SERVER_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
     def _check_database_url(self) -> Settings:
         scheme = self.database_url.split(":", 1)[0].split("+", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
@@ -105,6 +136,11 @@ class Settings(BaseSettings):
             return self.issuer
         host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host  # noqa: S104
         return f"http://{host}:{self.port}"
+
+    @property
+    def resource_id(self) -> str:
+        """The restaurants API's resource identifier."""
+        return self.resource or self.public_issuer
 
     @property
     def seed_demo_data(self) -> bool:
@@ -130,6 +166,8 @@ class Settings(BaseSettings):
             )
         if self.demo_data:
             problems.append("OAUTH_SERVER_DEMO_DATA must not be enabled in production")
+        if self.secret_key is None:
+            problems.append("OAUTH_SERVER_SECRET_KEY must be set in production")
         return problems
 
 

@@ -8,22 +8,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import Settings
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import CLIENT_CHANGE, ClientDirectory, ClientRegistry
+from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
+from oauth_server.oauth.endpoints.metadata import (
+    PROTECTED_RESOURCE_PATH,
+    authorization_server_metadata,
+    protected_resource_metadata,
+)
+from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
-from oauth_server.oauth.tokens import OpaqueTokenIssuer, TokenService
+from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyManager, KeyRing, load_secret_key
+from oauth_server.oauth.tokens import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.resource.bearer import ResourceGuard
+from oauth_server.resource.jwt import JwtVerifier
 from oauth_server.resource.opaque import OpaqueTokenVerifier
-from oauth_server.resource.restaurants import RestaurantService
+from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, RestaurantService
+from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.resource.verifier import AnyTokenVerifier
 from oauth_server.storage import Storage, open_storage
+from oauth_server.storage.models import JTI_CHANGE
 from oauth_server.sync import ChangeSync
 
-__all__ = ["Services", "build_services"]
+__all__ = ["Services", "build_key_manager", "build_services"]
 
 RESOURCE_REALM = "restaurants"
+SCOPES = sorted(READ_SCOPES | WRITE_SCOPES)
 
 
 @dataclass
@@ -33,17 +48,41 @@ class Services:
     clock: Clock
     clients: ClientDirectory
     registry: ClientRegistry
+    keys: KeyManager
+    revoked: RevokedJtis
     token_endpoint: TokenEndpoint
+    introspection: IntrospectionEndpoint
+    revocation: RevocationEndpoint
     restaurants: RestaurantService
     guard: ResourceGuard
     sync: ChangeSync
+    as_metadata: bytes
+    prm_metadata: bytes
 
     async def start(self) -> None:
+        # The feed's high-water mark is taken first, so nothing written while the keys and
+        # revocations load below can slip between the two.
         await self.sync.start()
+        await self.keys.start()
+        await self.revoked.load(self.storage.revocations)
 
     async def close(self) -> None:
+        await self.keys.stop()
         await self.sync.stop()
         await self.storage.close()
+
+
+def build_key_manager(settings: Settings, storage: Storage, clock: Clock) -> KeyManager:
+    ring = KeyRing(token_ttl=settings.access_token_ttl, leeway=settings.jwt_leeway)
+    return KeyManager(
+        storage,
+        ring,
+        encryption=KeyEncryption(load_secret_key(settings)),
+        clock=clock,
+        alg=settings.signing_alg,
+        rotation_interval=settings.key_rotation_interval,
+        publish_lead=settings.key_publish_lead,
+    )
 
 
 def build_services(
@@ -51,24 +90,66 @@ def build_services(
 ) -> Services:
     clock = clock or SystemClock()
     storage = storage or open_storage(settings.database_url, pool_size=settings.database_pool_size)
+    issuer = settings.public_issuer
+    resource = settings.resource_id
+
     directory = ClientDirectory(storage.clients)
+    authenticator = ClientAuthenticator(directory)
+    keys = build_key_manager(settings, storage, clock)
+    revoked = RevokedJtis(clock=clock, max_token_ttl=settings.access_token_ttl)
+    jwt_verifier = JwtVerifier(
+        keys, issuer=issuer, clock=clock, leeway=settings.jwt_leeway, revoked=revoked
+    )
+    verifier = AnyTokenVerifier(
+        jwt=jwt_verifier,
+        opaque=OpaqueTokenVerifier(storage.tokens, issuer=issuer, clock=clock),
+    )
+
     sync = ChangeSync(storage.changes, clock=clock, interval=settings.cache_sync_interval)
     sync.subscribe(CLIENT_CHANGE, directory.on_change)
-    opaque = OpaqueTokenIssuer(storage.tokens, clock=clock, ttl=settings.access_token_ttl)
-    token_endpoint = TokenEndpoint(
-        authenticator=ClientAuthenticator(directory),
-        grants=default_grants(),
-        tokens=TokenService({"opaque": opaque}),
+    sync.subscribe(KEYS_CHANGE, keys.on_change)
+    sync.subscribe(KEYS_CHANGE, lambda _change: jwt_verifier.clear_cache())
+    sync.subscribe(JTI_CHANGE, revoked.on_change)
+
+    grants = default_grants(default_resource=resource)
+    ttl = settings.access_token_ttl
+    tokens = TokenService(
+        {
+            "jwt": JwtAccessTokenIssuer(keys.ring, issuer=issuer, clock=clock, ttl=ttl),
+            "opaque": OpaqueTokenIssuer(storage.tokens, clock=clock, ttl=ttl),
+        }
     )
-    guard = ResourceGuard(OpaqueTokenVerifier(storage.tokens, clock=clock), realm=RESOURCE_REALM)
+    resource_metadata = f"{issuer}{PROTECTED_RESOURCE_PATH}"
     return Services(
         settings=settings,
         storage=storage,
         clock=clock,
         clients=directory,
         registry=ClientRegistry(storage, clock=clock, directory=directory),
-        token_endpoint=token_endpoint,
+        keys=keys,
+        revoked=revoked,
+        token_endpoint=TokenEndpoint(authenticator=authenticator, grants=grants, tokens=tokens),
+        introspection=IntrospectionEndpoint(
+            authenticator=authenticator, verifier=verifier, default_resource=resource
+        ),
+        revocation=RevocationEndpoint(
+            authenticator=authenticator,
+            jwt_verifier=jwt_verifier,
+            storage=storage,
+            revoked=revoked,
+            clock=clock,
+        ),
         restaurants=RestaurantService(storage.restaurants, clock=clock),
-        guard=guard,
+        guard=ResourceGuard(
+            verifier, resource=resource, realm=RESOURCE_REALM, resource_metadata=resource_metadata
+        ),
         sync=sync,
+        as_metadata=orjson.dumps(
+            authorization_server_metadata(issuer=issuer, grant_types=sorted(grants), scopes=SCOPES)
+        ),
+        prm_metadata=orjson.dumps(
+            protected_resource_metadata(
+                resource=resource, issuer=issuer, scopes=SCOPES, name="Restaurants API"
+            )
+        ),
     )

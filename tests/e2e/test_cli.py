@@ -17,12 +17,19 @@ from oauth_server.cli import main
 from tests.process import CLI
 
 
+def cli_env(database_url: str) -> dict[str, str]:
+    return {
+        "OAUTH_SERVER_DATABASE_URL": database_url,
+        "OAUTH_SERVER_SECRET_KEY": "test-secret-key-of-at-least-32-characters",
+    }
+
+
 @pytest.fixture
 def run(database_url: str):  # type: ignore[no-untyped-def]
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env={"OAUTH_SERVER_DATABASE_URL": database_url})
+        return runner.invoke(main, list(args), env=cli_env(database_url))
 
     return invoke
 
@@ -140,7 +147,7 @@ async def test_cli_changes_reach_a_running_server(
         result = await asyncio.to_thread(
             subprocess.run,
             [CLI, *args],
-            env={**os.environ, "OAUTH_SERVER_DATABASE_URL": database_url},
+            env={**os.environ, **cli_env(database_url)},
             capture_output=True,
             text=True,
             check=True,

@@ -3,6 +3,7 @@ across a restart, and start-up refusals."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     process = ServerProcess(
-        {"OAUTH_SERVER_DATABASE_URL": database_url, "OAUTH_SERVER_ENV": "development"},
+        {
+            "OAUTH_SERVER_DATABASE_URL": database_url,
+            "OAUTH_SERVER_ENV": "development",
+            "OAUTH_SERVER_SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        },
         log=tmp_path / "server.log",
     )
     try:
@@ -68,7 +73,7 @@ def test_seed_flows_then_restart_keeps_everything(server: ServerProcess) -> None
 
 
 def test_production_refuses_http_issuer_and_demo_client(database_url: str, tmp_path: Path) -> None:
-    env = {"OAUTH_SERVER_DATABASE_URL": database_url}
+    env = {"OAUTH_SERVER_DATABASE_URL": database_url, "OAUTH_SERVER_SECRET_KEY": "x" * 40}
     dev = ServerProcess({**env, "OAUTH_SERVER_ENV": "development"}, log=tmp_path / "dev.log")
     dev.start().stop()  # seeds the demo client
     result = subprocess.run(
@@ -90,7 +95,11 @@ def test_production_refuses_http_issuer_and_demo_client(database_url: str, tmp_p
         [CLI, "clients", "delete", "admin"], env=dev.env, check=True, capture_output=True
     )
     prod = ServerProcess(
-        {**env, "OAUTH_SERVER_ENV": "production", "OAUTH_SERVER_ISSUER": "https://auth.example"},
+        {
+            **env,
+            "OAUTH_SERVER_ENV": "production",
+            "OAUTH_SERVER_ISSUER": "https://auth.example",
+        },
         log=tmp_path / "prod.log",
     )
     prod.start()
@@ -98,6 +107,40 @@ def test_production_refuses_http_issuer_and_demo_client(database_url: str, tmp_p
         assert httpx.get(f"{prod.url}/readyz").status_code == 200
     finally:
         prod.stop()
+
+
+def test_production_requires_a_secret_key(database_url: str) -> None:
+    result = subprocess.run(
+        [CLI, "serve"],
+        env={
+            **os.environ,
+            "OAUTH_SERVER_DATABASE_URL": database_url,
+            "OAUTH_SERVER_ENV": "production",
+            "OAUTH_SERVER_ISSUER": "https://auth.example",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "OAUTH_SERVER_SECRET_KEY must be set in production" in result.stderr
+
+
+def test_a_changed_secret_key_is_refused_clearly(database_url: str, tmp_path: Path) -> None:
+    env = {"OAUTH_SERVER_DATABASE_URL": database_url, "OAUTH_SERVER_SECRET_KEY": "a" * 40}
+    ServerProcess(env, log=tmp_path / "first.log").start().stop()
+    result = subprocess.run(
+        [CLI, "serve"],
+        env={**os.environ, **env, "OAUTH_SERVER_SECRET_KEY": "b" * 40},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot decrypt signing key" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_invalid_configuration_is_a_clear_error(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ async def test_expired_token_is_401_not_public_view(
     client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
     token = await seed_token(client)
-    clock.advance(3601)
+    clock.advance(3600 + 30 + 1)  # lifetime + the JWT leeway
     response = await client.get("/restaurent", headers=bearer(token))
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"

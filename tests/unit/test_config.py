@@ -29,6 +29,9 @@ def test_defaults() -> None:
         ({"OAUTH_SERVER_ISSUER": "https://x/?a=b"}, "query"),
         ({"OAUTH_SERVER_DATABASE_URL": "mysql://x"}, "OAUTH_SERVER_DATABASE_URL"),
         ({"OAUTH_SERVER_ACCESS_TOKEN_TTL": "5"}, "OAUTH_SERVER_ACCESS_TOKEN_TTL"),
+        ({"OAUTH_SERVER_SECRET_KEY": "short"}, "at least 32"),
+        ({"OAUTH_SERVER_SIGNING_ALG": "HS256"}, "OAUTH_SERVER_SIGNING_ALG"),
+        ({"OAUTH_SERVER_RESOURCE": "urn:x"}, "OAUTH_SERVER_RESOURCE"),
     ],
 )
 def test_invalid_settings_name_the_variable(
@@ -41,9 +44,11 @@ def test_invalid_settings_name_the_variable(
 
 
 def test_production_problems() -> None:
-    assert Settings(env="production", issuer="https://auth.example").production_problems() == []
+    good = Settings(env="production", issuer="https://auth.example", secret_key="k" * 32)
+    assert good.production_problems() == []
     problems = Settings(env="production", demo_data=True).production_problems()
-    assert len(problems) == 2
+    assert len(problems) == 3
+    assert any("OAUTH_SERVER_SECRET_KEY" in problem for problem in problems)
     assert not Settings(env="production").seed_demo_data
 
 

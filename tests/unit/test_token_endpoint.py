@@ -27,6 +27,7 @@ from oauth_server.oauth.tokens import OpaqueTokenIssuer, TokenService
 from tests.fakes import MemoryClients, MemoryTokens, make_client
 
 FORM = "application/x-www-form-urlencoded"
+RESOURCE = "https://api.example"
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -63,7 +64,7 @@ def endpoint(clients: MemoryClients, tokens: MemoryTokens) -> TokenEndpoint:
     issuer = OpaqueTokenIssuer(tokens, clock=FrozenClock(1000.0), ttl=3600)
     return TokenEndpoint(
         authenticator=ClientAuthenticator(ClientDirectory(clients)),
-        grants=default_grants(),
+        grants=default_grants(default_resource=RESOURCE),
         tokens=TokenService({"opaque": issuer}),
     )
 

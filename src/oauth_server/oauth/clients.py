@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
@@ -94,7 +95,8 @@ class ClientRegistry:
         grant_types: Iterable[str] = ("client_credentials",),
         scopes: Iterable[str] = (),
         default_scopes: Iterable[str] | None = None,
-        token_format: TokenFormat = "opaque",
+        token_format: TokenFormat = "jwt",
+        resources: Iterable[str] = (),
         secret: str | None = None,
     ) -> NewClient:
         """Register a confidential client with a server-generated secret.
@@ -117,6 +119,13 @@ class ClientRegistry:
             raise InvalidClientMetadata("default scopes must be among the allowed scopes")
         if token_format not in ("jwt", "opaque"):
             raise InvalidClientMetadata("token format must be jwt or opaque")
+        audiences = tuple(dict.fromkeys(resources))
+        for resource in audiences:
+            parts = urlsplit(resource)
+            if not parts.scheme or not parts.netloc or "#" in resource:
+                raise InvalidClientMetadata(
+                    f"resource {resource!r} must be an absolute URI without a fragment (RFC 8707)"
+                )
         secret = secret or new_secret()
         now = int(self._clock.now())
         client = Client(
@@ -127,6 +136,7 @@ class ClientRegistry:
             scopes=frozenset(allowed),
             default_scopes=tuple(defaults),
             token_format=token_format,
+            resources=audiences,
             created_at=now,
             updated_at=now,
         )

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote_plus
 
-from oauth_server.errors import InvalidRequest
+from oauth_server.errors import InvalidRequest, InvalidTarget
 from oauth_server.oauth.http import OAuthRequest
 
 __all__ = ["MAX_PARAM_LENGTH", "Params", "parse_body", "parse_form", "parse_json", "parse_query"]
@@ -30,6 +30,10 @@ def _collect(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
         if count >= MAX_PARAMS:
             raise InvalidRequest("too many parameters")
         if name in seen:
+            if name == "resource":
+                # RFC 8707 §2 allows several; a token has one audience here, so refuse the
+                # request with the error that RFC defines rather than as malformed.
+                raise InvalidTarget("request one resource per token")
             raise InvalidRequest(f"parameter {name!r} must not be repeated")
         seen.add(name)
         if len(value) > MAX_PARAM_LENGTH:

@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from joserfc import jwt
+
 from oauth_server.clock import Clock
 from oauth_server.crypto import hash_token, new_token
+from oauth_server.oauth.keys import KeyRing
 from oauth_server.oauth.scopes import format_scope
 from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat
 from oauth_server.storage.protocols import AccessTokenRepository
@@ -15,6 +18,7 @@ from oauth_server.storage.protocols import AccessTokenRepository
 __all__ = [
     "AccessTokenIssuer",
     "IssuedToken",
+    "JwtAccessTokenIssuer",
     "OpaqueTokenIssuer",
     "TokenGrant",
     "TokenService",
@@ -28,6 +32,7 @@ class TokenGrant:
     client: Client
     subject: str
     scope: tuple[str, ...]
+    audience: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +66,38 @@ class OpaqueTokenIssuer:
                 scope=format_scope(grant.scope),
                 issued_at=now,
                 expires_at=now + self._ttl,
+                audience=" ".join(grant.audience),
             )
         )
+        return IssuedToken(access_token=value, expires_in=self._ttl, scope=grant.scope)
+
+
+class JwtAccessTokenIssuer:
+    """RFC 9068 JWT access tokens, signed with the ring's active key. No database write: a
+    revocation is recorded by ``jti`` instead."""
+
+    def __init__(self, ring: KeyRing, *, issuer: str, clock: Clock, ttl: int) -> None:
+        self._ring = ring
+        self._issuer = issuer
+        self._clock = clock
+        self._ttl = ttl
+
+    async def issue(self, grant: TokenGrant) -> IssuedToken:
+        now = int(self._clock.now())
+        key = self._ring.signing_key(now)
+        audience = grant.audience
+        claims = {
+            "iss": self._issuer,
+            "sub": grant.subject,
+            "aud": audience[0] if len(audience) == 1 else list(audience),
+            "exp": now + self._ttl,
+            "iat": now,
+            "jti": new_token(16),
+            "client_id": grant.client.client_id,
+            "scope": format_scope(grant.scope),
+        }
+        header = {"typ": "at+jwt", "alg": key.alg, "kid": key.kid}
+        value = jwt.encode(header, claims, key.key, algorithms=[key.alg])
         return IssuedToken(access_token=value, expires_in=self._ttl, scope=grant.scope)
 
 

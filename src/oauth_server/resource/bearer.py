@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from oauth_server.errors import (
     BearerChallenge,
@@ -29,13 +29,20 @@ MAX_TOKEN_LENGTH = 4096
 
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
-    """What a verified access token says."""
+    """What a verified access token says (RFC 9068 §2.2 / RFC 7662 §2.2 members)."""
 
     client_id: str
     subject: str
     scope: frozenset[str]
     issued_at: int
     expires_at: int
+    audience: tuple[str, ...] = ()
+    issuer: str = ""
+    jti: str | None = None
+    not_before: int | None = None
+    scope_text: str = ""
+    """The scope as issued, order kept (for introspection)."""
+    token_format: Literal["jwt", "opaque"] = "opaque"
 
 
 class TokenVerifier(Protocol):
@@ -70,9 +77,15 @@ class ResourceGuard:
     """Authenticates requests to one protected resource and checks their scope."""
 
     def __init__(
-        self, verifier: TokenVerifier, *, realm: str, resource_metadata: str | None = None
+        self,
+        verifier: TokenVerifier,
+        *,
+        resource: str,
+        realm: str,
+        resource_metadata: str | None = None,
     ) -> None:
         self._verifier = verifier
+        self._resource = resource
         self._realm = realm
         self._resource_metadata = resource_metadata
 
@@ -91,6 +104,9 @@ class ResourceGuard:
                     raise BearerChallenge("an access token is required")
                 return None
             claims = await self._verifier.verify(token)
+            # RFC 8707 / RFC 9068 §4: refuse tokens minted for another resource.
+            if self._resource not in claims.audience:
+                raise InvalidToken("the access token is not meant for this resource")
             if claims.scope.isdisjoint(any_of):
                 raise InsufficientScope(
                     "the access token lacks the required scope", scope=" ".join(sorted(any_of))

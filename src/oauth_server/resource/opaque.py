@@ -12,8 +12,9 @@ __all__ = ["OpaqueTokenVerifier"]
 
 
 class OpaqueTokenVerifier:
-    def __init__(self, repository: AccessTokenRepository, *, clock: Clock) -> None:
+    def __init__(self, repository: AccessTokenRepository, *, issuer: str, clock: Clock) -> None:
         self._repository = repository
+        self._issuer = issuer
         self._clock = clock
 
     async def verify(self, token: str) -> AccessClaims:
@@ -30,4 +31,8 @@ class OpaqueTokenVerifier:
             scope=frozenset(record.scope.split()),
             issued_at=record.issued_at,
             expires_at=record.expires_at,
+            audience=tuple(record.audience.split()),
+            issuer=self._issuer,
+            scope_text=record.scope,
+            token_format="opaque",
         )

@@ -8,6 +8,8 @@ from oauth_server.storage.models import (
     Client,
     Restaurant,
     RestaurantChanges,
+    RevokedToken,
+    SigningKeyRecord,
     TokenFormat,
 )
 from oauth_server.storage.protocols import AlreadyExists, Storage
@@ -20,6 +22,8 @@ __all__ = [
     "Client",
     "Restaurant",
     "RestaurantChanges",
+    "RevokedToken",
+    "SigningKeyRecord",
     "SqlStorage",
     "Storage",
     "TokenFormat",

@@ -11,10 +11,14 @@ __all__ = [
     "Client",
     "Restaurant",
     "RestaurantChanges",
+    "RevokedToken",
+    "SigningKeyRecord",
     "TokenFormat",
 ]
 
 TokenFormat = Literal["jwt", "opaque"]
+JTI_CHANGE = "jti"
+"""Change-feed kind announcing a revoked JWT id (published with the revocation itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,10 @@ class Client:
     """Scopes the client may request."""
     default_scopes: tuple[str, ...] = ()
     """Scopes granted when the request names none (RFC 6749 §3.3)."""
-    token_format: TokenFormat = "opaque"
+    token_format: TokenFormat = "jwt"
+    resources: tuple[str, ...] = ()
+    """Resource indicators (RFC 8707) the client may request as audience; the first is its
+    default. Empty: only the server's own resource (the restaurants API)."""
     created_at: int = 0
     updated_at: int = 0
 
@@ -49,6 +56,31 @@ class AccessTokenRecord:
     issued_at: int
     expires_at: int
     revoked_at: int | None = None
+    audience: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRecord:
+    """A signing key as stored: the private key encrypted, the public JWK as JSON."""
+
+    kid: str
+    generation: int
+    alg: str
+    public_jwk: str
+    private_key: bytes
+    created_at: int
+    activates_at: int
+    removed_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedToken:
+    """A revoked JWT access token, remembered by ``jti`` until it would have expired anyway."""
+
+    jti: str
+    client_id: str
+    expires_at: int
+    revoked_at: int
 
 
 @dataclass(frozen=True, slots=True)

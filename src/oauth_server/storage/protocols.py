@@ -15,6 +15,8 @@ from oauth_server.storage.models import (
     Client,
     Restaurant,
     RestaurantChanges,
+    RevokedToken,
+    SigningKeyRecord,
 )
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "ClientRepository",
     "MetaRepository",
     "RestaurantRepository",
+    "RevocationRepository",
+    "SigningKeyRepository",
     "Storage",
 ]
 
@@ -51,6 +55,31 @@ class AccessTokenRepository(Protocol):
     async def get(self, *, token_hash: bytes) -> AccessTokenRecord | None: ...
     async def revoke(self, *, token_hash: bytes, now: int) -> bool:
         """Mark revoked; ``True`` only if this call changed it from active to revoked."""
+        ...
+
+
+class SigningKeyRepository(Protocol):
+    async def list(self) -> list[SigningKeyRecord]:
+        """Every key not yet purged, removed ones included, oldest generation first."""
+        ...
+
+    async def add(self, *, key: SigningKeyRecord) -> bool:
+        """Insert; ``False`` when a key of that generation exists (another instance won)."""
+        ...
+
+    async def remove(self, *, kid: str, now: int) -> bool:
+        """Withdraw a key at once (compromise): it stops signing and leaves the JWKS."""
+        ...
+
+
+class RevocationRepository(Protocol):
+    async def add(self, *, token: RevokedToken) -> bool:
+        """Record a revoked JWT and announce its ``jti`` on the change feed (kind
+        :data:`JTI_CHANGE`) in the same transaction; ``False`` when already recorded."""
+        ...
+
+    async def active(self, *, now: int) -> list[RevokedToken]:
+        """Revocations of tokens that have not expired yet."""
         ...
 
 
@@ -94,6 +123,10 @@ class Storage(Protocol):
     def tokens(self) -> AccessTokenRepository: ...
     @property
     def restaurants(self) -> RestaurantRepository: ...
+    @property
+    def keys(self) -> SigningKeyRepository: ...
+    @property
+    def revocations(self) -> RevocationRepository: ...
     @property
     def meta(self) -> MetaRepository: ...
     @property

@@ -19,7 +19,7 @@ from oauth_server.errors import MethodNotAllowed, NotFound, ServiceError
 from oauth_server.oauth.http import render_error
 from oauth_server.services import Services, build_services
 from oauth_server.web.api import Api, error_response, to_response
-from oauth_server.web.routes import oauth, ops, restaurants
+from oauth_server.web.routes import oauth, ops, restaurants, wellknown
 
 __all__ = ["create_app"]
 
@@ -29,6 +29,7 @@ log = logging.getLogger("oauth_server")
 def _build_api() -> Api:
     api = Api()
     oauth.register(api)
+    wellknown.register(api)
     restaurants.register(api)
     ops.register(api)
     return api

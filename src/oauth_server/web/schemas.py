@@ -10,6 +10,8 @@ from oauth_server.resource.restaurants import ADDRESS_MAX, NAME_MAX, TIME_MAX
 
 __all__ = [
     "ErrorBody",
+    "IntrospectionRequest",
+    "IntrospectionResponse",
     "Message",
     "ObjectId",
     "RestaurantCreate",
@@ -18,6 +20,7 @@ __all__ = [
     "RestaurantPage",
     "RestaurantPatch",
     "RestaurantPublic",
+    "RevocationRequest",
     "Routine",
     "RoutinePatch",
     "TokenRequest",
@@ -49,6 +52,9 @@ class TokenRequest(BaseModel):
 
     grant_type: Literal["client_credentials"]
     scope: str | None = Field(default=None, max_length=2048)
+    resource: str | None = Field(
+        default=None, max_length=2048, description="RFC 8707 resource indicator (audience)"
+    )
     client_id: str | None = Field(default=None, max_length=512)
     client_secret: str | None = Field(default=None, max_length=512)
 
@@ -60,6 +66,40 @@ class TokenResponse(BaseModel):
     expires_in: int
     access_token: str
     scope: str | None = Field(default=None, description="present when it differs from the request")
+
+
+class IntrospectionRequest(BaseModel):
+    """RFC 7662 §2.1."""
+
+    token: str = Field(max_length=8192)
+    token_type_hint: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class IntrospectionResponse(BaseModel):
+    """RFC 7662 §2.2; only `active` when the token is not active."""
+
+    active: bool
+    scope: str | None = None
+    client_id: str | None = None
+    token_type: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    sub: str | None = None
+    aud: str | list[str] | None = None
+    iss: str | None = None
+    jti: str | None = None
+
+
+class RevocationRequest(BaseModel):
+    """RFC 7009 §2.1."""
+
+    token: str = Field(max_length=8192)
+    token_type_hint: Literal["access_token", "refresh_token"] | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
 
 
 class ObjectId(BaseModel):

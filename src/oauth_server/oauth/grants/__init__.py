@@ -8,6 +8,8 @@ from oauth_server.oauth.grants.client_credentials import ClientCredentialsGrant
 __all__ = ["ClientCredentialsGrant", "Grant", "default_grants"]
 
 
-def default_grants() -> dict[str, Grant]:
-    grants: list[Grant] = [ClientCredentialsGrant()]
+def default_grants(*, default_resource: str) -> dict[str, Grant]:
+    """The grants this server supports; ``default_resource`` is the audience of tokens whose
+    request names no resource (RFC 8707)."""
+    grants: list[Grant] = [ClientCredentialsGrant(default_resource=default_resource)]
     return {grant.grant_type: grant for grant in grants}

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from oauth_server.oauth.client_auth import AuthenticatedClient
+from oauth_server.oauth.resources import resolve_audience
 from oauth_server.oauth.scopes import resolve_scope
 from oauth_server.oauth.tokens import TokenGrant
 
@@ -14,6 +15,9 @@ __all__ = ["ClientCredentialsGrant"]
 
 class ClientCredentialsGrant:
     grant_type: Final = "client_credentials"
+
+    def __init__(self, *, default_resource: str) -> None:
+        self._default_resource = default_resource
 
     async def validate(
         self, *, client: AuthenticatedClient, params: Mapping[str, str]
@@ -24,5 +28,10 @@ class ClientCredentialsGrant:
         scope = resolve_scope(
             params.get("scope"), allowed=registered.scopes, default=registered.default_scopes
         )
+        audience = resolve_audience(
+            params.get("resource"), client=registered, default=self._default_resource
+        )
         # §4.4.3: no refresh token; the subject is the client itself (RFC 9068 §2.2).
-        return TokenGrant(client=registered, subject=registered.client_id, scope=scope)
+        return TokenGrant(
+            client=registered, subject=registered.client_id, scope=scope, audience=audience
+        )

@@ -24,6 +24,7 @@ def _row_to_client(row: Any) -> Client:
         scopes=frozenset(row.scopes.split()),
         default_scopes=tuple(row.default_scopes.split()),
         token_format=row.token_format,
+        resources=tuple(row.resources.split()),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -38,6 +39,7 @@ def _client_to_row(client: Client) -> dict[str, Any]:
         "scopes": " ".join(sorted(client.scopes)),
         "default_scopes": " ".join(client.default_scopes),
         "token_format": client.token_format,
+        "resources": " ".join(client.resources),
         "created_at": client.created_at,
         "updated_at": client.updated_at,
     }

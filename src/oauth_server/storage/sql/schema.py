@@ -15,7 +15,16 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["access_tokens", "changes", "clients", "metadata", "restaurants", "server_meta"]
+__all__ = [
+    "access_tokens",
+    "changes",
+    "clients",
+    "metadata",
+    "restaurants",
+    "revoked_tokens",
+    "server_meta",
+    "signing_keys",
+]
 
 metadata = MetaData()
 
@@ -32,6 +41,7 @@ clients = Table(
     Column("scopes", Text, nullable=False),
     Column("default_scopes", Text, nullable=False),
     Column("token_format", String(16), nullable=False),
+    Column("resources", Text, nullable=False, server_default=""),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )
@@ -46,6 +56,7 @@ access_tokens = Table(
     Column("issued_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp, nullable=True),
+    Column("audience", Text, nullable=False, server_default=""),
     Index("ix_access_tokens_expires_at", "expires_at"),
     Index("ix_access_tokens_client_id", "client_id"),
 )
@@ -60,6 +71,30 @@ restaurants = Table(
     Column("close", String(32), nullable=False, server_default=""),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    # Unique: of several instances racing to create the next key, exactly one succeeds.
+    Column("generation", Integer, nullable=False, unique=True),
+    Column("alg", String(16), nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("private_key", LargeBinary, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("activates_at", Timestamp, nullable=False),
+    Column("removed_at", Timestamp, nullable=True),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("client_id", String(255), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=False),
+    Index("ix_revoked_tokens_expires_at", "expires_at"),
 )
 
 server_meta = Table(

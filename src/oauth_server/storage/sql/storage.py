@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from oauth_server.storage.migrate import upgrade
 from oauth_server.storage.sql.clients import SqlClientRepository
 from oauth_server.storage.sql.engine import create_engine
+from oauth_server.storage.sql.keys import SqlRevocationRepository, SqlSigningKeyRepository
 from oauth_server.storage.sql.misc import SqlChangeFeed, SqlMetaRepository
 from oauth_server.storage.sql.restaurants import SqlRestaurantRepository
 from oauth_server.storage.sql.tokens import SqlAccessTokenRepository
@@ -23,6 +24,8 @@ class SqlStorage:
         self.restaurants = SqlRestaurantRepository(engine)
         self.meta = SqlMetaRepository(engine)
         self.changes = SqlChangeFeed(engine)
+        self.keys = SqlSigningKeyRepository(engine)
+        self.revocations = SqlRevocationRepository(engine)
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStorage:

@@ -27,6 +27,7 @@ class SqlAccessTokenRepository:
                 "issued_at": token.issued_at,
                 "expires_at": token.expires_at,
                 "revoked_at": token.revoked_at,
+                "audience": token.audience,
             }
         )
 
@@ -46,6 +47,7 @@ class SqlAccessTokenRepository:
             issued_at=row.issued_at,
             expires_at=row.expires_at,
             revoked_at=row.revoked_at,
+            audience=row.audience,
         )
 
     async def revoke(self, *, token_hash: bytes, now: int) -> bool:

@@ -6,7 +6,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from oauth_server.web.api import Api, Doc, oauth_request, read_body, to_response
-from oauth_server.web.schemas import ErrorBody, TokenRequest, TokenResponse
+from oauth_server.web.schemas import (
+    ErrorBody,
+    IntrospectionRequest,
+    IntrospectionResponse,
+    RevocationRequest,
+    TokenRequest,
+    TokenResponse,
+)
 from oauth_server.web.state import services_of
 
 __all__ = ["register"]
@@ -38,10 +45,53 @@ _TOKEN_DOC = Doc(
 )
 
 
+_INTROSPECT_DOC = Doc(
+    summary="Token introspection (RFC 7662)",
+    tags=["oauth"],
+    description="An authenticated client learns whether a token issued to it, or meant for a "
+    'resource it serves, is active. Anything else is `{"active": false}`.',
+    request_body={"application/x-www-form-urlencoded": IntrospectionRequest},
+    responses={
+        200: ("Token state", IntrospectionResponse),
+        400: ("invalid_request", ErrorBody),
+        401: ("invalid_client", ErrorBody),
+    },
+    client_auth=True,
+)
+_REVOKE_DOC = Doc(
+    summary="Token revocation (RFC 7009)",
+    tags=["oauth"],
+    description="Revokes a token issued to the authenticated client. Answers 200 also for "
+    "unknown, invalid or already revoked tokens; 503 if the revocation could not be recorded.",
+    request_body={"application/x-www-form-urlencoded": RevocationRequest},
+    responses={
+        200: ("Revoked, or nothing to revoke", None),
+        400: ("invalid_request", ErrorBody),
+        401: ("invalid_client", ErrorBody),
+        503: ("Storage temporarily unavailable", ErrorBody),
+    },
+    client_auth=True,
+)
+
+
 def register(api: Api) -> None:
     @api.route("/oauth/token", methods=["POST"], doc=_TOKEN_DOC)
     async def token(request: Request) -> Response:
         services = services_of(request)
         body = await read_body(request, services.settings.max_body_bytes)
         response = await services.token_endpoint.handle(await oauth_request(request, body=body))
+        return to_response(response)
+
+    @api.route("/oauth/introspect", methods=["POST"], doc=_INTROSPECT_DOC)
+    async def introspect(request: Request) -> Response:
+        services = services_of(request)
+        body = await read_body(request, services.settings.max_body_bytes)
+        response = await services.introspection.handle(await oauth_request(request, body=body))
+        return to_response(response)
+
+    @api.route("/oauth/revoke", methods=["POST"], doc=_REVOKE_DOC)
+    async def revoke(request: Request) -> Response:
+        services = services_of(request)
+        body = await read_body(request, services.settings.max_body_bytes)
+        response = await services.revocation.handle(await oauth_request(request, body=body))
         return to_response(response)

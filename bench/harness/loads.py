@@ -1,0 +1,107 @@
+"""Scenarios and the wrk loads that exercise them."""
+
+import json
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from http.client import HTTPException
+
+from . import BENCH_DIR
+from .loopback import request
+
+WRK_DIR = BENCH_DIR / "wrk"
+SCOPE = "restaurent"  # the demo scope, spelled as the seed spells it
+
+
+class Scenario(StrEnum):
+    CC_JWT_POST = "cc-jwt-post"
+    CC_JWT_BASIC = "cc-jwt-basic"
+    CC_OPAQUE_POST = "cc-opaque-post"
+    CC_OPAQUE_BASIC = "cc-opaque-basic"
+    INTROSPECT = "introspect"
+    RESOURCE_GET = "resource-get"
+    CEILING = "ceiling"
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS = {
+    Scenario.CC_JWT_POST: "client_credentials, JWT, client_secret_post",
+    Scenario.CC_JWT_BASIC: "client_credentials, JWT, client_secret_basic",
+    Scenario.CC_OPAQUE_POST: "client_credentials, opaque, client_secret_post",
+    Scenario.CC_OPAQUE_BASIC: "client_credentials, opaque, client_secret_basic",
+    Scenario.INTROSPECT: "introspection of a valid opaque token",
+    Scenario.RESOURCE_GET: "GET resource with a JWT bearer",
+    Scenario.CEILING: "hello-world GET (framework ceiling)",
+}
+
+
+class LoadError(RuntimeError):
+    """A load could not be prepared (for example the token it needs was refused)."""
+
+
+@dataclass(frozen=True)
+class Load:
+    """One wrk load: a script under bench/wrk/, the request path, and the BENCH_* env it reads."""
+
+    script: str
+    path: str
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def script_path(self) -> str:
+        return str(WRK_DIR / self.script)
+
+
+def token_post(path: str, client_id: str, client_secret: str, scope: str = SCOPE) -> Load:
+    return Load("token_post.lua", path, _client_env(client_id, client_secret, BENCH_SCOPE=scope))
+
+
+def token_basic(path: str, client_id: str, client_secret: str, scope: str = SCOPE) -> Load:
+    return Load("token_basic.lua", path, _client_env(client_id, client_secret, BENCH_SCOPE=scope))
+
+
+def introspect(path: str, token: str, client_id: str, client_secret: str) -> Load:
+    return Load("introspect.lua", path, _client_env(client_id, client_secret, BENCH_TOKEN=token))
+
+
+def bearer_get(path: str, token: str) -> Load:
+    return Load("bearer_get.lua", path, {"BENCH_TOKEN": token})
+
+
+def plain_get(path: str) -> Load:
+    return Load("get.lua", path)
+
+
+def _client_env(client_id: str, client_secret: str, **extra: str) -> dict[str, str]:
+    return {"BENCH_CLIENT_ID": client_id, "BENCH_CLIENT_SECRET": client_secret, **extra}
+
+
+def fetch_token(
+    port: int, path: str, client_id: str, client_secret: str, scope: str = SCOPE
+) -> str:
+    """Get one access token by client_credentials with client_secret_post."""
+    body = urllib.parse.urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "scope": scope,
+        }
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    try:
+        status, answer = request(port, "POST", path, body, headers)
+    except (OSError, HTTPException) as error:
+        raise LoadError(f"no token from port {port}{path}: {error}") from error
+    try:
+        token = json.loads(answer)["access_token"] if status == 200 else None
+    except (ValueError, KeyError, TypeError):
+        token = None
+    if not isinstance(token, str):
+        detail = answer.decode(errors="replace")[:300]
+        raise LoadError(f"port {port}{path} gave {client_id} no token: {status} {detail}")
+    return token

@@ -1,0 +1,74 @@
+"""Token introspection (RFC 7662)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauth_server.errors import InvalidRequest, InvalidToken
+from oauth_server.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
+from oauth_server.oauth.http import OAuthRequest, OAuthResponse
+from oauth_server.oauth.params import parse_body
+from oauth_server.resource.bearer import AccessClaims, TokenVerifier
+
+__all__ = ["IntrospectionEndpoint"]
+
+_INACTIVE = OAuthResponse.json({"active": False}, no_store=True)
+
+
+class IntrospectionEndpoint:
+    """§2.1: the caller must be authorized (here: an authenticated client) so the endpoint
+    cannot be used to scan for tokens. A client sees tokens issued to it, and tokens for the
+    resources it is registered for (a resource server checking what it was sent); for anything
+    else — unknown, expired, revoked, malformed, not its business — the answer is exactly
+    ``{"active": false}`` (§2.2)."""
+
+    def __init__(
+        self,
+        *,
+        authenticator: ClientAuthenticator,
+        verifier: TokenVerifier,
+        default_resource: str,
+    ) -> None:
+        self._authenticator = authenticator
+        self._verifier = verifier
+        self._default_resource = default_resource
+
+    async def handle(self, request: OAuthRequest) -> OAuthResponse:
+        params = parse_body(request)
+        client = await self._authenticator.authenticate(request, params)
+        token = params.get("token")
+        if token is None:
+            raise InvalidRequest("the token parameter is required")
+        # token_type_hint (§2.1) is only a hint; the token's shape tells its type.
+        try:
+            claims = await self._verifier.verify(token)
+        except InvalidToken:
+            return _INACTIVE
+        if not self.may_see(client, claims):
+            return _INACTIVE
+        return OAuthResponse.json(self.describe(claims), no_store=True)
+
+    def may_see(self, caller: AuthenticatedClient, claims: AccessClaims) -> bool:
+        if claims.client_id == caller.client.client_id:
+            return True
+        resources = caller.client.resources or (self._default_resource,)
+        return not set(claims.audience).isdisjoint(resources)
+
+    @staticmethod
+    def describe(claims: AccessClaims) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "active": True,
+            "scope": claims.scope_text,
+            "client_id": claims.client_id,
+            "token_type": "Bearer",
+            "exp": claims.expires_at,
+            "iat": claims.issued_at,
+            "sub": claims.subject,
+            "aud": claims.audience[0] if len(claims.audience) == 1 else list(claims.audience),
+            "iss": claims.issuer,
+        }
+        if claims.not_before is not None:
+            body["nbf"] = claims.not_before
+        if claims.jti is not None:
+            body["jti"] = claims.jti
+        return body

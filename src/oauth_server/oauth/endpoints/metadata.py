@@ -1,0 +1,57 @@
+"""Discovery documents: RFC 8414 authorization-server metadata and RFC 9728 protected-resource
+metadata. Only what is implemented is advertised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauth_server.oauth.client_auth import SUPPORTED_AUTH_METHODS
+from oauth_server.resource.jwt import ALLOWED_ALGS
+
+__all__ = [
+    "JWKS_PATH",
+    "PROTECTED_RESOURCE_PATH",
+    "authorization_server_metadata",
+    "protected_resource_metadata",
+]
+
+JWKS_PATH = "/.well-known/jwks.json"
+PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource"
+
+
+def authorization_server_metadata(
+    *, issuer: str, grant_types: list[str], scopes: list[str]
+) -> dict[str, Any]:
+    auth_methods = list(SUPPORTED_AUTH_METHODS)
+    return {
+        # §2: the issuer is exactly the identifier that prefixes every endpoint and `iss`.
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}{JWKS_PATH}",
+        "scopes_supported": scopes,
+        # §2 makes this member REQUIRED; there is no authorization endpoint (yet), so no
+        # response type is supported.
+        "response_types_supported": [],
+        "grant_types_supported": grant_types,
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "service_documentation": f"{issuer}/docs",
+        # Not registered by RFC 8414; it names what signs our JWT access tokens (RFC 9068).
+        "access_token_signing_alg_values_supported": list(ALLOWED_ALGS),
+    }
+
+
+def protected_resource_metadata(
+    *, resource: str, issuer: str, scopes: list[str], name: str
+) -> dict[str, Any]:
+    return {
+        "resource": resource,
+        "authorization_servers": [issuer],
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+        "resource_name": name,
+        "resource_documentation": f"{issuer}/docs",
+    }

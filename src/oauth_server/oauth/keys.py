@@ -1,0 +1,413 @@
+"""Signing keys: generation, encryption at rest, the per-process key ring, rotation, JWKS.
+
+Keys live in the database so every instance agrees; private keys are stored encrypted with
+AES-256-GCM under a key derived (HKDF-SHA256) from ``OAUTH_SERVER_SECRET_KEY``, the key id as
+associated data. Each process parses them once into a :class:`KeyRing`.
+
+A key's life is fixed by timestamps, so every instance reaches the same answer on its own:
+
+* **published** from creation: it is in the JWKS before it signs (``key_publish_lead``);
+* **active** from ``activates_at`` until the next key's ``activates_at``: it signs;
+* **retired** after that: it still verifies, and stays in the JWKS, until every token it can
+  have signed has expired (``access_token_ttl`` + leeway), then it leaves the JWKS;
+* **removed** (``oauth-server keys remove``, for a compromised key): gone at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc import jwk
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+from oauth_server.clock import Clock
+from oauth_server.config import Settings
+from oauth_server.storage.models import Change, SigningKeyRecord
+from oauth_server.storage.protocols import Storage
+
+__all__ = [
+    "KEYS_CHANGE",
+    "SUPPORTED_ALGS",
+    "KeyEncryption",
+    "KeyError_",
+    "KeyManager",
+    "KeyRing",
+    "LoadedKey",
+    "generate_private_jwk",
+    "load_secret_key",
+]
+
+log = logging.getLogger(__name__)
+
+KEYS_CHANGE = "keys"
+SigningAlg = Literal["ES256", "RS256", "EdDSA"]
+SUPPORTED_ALGS: tuple[SigningAlg, ...] = ("ES256", "RS256", "EdDSA")
+AnyKey = ECKey | RSAKey | OKPKey
+# Tokens signed by a key may be verified this long after it stopped signing, on top of the
+# token lifetime and leeway: covers instances whose clocks lag a little.
+_RETIRE_MARGIN = 60
+_HKDF_INFO = b"oauth-server/signing-keys/v1"
+
+
+class KeyError_(Exception):
+    """Signing keys cannot be used (undecryptable, none usable); the message says why."""
+
+
+def load_secret_key(settings: Settings) -> bytes:
+    """The configured secret, or in development one generated once into ``secret_key_file``."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode("utf-8")
+    if settings.env == "production":
+        raise KeyError_("OAUTH_SERVER_SECRET_KEY must be set in production")
+    path: Path = settings.secret_key_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(FileExistsError):  # another process created it first: use theirs
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            log.warning(
+                "generated a development secret key in %s; set OAUTH_SERVER_SECRET_KEY in "
+                "production",
+                path,
+            )
+    return path.read_text().strip().encode("utf-8")
+
+
+class KeyEncryption:
+    """AES-256-GCM under a key derived from the server secret; the kid is authenticated data."""
+
+    def __init__(self, secret: bytes) -> None:
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
+            secret
+        )
+        self._aead = AESGCM(derived)
+
+    def encrypt(self, plaintext: bytes, *, kid: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, plaintext, kid.encode("utf-8"))
+
+    def decrypt(self, blob: bytes, *, kid: str) -> bytes:
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], kid.encode("utf-8"))
+        except (InvalidTag, ValueError):
+            raise KeyError_(
+                f"cannot decrypt signing key {kid}: OAUTH_SERVER_SECRET_KEY differs from the one "
+                "the key was stored with"
+            ) from None
+
+
+def generate_private_jwk(alg: SigningAlg) -> AnyKey:
+    key: AnyKey
+    if alg == "ES256":
+        key = jwk.generate_key("EC", "P-256")
+    elif alg == "RS256":
+        key = jwk.generate_key("RSA", 2048)
+    else:
+        key = jwk.generate_key("OKP", "Ed25519")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedKey:
+    """A parsed key and its place in the rotation timeline."""
+
+    kid: str
+    alg: SigningAlg
+    generation: int
+    activates_at: int
+    key: AnyKey
+    public_jwk: dict[str, Any]
+    signs_until: int | None = None
+    """When the next key takes over; ``None`` for the newest."""
+    verifies_until: int | None = None
+    """When it leaves the JWKS; ``None`` while no successor is active."""
+
+
+class KeyRing:
+    """This process's parsed keys, and the answers derived from them at a given time."""
+
+    def __init__(self, *, token_ttl: int, leeway: int) -> None:
+        self._retire_after = token_ttl + leeway + _RETIRE_MARGIN
+        self._leeway = leeway
+        self._keys: list[LoadedKey] = []
+        self._by_kid: dict[str, LoadedKey] = {}
+        self._valid_from = 0.0
+        self._valid_until = -1.0
+        self._signing: LoadedKey | None = None
+        self._jwks = b'{"keys":[]}'
+
+    def replace(self, keys: Sequence[LoadedKey]) -> None:
+        ordered = sorted(keys, key=lambda k: (k.activates_at, k.generation))
+        timeline: list[LoadedKey] = []
+        for index, key in enumerate(ordered):
+            successor = ordered[index + 1] if index + 1 < len(ordered) else None
+            signs_until = successor.activates_at if successor else None
+            verifies_until = signs_until + self._retire_after if signs_until is not None else None
+            timeline.append(
+                LoadedKey(
+                    kid=key.kid,
+                    alg=key.alg,
+                    generation=key.generation,
+                    activates_at=key.activates_at,
+                    key=key.key,
+                    public_jwk=key.public_jwk,
+                    signs_until=signs_until,
+                    verifies_until=verifies_until,
+                )
+            )
+        self._keys = timeline
+        self._by_kid = {key.kid: key for key in timeline}
+        self._valid_until = -1.0  # recompute derived answers on next use
+
+    @property
+    def timeline(self) -> list[LoadedKey]:
+        """Keys in the order they sign, with their computed windows."""
+        return list(self._keys)
+
+    def _refresh(self, now: float) -> None:
+        if self._valid_from <= now < self._valid_until:
+            return
+        signing = None
+        published = []
+        transitions = []
+        for key in self._keys:
+            if key.activates_at <= now and (key.signs_until is None or now < key.signs_until):
+                signing = key
+            if key.verifies_until is None or now < key.verifies_until:
+                published.append(key.public_jwk)
+            transitions += [
+                t
+                for t in (key.activates_at, key.signs_until, key.verifies_until)
+                if t is not None and t > now
+            ]
+        self._signing = signing
+        self._jwks = orjson.dumps({"keys": published})
+        self._valid_from = now
+        self._valid_until = min(transitions, default=float("inf"))
+
+    def signing_key(self, now: float) -> LoadedKey:
+        self._refresh(now)
+        if self._signing is None:
+            raise KeyError_("no signing key is active")
+        return self._signing
+
+    def verification_key(self, kid: str, now: float) -> LoadedKey | None:
+        """The key ``kid`` if tokens it signed may be accepted at ``now``."""
+        key = self._by_kid.get(kid)
+        if key is None or key.activates_at > now + self._leeway:
+            return None
+        if key.verifies_until is not None and now >= key.verifies_until:
+            return None
+        return key
+
+    def jwks(self, now: float) -> bytes:
+        """The JWK Set document (public keys only), as JSON bytes."""
+        self._refresh(now)
+        return self._jwks
+
+
+class KeyManager:
+    """Keeps the key ring in step with the database and the rotation schedule."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        ring: KeyRing,
+        *,
+        encryption: KeyEncryption,
+        clock: Clock,
+        alg: SigningAlg = "ES256",
+        rotation_interval: int = 30 * 86_400,
+        publish_lead: int = 900,
+        min_reload_interval: float = 1.0,
+    ) -> None:
+        self._storage = storage
+        self.ring = ring
+        self._encryption = encryption
+        self._clock = clock
+        self._alg = alg
+        self._rotation_interval = rotation_interval
+        self._publish_lead = publish_lead
+        self._min_reload_interval = min_reload_interval
+        self._last_reload = float("-inf")
+        self._records: list[SigningKeyRecord] = []
+        self._parsed: dict[str, LoadedKey] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def load(self) -> None:
+        """Read the keys and parse any not parsed before (parsing happens once per key)."""
+        self._last_reload = self._clock.now()
+        records = await self._storage.keys.list()
+        loaded = []
+        for record in records:
+            if record.removed_at is not None:
+                continue
+            parsed = self._parsed.get(record.kid)
+            if parsed is None:
+                parsed = self._parse(record)
+                self._parsed[record.kid] = parsed
+            loaded.append(parsed)
+        self._records = records
+        self.ring.replace(loaded)
+
+    def verification_key(self, kid: str, now: float) -> LoadedKey | None:
+        return self.ring.verification_key(kid, now)
+
+    async def reload_for_unknown_kid(self) -> bool:
+        """Reload once when a token names a kid this process has not seen — another instance
+        may have rotated a moment ago. Rate-limited, so unknown kids cannot drive load."""
+        async with self._reload_lock:
+            if self._clock.now() - self._last_reload < self._min_reload_interval:
+                return False
+            await self.load()
+            return True
+
+    def _parse(self, record: SigningKeyRecord) -> LoadedKey:
+        private = orjson.loads(self._encryption.decrypt(record.private_key, kid=record.kid))
+        key = jwk.import_key(private)
+        if not isinstance(key, ECKey | RSAKey | OKPKey):
+            raise KeyError_(f"signing key {record.kid} has an unsupported type")
+        alg = record.alg
+        if alg not in SUPPORTED_ALGS:
+            raise KeyError_(f"signing key {record.kid} has an unsupported algorithm {alg}")
+        return LoadedKey(
+            kid=record.kid,
+            alg=alg,
+            generation=record.generation,
+            activates_at=record.activates_at,
+            key=key,
+            public_jwk=orjson.loads(record.public_jwk),
+        )
+
+    async def create(self, *, activates_at: int, alg: SigningAlg | None = None) -> str | None:
+        """Create the next key; ``None`` when another instance created that generation first."""
+        alg = alg or self._alg
+        key = generate_private_jwk(alg)
+        kid = key.thumbprint()
+        public = {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": alg}
+        private = orjson.dumps(key.as_dict(private=True))
+        generation = max((r.generation for r in self._records), default=0) + 1
+        now = int(self._clock.now())
+        added = await self._storage.keys.add(
+            key=SigningKeyRecord(
+                kid=kid,
+                generation=generation,
+                alg=alg,
+                public_jwk=orjson.dumps(public).decode(),
+                private_key=self._encryption.encrypt(private, kid=kid),
+                created_at=now,
+                activates_at=activates_at,
+            )
+        )
+        if added:
+            await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
+            log.warning("created signing key %s (%s), active from %d", kid, alg, activates_at)
+        await self.load()
+        return kid if added else None
+
+    async def ensure_current(self) -> None:
+        """Create the first key, or the next one when the schedule says it is due."""
+        await self.load()
+        now = int(self._clock.now())
+        live = [r for r in self._records if r.removed_at is None]
+        if not any(r.activates_at <= now for r in live):
+            await self.create(activates_at=now)
+            return
+        if self._rotation_interval <= 0:
+            return
+        newest = max(live, key=lambda r: (r.activates_at, r.generation))
+        takeover = newest.activates_at + self._rotation_interval
+        if now >= takeover - self._publish_lead:
+            await self.create(activates_at=max(takeover, now + self._publish_lead))
+
+    async def rotate(self, *, immediately: bool = False) -> str | None:
+        """Publish a new key now; it signs after the publish lead, or at once if asked."""
+        await self.load()
+        now = int(self._clock.now())
+        return await self.create(activates_at=now if immediately else now + self._publish_lead)
+
+    async def remove(self, kid: str) -> bool:
+        """Withdraw a key at once; if it was the signing key, a new one takes over now."""
+        now = int(self._clock.now())
+        if not await self._storage.keys.remove(kid=kid, now=now):
+            return False
+        await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
+        await self.ensure_current()
+        return True
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every stored key with its state now (for operators)."""
+        now = self._clock.now()
+        timeline = {key.kid: key for key in self.ring.timeline}
+        rows = []
+        for record in self._records:
+            key = timeline.get(record.kid)
+            if record.removed_at is not None:
+                state = "removed"
+            elif key is None or record.activates_at > now:
+                state = "pending"
+            elif key.signs_until is None or now < key.signs_until:
+                state = "active"
+            elif key.verifies_until is not None and now < key.verifies_until:
+                state = "retired"
+            else:
+                state = "expired"
+            rows.append(
+                {
+                    "kid": record.kid,
+                    "alg": record.alg,
+                    "generation": record.generation,
+                    "state": state,
+                    "activates_at": record.activates_at,
+                    "signs_until": key.signs_until if key else None,
+                    "verifies_until": key.verifies_until if key else None,
+                }
+            )
+        return rows
+
+    def on_change(self, change: Change) -> None:
+        """Another process changed the keys: reload in the background."""
+        task = asyncio.get_running_loop().create_task(self._reload_quietly())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.load()
+        except Exception:
+            log.warning("reloading signing keys failed", exc_info=True)
+
+    async def start(self, *, check_every: float = 60.0) -> None:
+        await self.ensure_current()
+        self._task = asyncio.create_task(self._schedule(check_every), name="key-rotation")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _schedule(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.ensure_current()
+            except Exception:
+                log.warning("key rotation check failed", exc_info=True)

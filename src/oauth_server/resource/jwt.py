@@ -1,0 +1,190 @@
+"""Local verification of RFC 9068 JWT access tokens.
+
+Checks, in order, each one a known attack on JWT libraries when missing (RFC 8725):
+
+1. size cap before any decoding;
+2. header: ``typ`` is ``at+jwt`` (RFC 9068 §4); no embedded or remote keys (``jwk``, ``jku``,
+   ``x5u``, ``x5c``: the verifier never trusts a key the token brings); no ``crit``
+   (RFC 7515 §4.1.11: unknown critical extensions must be rejected); a ``kid`` we know;
+3. algorithm pinned per key: the header's ``alg`` must be the key's own, from an allowlist of
+   asymmetric algorithms, so ``none`` and HS256-signed-with-the-public-key both fail;
+4. signature (joserfc);
+5. claims: ``iss`` exact, ``exp``/``nbf`` with leeway, the RFC 9068 §2.2 required claims;
+6. revocation by ``jti``.
+
+The audience is checked by the caller (:class:`ResourceGuard`), because introspection on the
+authorization server accepts tokens for every audience.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeGuard
+
+import orjson
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+from oauth_server.cache import TTLCache
+from oauth_server.clock import Clock
+from oauth_server.errors import InvalidToken
+from oauth_server.resource.bearer import MAX_TOKEN_LENGTH, AccessClaims
+from oauth_server.resource.revocation import RevokedJtis
+
+__all__ = ["ALLOWED_ALGS", "JwtVerifier", "KeySource", "VerificationKey", "looks_like_jwt"]
+
+ALLOWED_ALGS = ("ES256", "RS256", "EdDSA")
+_FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "crit")
+_TYPES = ("at+jwt", "application/at+jwt")
+_CACHE_TTL_CAP = 300.0
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+class VerificationKey(Protocol):
+    @property
+    def alg(self) -> str: ...
+    @property
+    def key(self) -> ECKey | RSAKey | OKPKey: ...
+
+
+class KeySource(Protocol):
+    def verification_key(self, kid: str, now: float) -> VerificationKey | None: ...
+
+    async def reload_for_unknown_kid(self) -> bool:
+        """Refresh the keys (rate-limited); ``True`` if a refresh happened."""
+        ...
+
+
+class _UnknownKid(Exception):
+    pass
+
+
+class JwtVerifier:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        clock: Clock,
+        leeway: int = 30,
+        revoked: RevokedJtis | None = None,
+        cache_size: int = 100_000,
+    ) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._clock = clock
+        self._leeway = leeway
+        self._revoked = revoked
+        self._cache: TTLCache[str, AccessClaims] = TTLCache(max_entries=cache_size)
+
+    def clear_cache(self) -> None:
+        """Forget verified tokens (after a key was withdrawn)."""
+        self._cache.clear()
+
+    async def verify(self, token: str) -> AccessClaims:
+        now = self._clock.now()
+        found, cached = self._cache.get(token)
+        if found and cached is not None:
+            if cached.expires_at + self._leeway <= now:
+                raise InvalidToken("the access token has expired")
+            self._check_revoked(cached)
+            return cached
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("the access token is too long")
+        try:
+            payload = self._verify_signature(token, now)
+        except _UnknownKid:
+            if not await self._keys.reload_for_unknown_kid():
+                raise InvalidToken("the access token was signed with an unknown key") from None
+            try:
+                payload = self._verify_signature(token, now)
+            except _UnknownKid:
+                raise InvalidToken("the access token was signed with an unknown key") from None
+        claims = self._claims(payload, now)
+        self._check_revoked(claims)
+        self._cache.set(token, claims, min(claims.expires_at - now, _CACHE_TTL_CAP))
+        return claims
+
+    def _verify_signature(self, token: str, now: float) -> bytes:
+        def select_key(obj: Any) -> ECKey | RSAKey | OKPKey:
+            header = obj.headers()
+            typ = header.get("typ")
+            if not isinstance(typ, str) or typ.lower() not in _TYPES:
+                raise InvalidToken("the token is not a JWT access token (typ)")
+            for name in _FORBIDDEN_HEADERS:
+                if name in header:
+                    raise InvalidToken(f"the token header must not contain {name}")
+            alg, kid = header.get("alg"), header.get("kid")
+            if alg not in ALLOWED_ALGS or not isinstance(kid, str):
+                raise InvalidToken("the token's algorithm or key id is not accepted")
+            key = self._keys.verification_key(kid, now)
+            if key is None:
+                raise _UnknownKid
+            if key.alg != alg:
+                raise InvalidToken("the token's algorithm does not match its key")
+            return key.key
+
+        try:
+            signed = jws.deserialize_compact(token, select_key, algorithms=ALLOWED_ALGS)
+        except (InvalidToken, _UnknownKid):
+            raise
+        except (JoseError, ValueError, TypeError, KeyError):
+            raise InvalidToken(
+                "the access token is malformed or its signature is invalid"
+            ) from None
+        return signed.payload
+
+    def _claims(self, payload: bytes, now: float) -> AccessClaims:
+        try:
+            claims = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise InvalidToken("the access token's claims are not JSON") from None
+        if not isinstance(claims, dict):
+            raise InvalidToken("the access token's claims are not an object")
+        if claims.get("iss") != self._issuer:
+            raise InvalidToken("the access token was issued by someone else")
+        exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
+        if not (_is_int(exp) and _is_int(iat) and (nbf is None or _is_int(nbf))):
+            raise InvalidToken("the access token's time claims are malformed")
+        if exp + self._leeway <= now:
+            raise InvalidToken("the access token has expired")
+        if isinstance(nbf, int) and nbf - self._leeway > now:
+            raise InvalidToken("the access token is not valid yet")
+        aud = claims.get("aud")
+        audience = (aud,) if isinstance(aud, str) else tuple(aud) if isinstance(aud, list) else ()
+        if not (audience and all(isinstance(a, str) for a in audience)):
+            raise InvalidToken("the access token has no audience")
+        jti, sub, client_id = claims.get("jti"), claims.get("sub"), claims.get("client_id")
+        if not (_is_text(jti) and _is_text(sub) and _is_text(client_id)):
+            raise InvalidToken("the access token lacks jti, sub or client_id")
+        scope = claims.get("scope", "")
+        if not isinstance(scope, str):
+            raise InvalidToken("the access token's scope is malformed")
+        return AccessClaims(
+            client_id=client_id,
+            subject=sub,
+            scope=frozenset(scope.split()),
+            issued_at=iat,
+            expires_at=exp,
+            audience=audience,
+            issuer=self._issuer,
+            jti=jti,
+            not_before=nbf,
+            scope_text=scope,
+            token_format="jwt",
+        )
+
+    def _check_revoked(self, claims: AccessClaims) -> None:
+        if self._revoked is not None and claims.jti and self._revoked.is_revoked(claims.jti):
+            raise InvalidToken("the access token was revoked")
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value)

@@ -1,0 +1,104 @@
+"""Signing keys and revoked JWT ids in SQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from oauth_server.storage.models import JTI_CHANGE, RevokedToken, SigningKeyRecord
+from oauth_server.storage.sql.schema import changes, revoked_tokens, signing_keys
+
+__all__ = ["SqlRevocationRepository", "SqlSigningKeyRepository"]
+
+
+class SqlSigningKeyRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def list(self) -> list[SigningKeyRecord]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(signing_keys).order_by(signing_keys.c.generation))
+            return [
+                SigningKeyRecord(
+                    kid=row.kid,
+                    generation=row.generation,
+                    alg=row.alg,
+                    public_jwk=row.public_jwk,
+                    private_key=bytes(row.private_key),
+                    created_at=row.created_at,
+                    activates_at=row.activates_at,
+                    removed_at=row.removed_at,
+                )
+                for row in result
+            ]
+
+    async def add(self, *, key: SigningKeyRecord) -> bool:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(signing_keys).values(
+                        kid=key.kid,
+                        generation=key.generation,
+                        alg=key.alg,
+                        public_jwk=key.public_jwk,
+                        private_key=key.private_key,
+                        created_at=key.created_at,
+                        activates_at=key.activates_at,
+                        removed_at=key.removed_at,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def remove(self, *, kid: str, now: int) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(signing_keys)
+                .where(signing_keys.c.kid == kid)
+                .where(signing_keys.c.removed_at.is_(None))
+                .values(removed_at=now)
+            )
+        return result.rowcount == 1
+
+
+class SqlRevocationRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, *, token: RevokedToken) -> bool:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(revoked_tokens).values(
+                        jti=token.jti,
+                        client_id=token.client_id,
+                        expires_at=token.expires_at,
+                        revoked_at=token.revoked_at,
+                    )
+                )
+                # Same transaction: no revocation is recorded without every process hearing.
+                await conn.execute(
+                    insert(changes).values(
+                        kind=JTI_CHANGE, key=token.jti, created_at=token.revoked_at
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def active(self, *, now: int) -> list[RevokedToken]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(revoked_tokens).where(revoked_tokens.c.expires_at > now)
+            )
+            return [
+                RevokedToken(
+                    jti=row.jti,
+                    client_id=row.client_id,
+                    expires_at=row.expires_at,
+                    revoked_at=row.revoked_at,
+                )
+                for row in result
+            ]

@@ -1,0 +1,56 @@
+"""Discovery: RFC 8414 metadata, the JWKS, RFC 9728 protected-resource metadata."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from oauth_server.oauth.endpoints.metadata import JWKS_PATH, PROTECTED_RESOURCE_PATH
+from oauth_server.web.api import Api, Doc
+from oauth_server.web.state import services_of
+
+__all__ = ["register"]
+
+# Public documents that change rarely; caches may keep them for a while. The key publish lead
+# (OAUTH_SERVER_KEY_PUBLISH_LEAD, default 15 min) is longer than this, so a cached JWKS always
+# knows a key before it signs.
+_PUBLIC = {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}
+
+
+def register(api: Api) -> None:
+    @api.route(
+        "/.well-known/oauth-authorization-server",
+        methods=["GET"],
+        doc=Doc(
+            summary="Authorization server metadata (RFC 8414)",
+            tags=["discovery"],
+            responses={200: ("Metadata", None)},
+        ),
+    )
+    async def authorization_server(request: Request) -> Response:
+        return Response(services_of(request).as_metadata, headers=_PUBLIC)
+
+    @api.route(
+        JWKS_PATH,
+        methods=["GET"],
+        doc=Doc(
+            summary="JSON Web Key Set: the public keys that sign access tokens",
+            tags=["discovery"],
+            responses={200: ("JWK Set (RFC 7517)", None)},
+        ),
+    )
+    async def jwks(request: Request) -> Response:
+        services = services_of(request)
+        return Response(services.keys.ring.jwks(services.clock.now()), headers=_PUBLIC)
+
+    @api.route(
+        PROTECTED_RESOURCE_PATH,
+        methods=["GET"],
+        doc=Doc(
+            summary="Protected resource metadata of the restaurants API (RFC 9728)",
+            tags=["discovery"],
+            responses={200: ("Metadata", None)},
+        ),
+    )
+    async def protected_resource(request: Request) -> Response:
+        return Response(services_of(request).prm_metadata, headers=_PUBLIC)
