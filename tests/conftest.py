@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -113,8 +114,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+async def postgres_url(pg_database: str) -> str:
+    """The session's PostgreSQL database, emptied (for tests about many instances)."""
+    await _truncate_all(pg_database)
+    return pg_database
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock()
+    """Frozen at the wall-clock second the test starts, so third-party verifiers (which read
+    the wall clock) agree with the app until a test moves it."""
+    return FrozenClock(float(int(time.time())))
 
 
 @pytest.fixture

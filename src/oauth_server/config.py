@@ -83,8 +83,9 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path("var/secret_key")
     """Where development keeps its generated secret key."""
 
-    signing_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"
-    """Algorithm of newly generated signing keys."""
+    signing_alg: Literal["ES256", "RS256", "Ed25519", "EdDSA"] = "ES256"
+    """Algorithm of newly generated signing keys (`EdDSA` is the pre-RFC 9864 name of
+    `Ed25519`, for verifiers that know only that)."""
 
     key_rotation_interval: Annotated[int, Field(ge=0)] = 30 * 86_400
     """Seconds each signing key signs before the next takes over; 0 turns automatic rotation

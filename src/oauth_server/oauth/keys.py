@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import secrets
+import warnings
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwk
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from oauth_server.clock import Clock
@@ -51,10 +53,14 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Offering EdDSA is deliberate (see SigningAlg); joserfc's deprecation notice is not news.
+warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
 
 KEYS_CHANGE = "keys"
-SigningAlg = Literal["ES256", "RS256", "EdDSA"]
-SUPPORTED_ALGS: tuple[SigningAlg, ...] = ("ES256", "RS256", "EdDSA")
+# Ed25519 is the fully specified name (RFC 9864); EdDSA, which it deprecates, is kept because
+# many verifiers (PyJWT among them) know only that name. Both use Ed25519 keys.
+SigningAlg = Literal["ES256", "RS256", "Ed25519", "EdDSA"]
+SUPPORTED_ALGS: tuple[SigningAlg, ...] = ("ES256", "RS256", "Ed25519", "EdDSA")
 AnyKey = ECKey | RSAKey | OKPKey
 # Tokens signed by a key may be verified this long after it stopped signing, on top of the
 # token lifetime and leeway: covers instances whose clocks lag a little.

@@ -95,7 +95,7 @@ class RemoteJwks:
             key = jwk.import_key(entry)
         except (JoseError, ValueError, TypeError):
             return None
-        expected = {"ES256": ECKey, "RS256": RSAKey, "EdDSA": OKPKey}[alg]
+        expected = {"ES256": ECKey, "RS256": RSAKey, "Ed25519": OKPKey, "EdDSA": OKPKey}[alg]
         if not isinstance(key, expected):
             return None
         return _Key(alg=alg, key=key)

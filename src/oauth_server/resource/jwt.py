@@ -33,7 +33,7 @@ from oauth_server.resource.revocation import RevokedJtis
 
 __all__ = ["ALLOWED_ALGS", "JwtVerifier", "KeySource", "VerificationKey", "looks_like_jwt"]
 
-ALLOWED_ALGS = ("ES256", "RS256", "EdDSA")
+ALLOWED_ALGS = ("ES256", "RS256", "Ed25519", "EdDSA")
 _FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "crit")
 _TYPES = ("at+jwt", "application/at+jwt")
 _CACHE_TTL_CAP = 300.0

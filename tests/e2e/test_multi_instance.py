@@ -1,0 +1,135 @@
+"""Two server processes on one PostgreSQL database: tokens, keys and rotation agree; a resource
+server apart from the issuer verifies from the JWKS alone."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import jwt as pyjwt
+import pytest
+
+from oauth_server.clock import SystemClock
+from oauth_server.resource.jwks import RemoteJwks
+from oauth_server.resource.jwt import JwtVerifier
+from tests.process import CLI, ServerProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+ENV = {
+    "OAUTH_SERVER_SECRET_KEY": "multi-instance-test-secret-0123456789",
+    "OAUTH_SERVER_KEY_PUBLISH_LEAD": "2",
+    "OAUTH_SERVER_CACHE_SYNC_INTERVAL": "0.2",
+    # Both instances must agree on the issuer: it is in every token.
+    "OAUTH_SERVER_ISSUER": "http://auth.test",
+}
+
+
+@pytest.fixture
+def pair(postgres_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    env = {**ENV, "OAUTH_SERVER_DATABASE_URL": postgres_url}
+    a = ServerProcess(env, log=tmp_path / "a.log").start()
+    b = ServerProcess(env, log=tmp_path / "b.log").start()
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def token_from(server: ServerProcess) -> str:
+    response = httpx.post(
+        f"{server.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("admin", "getroot"),
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def accepted(server: ServerProcess, token: str) -> bool:
+    response = httpx.get(f"{server.url}/restaurent", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code == 200
+
+
+def kid(token: str) -> str:
+    return str(pyjwt.get_unverified_header(token)["kid"])
+
+
+def jwks_kids(server: ServerProcess) -> set[str]:
+    return {key["kid"] for key in httpx.get(f"{server.url}/.well-known/jwks.json").json()["keys"]}
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.1)
+
+
+def test_tokens_and_key_rotation_across_instances(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = pair
+    before_a, before_b = token_from(a), token_from(b)
+    assert kid(before_a) == kid(before_b)  # one key, shared through the database
+    assert accepted(b, before_a)
+    assert accepted(a, before_b)
+
+    rotated = subprocess.run(
+        [CLI, "keys", "rotate"], env=a.env, capture_output=True, text=True, check=True
+    )
+    new_kid = rotated.stdout.split()[-1]
+    old_kid = kid(before_a)
+    # Published at once on both instances, before it signs.
+    eventually(lambda: jwks_kids(a) == jwks_kids(b) == {old_kid, new_kid})
+    assert kid(token_from(b)) == old_kid
+    # After the publish lead it signs everywhere.
+    eventually(lambda: kid(token_from(a)) == new_kid and kid(token_from(b)) == new_kid)
+    after_a, after_b = token_from(a), token_from(b)
+    for server in (a, b):
+        for token in (before_a, before_b, after_a, after_b):
+            assert accepted(server, token)
+    introspection = httpx.post(
+        f"{b.url}/oauth/introspect", data={"token": after_a}, auth=("admin", "getroot")
+    )
+    assert introspection.json()["active"] is True
+    # Revocation at A holds at B within the sync interval.
+    httpx.post(f"{a.url}/oauth/revoke", data={"token": after_b}, auth=("admin", "getroot"))
+    eventually(lambda: not accepted(b, after_b), timeout=3)
+    assert not accepted(a, after_b)
+
+
+async def test_remote_resource_server_follows_rotation(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, _ = pair
+    jwks = RemoteJwks(
+        f"{a.url}/.well-known/jwks.json", clock=SystemClock(), min_refresh_interval=0.5
+    )
+    await jwks.start()
+    verifier = JwtVerifier(jwks, issuer=ENV["OAUTH_SERVER_ISSUER"], clock=SystemClock())
+    try:
+        first = await asyncio.to_thread(token_from, a)
+        assert (await verifier.verify(first)).client_id == "admin"
+        await asyncio.to_thread(
+            subprocess.run,
+            [CLI, "keys", "rotate", "--immediately"],
+            env=a.env,
+            check=True,
+            capture_output=True,
+        )
+        await asyncio.sleep(0.6)  # A's own sync interval, and the remote refresh rate limit
+        second = await asyncio.to_thread(token_from, a)
+        assert kid(second) != kid(first)
+        assert kid(second) not in jwks.kids  # unknown until it meets a token signed with it
+        assert (await verifier.verify(second)).client_id == "admin"
+        assert kid(second) in jwks.kids
+        assert (await verifier.verify(first)).client_id == "admin"
+    finally:
+        await jwks.stop()

@@ -1,0 +1,359 @@
+"""JWT access tokens, discovery, introspection (RFC 7662), revocation (RFC 7009) and resource
+indicators (RFC 8707) through the ASGI app."""
+
+from __future__ import annotations
+
+import httpx
+import jwt as pyjwt
+import pytest
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+
+from oauth_server.clock import FrozenClock
+from oauth_server.services import Services
+from tests.helpers import basic, bearer, seed_token
+
+ISSUER = "http://localhost:8889"
+ADMIN = basic("admin", "getroot")
+
+
+def services(app: Starlette) -> Services:
+    return app.state.services  # type: ignore[no-any-return]
+
+
+async def new_client(app: Starlette, client_id: str, **options: object) -> str:
+    created = await services(app).registry.create(client_id=client_id, **options)  # type: ignore[arg-type]
+    assert created.secret is not None
+    return created.secret
+
+
+async def introspect(client: httpx.AsyncClient, token: str, auth: str = ADMIN) -> httpx.Response:
+    return await client.post(
+        "/oauth/introspect", data={"token": token}, headers={"Authorization": auth}
+    )
+
+
+async def revoke(client: httpx.AsyncClient, token: str, auth: str = ADMIN) -> httpx.Response:
+    return await client.post(
+        "/oauth/revoke", data={"token": token}, headers={"Authorization": auth}
+    )
+
+
+# --- JWT access tokens -----------------------------------------------------------------------
+
+
+async def test_demo_client_gets_an_rfc9068_jwt(client: httpx.AsyncClient) -> None:
+    token = await seed_token(client)
+    header = pyjwt.get_unverified_header(token)
+    assert header["typ"] == "at+jwt"
+    assert header["alg"] == "ES256"
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    key = pyjwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == header["kid"]))
+    claims = pyjwt.decode(
+        token,
+        key,
+        algorithms=["ES256"],
+        audience=ISSUER,
+        issuer=ISSUER,
+        options={"require": ["exp", "iat", "jti", "sub", "aud", "iss"]},
+    )
+    assert claims["sub"] == claims["client_id"] == "admin"
+    assert claims["scope"] == "restaurent"
+    assert claims["exp"] - claims["iat"] == 3600
+
+
+async def test_opaque_client_gets_an_opaque_token(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    secret = await new_client(app, "opq", scopes=["restaurants:read"], token_format="opaque")
+    response = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic("opq", secret)},
+    )
+    token = response.json()["access_token"]
+    assert "." not in token
+    assert (await client.get("/restaurent", headers=bearer(token))).status_code == 200
+    assert (await introspect(client, token)).json()["active"] is True
+
+
+# --- Discovery -------------------------------------------------------------------------------
+
+
+async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
+    response = await client.get("/.well-known/oauth-authorization-server")
+    assert response.status_code == 200
+    metadata = response.json()
+    assert metadata["issuer"] == ISSUER
+    for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint", "jwks_uri"):
+        assert metadata[endpoint].startswith(ISSUER + "/")
+    assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert metadata["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+    ]
+    assert "restaurants:read" in metadata["scopes_supported"]
+    # Nothing is advertised that does not exist.
+    for absent in (
+        "authorization_endpoint",
+        "userinfo_endpoint",
+        "registration_endpoint",
+        "code_challenge_methods_supported",
+    ):
+        assert absent not in metadata
+    for url in (
+        metadata["token_endpoint"],
+        metadata["introspection_endpoint"],
+        metadata["revocation_endpoint"],
+    ):
+        assert (await client.post(url.removeprefix(ISSUER))).status_code != 404
+    assert (await client.get("/.well-known/openid-configuration")).status_code == 404
+
+
+async def test_jwks_public_distinct_and_complete(app: Starlette, client: httpx.AsyncClient) -> None:
+    await services(app).keys.rotate()
+    keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
+    assert len(keys) == 2
+    assert len({key["kid"] for key in keys}) == 2
+    for key in keys:
+        assert key["kty"] in ("EC", "RSA", "OKP")
+        assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key)
+        assert key["use"] == "sig"
+        assert key["alg"] == "ES256"
+
+
+async def test_protected_resource_metadata(client: httpx.AsyncClient) -> None:
+    metadata = (await client.get("/.well-known/oauth-protected-resource")).json()
+    assert metadata["resource"] == ISSUER
+    assert metadata["authorization_servers"] == [ISSUER]
+    assert metadata["bearer_methods_supported"] == ["header"]
+    challenge = (await client.get("/restaurentUpdate")).headers["www-authenticate"]
+    assert f'resource_metadata="{ISSUER}/.well-known/oauth-protected-resource"' in challenge
+
+
+# --- Introspection ---------------------------------------------------------------------------
+
+
+async def test_introspection_of_an_active_jwt(client: httpx.AsyncClient) -> None:
+    token = await seed_token(client, "restaurants:read")
+    response = await introspect(client, token)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["active"] is True
+    assert body["scope"] == "restaurants:read"
+    assert (body["client_id"], body["sub"], body["token_type"]) == ("admin", "admin", "Bearer")
+    assert (body["iss"], body["aud"]) == (ISSUER, ISSUER)
+    assert body["exp"] - body["iat"] == 3600
+    assert body["jti"]
+
+
+async def test_introspection_inactive_cases(
+    app: Starlette, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    expired = await seed_token(client)
+    clock.advance(3600 + 31)
+    revoked = await seed_token(client)
+    assert (await revoke(client, revoked)).status_code == 200
+    # A token of another client, for a resource the caller does not serve.
+    secret = await new_client(app, "other", scopes=["x"], resources=["https://other.example"])
+    foreign = (
+        await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": basic("other", secret)},
+        )
+    ).json()
+    for token in (expired, revoked, foreign["access_token"], "unknown", "a.b.c", "x" * 5000):
+        response = await introspect(client, token)
+        assert response.status_code == 200
+        assert response.json() == {"active": False}, token[:20]
+    # The token's own client sees it.
+    own = await introspect(client, foreign["access_token"], basic("other", secret))
+    assert own.json()["active"] is True
+
+
+async def test_resource_server_client_sees_tokens_for_its_resource(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    secret = await new_client(app, "rs", scopes=["x"], resources=[ISSUER])
+    token = await seed_token(client)
+    assert (await introspect(client, token, basic("rs", secret))).json()["active"] is True
+
+
+INTROSPECTION_ERRORS = [
+    ("no client authentication", {}, {"token": "t"}, 401, "invalid_client"),
+    ("wrong secret", {"Authorization": basic("admin", "x")}, {"token": "t"}, 401, "invalid_client"),
+    ("missing token", {"Authorization": ADMIN}, {}, 400, "invalid_request"),
+]
+
+
+@pytest.mark.parametrize("path", ["/oauth/introspect", "/oauth/revoke"])
+@pytest.mark.parametrize(
+    ("headers", "data", "status", "error"),
+    [case[1:] for case in INTROSPECTION_ERRORS],
+    ids=[case[0] for case in INTROSPECTION_ERRORS],
+)
+async def test_introspection_and_revocation_errors(
+    client: httpx.AsyncClient,
+    path: str,
+    headers: dict[str, str],
+    data: dict[str, str],
+    status: int,
+    error: str,
+) -> None:
+    response = await client.post(path, data=data, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/oauth/introspect", "/oauth/revoke"])
+async def test_introspection_and_revocation_are_post_only(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    assert (await client.get(path)).status_code == 405
+
+
+async def test_introspection_accepts_client_secret_post(client: httpx.AsyncClient) -> None:
+    token = await seed_token(client)
+    response = await client.post(
+        "/oauth/introspect",
+        data={
+            "token": token,
+            "client_id": "admin",
+            "client_secret": "getroot",
+            "token_type_hint": "refresh_token",
+        },
+    )  # a wrong hint changes nothing (RFC 7662 §2.1)
+    assert response.json()["active"] is True
+
+
+# --- Revocation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token_format", ["jwt", "opaque"])
+async def test_revocation_takes_effect_everywhere_at_once(
+    app: Starlette, client: httpx.AsyncClient, token_format: str
+) -> None:
+    secret = await new_client(app, "rv", scopes=["restaurent"], token_format=token_format)
+    auth = basic("rv", secret)
+    token = (
+        await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": auth},
+        )
+    ).json()["access_token"]
+    assert (await client.get("/restaurent", headers=bearer(token))).status_code == 200
+    response = await revoke(client, token, auth)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert (await introspect(client, token, auth)).json() == {"active": False}
+    after = await client.get("/restaurent", headers=bearer(token))
+    assert after.status_code == 401
+    assert 'error="invalid_token"' in after.headers["www-authenticate"]
+    assert (await revoke(client, token, auth)).status_code == 200  # already revoked: still 200
+
+
+async def test_revoking_unknown_or_malformed_tokens_is_200(client: httpx.AsyncClient) -> None:
+    for token in ("unknown", "a.b.c", "x" * 8000):
+        response = await revoke(client, token)
+        assert response.status_code == 200
+
+
+@pytest.mark.parametrize("token_format", ["jwt", "opaque"])
+async def test_another_clients_token_is_not_revoked(
+    app: Starlette, client: httpx.AsyncClient, token_format: str
+) -> None:
+    secret = await new_client(app, "victim", scopes=["restaurent"], token_format=token_format)
+    victim = basic("victim", secret)
+    token = (
+        await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": victim},
+        )
+    ).json()["access_token"]
+    other = await new_client(app, "attacker", scopes=["restaurent"])
+    assert (await revoke(client, token, basic("attacker", other))).status_code == 200
+    assert (await introspect(client, token, victim)).json()["active"] is True
+    assert (await client.get("/restaurent", headers=bearer(token))).status_code == 200
+
+
+@pytest.mark.parametrize("token_format", ["jwt", "opaque"])
+async def test_storage_failure_is_503_never_a_false_200(
+    app: Starlette, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, token_format: str
+) -> None:
+    secret = await new_client(app, "st", scopes=["restaurent"], token_format=token_format)
+    auth = basic("st", secret)
+    token = (
+        await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": auth},
+        )
+    ).json()["access_token"]
+    storage = services(app).storage
+
+    async def down(**_: object) -> bool:
+        raise OperationalError("UPDATE …", {}, ConnectionRefusedError("database is down"))
+
+    monkeypatch.setattr(storage.revocations, "add", down)
+    monkeypatch.setattr(storage.tokens, "revoke", down)
+    response = await revoke(client, token, auth)
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert int(response.headers["retry-after"]) > 0
+    monkeypatch.undo()
+    assert (await introspect(client, token, auth)).json()["active"] is True
+
+
+# --- Resource indicators (RFC 8707) ----------------------------------------------------------
+
+
+async def test_resource_parameter_sets_the_audience(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    secret = await new_client(
+        app, "multi", scopes=["restaurent"], resources=["https://reports.example", ISSUER]
+    )
+    auth = {"Authorization": basic("multi", secret)}
+    default = (
+        await client.post("/oauth/token", data={"grant_type": "client_credentials"}, headers=auth)
+    ).json()["access_token"]
+    assert pyjwt.decode(default, options={"verify_signature": False})["aud"] == (
+        "https://reports.example"
+    )
+    # A token for another resource is refused by the restaurants API.
+    refused = await client.get("/restaurent", headers=bearer(default))
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+    ours = (
+        await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "resource": ISSUER},
+            headers=auth,
+        )
+    ).json()["access_token"]
+    assert (await client.get("/restaurent", headers=bearer(ours))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "grant_type=client_credentials&resource=https%3A%2F%2Felsewhere.example",
+        "grant_type=client_credentials&resource=https%3A%2F%2Fx.example%23frag",
+        "grant_type=client_credentials&resource=relative%2Fpath",
+        "grant_type=client_credentials&resource=a&resource=b",
+    ],
+    ids=["not allowed", "fragment", "relative", "repeated"],
+)
+async def test_invalid_target(client: httpx.AsyncClient, body: str) -> None:
+    response = await client.post(
+        "/oauth/token",
+        content=body,
+        headers={"Authorization": ADMIN, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_target"
