@@ -3,13 +3,21 @@ indicators (RFC 8707) through the ASGI app."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+
 import httpx
 import jwt as pyjwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from joserfc import jwt as joserfc_jwt
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
 from oauth_server.clock import FrozenClock
+from oauth_server.oauth.keys import generate_private_jwk
 from oauth_server.services import Services
 from tests.helpers import basic, bearer, seed_token
 
@@ -357,3 +365,47 @@ async def test_invalid_target(client: httpx.AsyncClient, body: str) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_target"
+
+
+# --- Forged tokens at the resource API -------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forge(kind: str, genuine: str, public_pem: bytes) -> str:
+    header_segment, payload_segment, _ = genuine.split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_segment + "=="))
+    claims = json.loads(base64.urlsafe_b64decode(payload_segment + "=="))
+    attacker = generate_private_jwk("ES256")
+    if kind == "alg none":
+        return f"{_b64(json.dumps({**header, 'alg': 'none'}).encode())}.{payload_segment}."
+    if kind == "HS256 with the public key":
+        signing_input = f"{_b64(json.dumps({**header, 'alg': 'HS256'}).encode())}.{payload_segment}"
+        mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{_b64(mac)}"
+    if kind == "attacker jwk in header":
+        forged_header = {**header, "jwk": attacker.as_dict(private=False)}
+        return joserfc_jwt.encode(forged_header, claims, attacker, algorithms=["ES256"])
+    if kind == "attacker key, our kid":
+        return joserfc_jwt.encode(
+            header, {**claims, "scope": "restaurants:write"}, attacker, algorithms=["ES256"]
+        )
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["alg none", "HS256 with the public key", "attacker jwk in header", "attacker key, our kid"],
+)
+async def test_forged_tokens_get_401_invalid_token(client: httpx.AsyncClient, kind: str) -> None:
+    genuine = await seed_token(client)
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    public_pem = pyjwt.PyJWK(jwks["keys"][0]).key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    response = await client.get("/restaurent", headers=bearer(_forge(kind, genuine, public_pem)))
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert response.json()["error"] == "invalid_token"
