@@ -6,8 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,41 +17,44 @@ from oauth_server import __version__
 from oauth_server.bootstrap import prepare
 from oauth_server.clock import Clock
 from oauth_server.config import Settings, load_settings
-from oauth_server.errors import MethodNotAllowed, NotFound, ServiceError
-from oauth_server.oauth.http import render_error
+from oauth_server.errors import NotFound
+from oauth_server.oauth.http import OAuthResponse, render_error
 from oauth_server.services import Services, build_services
-from oauth_server.web.api import Api, error_response, to_response
+from oauth_server.web.api import Api, FastRouter, error_response
 from oauth_server.web.routes import oauth, ops, restaurants, wellknown
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_env"]
 
 log = logging.getLogger("oauth_server")
 
 
-def _build_api() -> Api:
+def build_api(settings: Settings) -> Api:
     api = Api()
     oauth.register(api)
     wellknown.register(api)
     restaurants.register(api)
-    ops.register(api)
+    document = api.openapi(
+        title="PythonOauthServer",
+        version=__version__,
+        token_url=f"{settings.public_issuer}/oauth/token",
+    )
+    ops.register(api, openapi=orjson.dumps(document))
     return api
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    # Starlette's router raises these for unknown paths and wrong methods.
-    assert isinstance(exc, HTTPException)
-    error: ServiceError
-    if exc.status_code == 405:
-        error = MethodNotAllowed((exc.headers or {}).get("Allow", ""))
-    elif exc.status_code == 404:
-        error = NotFound("no such endpoint")
-    else:
-        return error_response(exc, request)
-    return to_response(render_error(error))
+def _starlette_response(response: OAuthResponse) -> Response:
+    return Response(response.body, status_code=response.status, headers=response.headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    # Only paths no operation declares reach Starlette's router.
+    if isinstance(exc, HTTPException) and exc.status_code == 404:
+        return _starlette_response(render_error(NotFound("no such endpoint")))
+    return _starlette_response(error_response(exc, request.method, request.url.path))
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
-    return error_response(exc, request)
+    return _starlette_response(error_response(exc, request.method, request.url.path))
 
 
 def create_app(
@@ -59,9 +64,9 @@ def create_app(
     clock: Clock | None = None,
 ) -> Starlette:
     """Build the ASGI app. Start-up (lifespan) migrates, seeds in development, refuses unsafe
-    production settings, and starts the background cache sync."""
+    production settings, and starts the background work (change feed, key rotation)."""
     settings = settings or (services.settings if services else load_settings())
-    api = _build_api()
+    api = build_api(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -74,17 +79,12 @@ def create_app(
         finally:
             await built.close()
 
-    app = Starlette(
-        routes=api.routes,
+    return Starlette(
+        routes=[],
+        middleware=[Middleware(FastRouter, api=api, max_body_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error, Exception: _unhandled},
+        exception_handlers={HTTPException: _not_found, Exception: _unhandled},
     )
-    app.state.openapi = api.openapi(
-        title="PythonOauthServer",
-        version=__version__,
-        token_url=f"{settings.public_issuer}/oauth/token",
-    )
-    return app
 
 
 def create_app_from_env() -> Starlette:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from oauth_server.web.api import Api, Doc, oauth_request, read_body, to_response
+from oauth_server.oauth.http import OAuthResponse
+from oauth_server.web.api import Api, Call, Doc
 from oauth_server.web.schemas import (
     ErrorBody,
     IntrospectionRequest,
@@ -14,9 +12,13 @@ from oauth_server.web.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from oauth_server.web.state import services_of
 
 __all__ = ["register"]
+
+_COMMON_ERRORS = {
+    413: ("Request body too large", ErrorBody),
+    503: ("Storage temporarily unavailable", ErrorBody),
+}
 
 _TOKEN_DOC = Doc(
     summary="Token endpoint (RFC 6749 §3.2)",
@@ -34,17 +36,15 @@ _TOKEN_DOC = Doc(
     responses={
         200: ("Access token issued", TokenResponse),
         400: (
-            "invalid_request, invalid_scope, unauthorized_client, unsupported_grant_type",
+            "invalid_request, invalid_scope, invalid_target, unauthorized_client, "
+            "unsupported_grant_type",
             ErrorBody,
         ),
         401: ("invalid_client", ErrorBody),
-        413: ("Request body too large", ErrorBody),
-        503: ("Storage temporarily unavailable", ErrorBody),
+        **_COMMON_ERRORS,
     },
     client_auth=True,
 )
-
-
 _INTROSPECT_DOC = Doc(
     summary="Token introspection (RFC 7662)",
     tags=["oauth"],
@@ -55,6 +55,7 @@ _INTROSPECT_DOC = Doc(
         200: ("Token state", IntrospectionResponse),
         400: ("invalid_request", ErrorBody),
         401: ("invalid_client", ErrorBody),
+        **_COMMON_ERRORS,
     },
     client_auth=True,
 )
@@ -68,7 +69,7 @@ _REVOKE_DOC = Doc(
         200: ("Revoked, or nothing to revoke", None),
         400: ("invalid_request", ErrorBody),
         401: ("invalid_client", ErrorBody),
-        503: ("Storage temporarily unavailable", ErrorBody),
+        **_COMMON_ERRORS,
     },
     client_auth=True,
 )
@@ -76,22 +77,13 @@ _REVOKE_DOC = Doc(
 
 def register(api: Api) -> None:
     @api.route("/oauth/token", methods=["POST"], doc=_TOKEN_DOC)
-    async def token(request: Request) -> Response:
-        services = services_of(request)
-        body = await read_body(request, services.settings.max_body_bytes)
-        response = await services.token_endpoint.handle(await oauth_request(request, body=body))
-        return to_response(response)
+    async def token(call: Call) -> OAuthResponse:
+        return await call.services.token_endpoint.handle(call.request)
 
     @api.route("/oauth/introspect", methods=["POST"], doc=_INTROSPECT_DOC)
-    async def introspect(request: Request) -> Response:
-        services = services_of(request)
-        body = await read_body(request, services.settings.max_body_bytes)
-        response = await services.introspection.handle(await oauth_request(request, body=body))
-        return to_response(response)
+    async def introspect(call: Call) -> OAuthResponse:
+        return await call.services.introspection.handle(call.request)
 
     @api.route("/oauth/revoke", methods=["POST"], doc=_REVOKE_DOC)
-    async def revoke(request: Request) -> Response:
-        services = services_of(request)
-        body = await read_body(request, services.settings.max_body_bytes)
-        response = await services.revocation.handle(await oauth_request(request, body=body))
-        return to_response(response)
+    async def revoke(call: Call) -> OAuthResponse:
+        return await call.services.revocation.handle(call.request)

@@ -2,45 +2,41 @@
 
 from __future__ import annotations
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-
 from oauth_server.errors import TemporarilyUnavailable
-from oauth_server.web.api import Api
-from oauth_server.web.state import services_of
+from oauth_server.oauth.http import OAuthResponse
+from oauth_server.web.api import Api, Call
 
 __all__ = ["register"]
 
-_DOCS_PAGE = """<!doctype html>
+_DOCS_PAGE = b"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>PythonOauthServer API</title>
 <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
 </body></html>"""
+_JSON = {"Content-Type": "application/json"}
 
 
-def register(api: Api) -> None:
+def register(api: Api, *, openapi: bytes) -> None:
     @api.route("/healthz", methods=["GET"])
-    async def healthz(request: Request) -> Response:
+    async def healthz(call: Call) -> OAuthResponse:
         """Liveness: the process answers. Never touches the database."""
-        return Response(b'{"status":"ok"}', media_type="application/json")
+        return OAuthResponse(200, b'{"status":"ok"}', dict(_JSON))
 
     @api.route("/readyz", methods=["GET"])
-    async def readyz(request: Request) -> Response:
+    async def readyz(call: Call) -> OAuthResponse:
         """Readiness: the database answers."""
         try:
-            await services_of(request).storage.ping()
+            await call.services.storage.ping()
         except Exception as exc:
             raise TemporarilyUnavailable("the database is unreachable", detail=str(exc)) from exc
-        return Response(b'{"status":"ready"}', media_type="application/json")
+        return OAuthResponse(200, b'{"status":"ready"}', dict(_JSON))
 
     @api.route("/openapi.json", methods=["GET"])
-    async def openapi(request: Request) -> Response:
-        document = request.app.state.openapi
-        return Response(orjson.dumps(document), media_type="application/json")
+    async def openapi_document(call: Call) -> OAuthResponse:
+        return OAuthResponse(200, openapi, dict(_JSON))
 
     @api.route("/docs", methods=["GET"])
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(_DOCS_PAGE)
+    async def docs(call: Call) -> OAuthResponse:
+        return OAuthResponse(200, _DOCS_PAGE, {"Content-Type": "text/html; charset=utf-8"})

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
 
 from oauth_server.errors import InvalidRequest
 from oauth_server.oauth.http import OAuthResponse
@@ -16,7 +13,7 @@ from oauth_server.oauth.params import parse_query
 from oauth_server.resource.bearer import AccessClaims
 from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, full_view, public_view
 from oauth_server.storage.models import RestaurantChanges
-from oauth_server.web.api import Api, Doc, oauth_request, read_body, to_response
+from oauth_server.web.api import Api, Call, Doc
 from oauth_server.web.schemas import (
     ErrorBody,
     Message,
@@ -26,11 +23,9 @@ from oauth_server.web.schemas import (
     RestaurantPage,
     RestaurantPatch,
 )
-from oauth_server.web.state import services_of
 
 __all__ = ["register"]
 
-_JSON = {"Content-Type": "application/json"}
 _ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
     400: ("Malformed request or id", ErrorBody),
     401: ("Missing, invalid or expired token (`WWW-Authenticate: Bearer`)", ErrorBody),
@@ -55,24 +50,19 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 100
 
 
-async def _claims(
-    request: Request, *, any_of: Collection[str], required: bool
-) -> AccessClaims | None:
-    guard = services_of(request).guard
-    return await guard.authenticate(await oauth_request(request), any_of=any_of, required=required)
+async def _claims(call: Call, *, any_of: Collection[str], required: bool) -> AccessClaims | None:
+    return await call.services.guard.authenticate(call.request, any_of=any_of, required=required)
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, headers={**_JSON, **(headers or {})})
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> OAuthResponse:
+    return OAuthResponse.json(data, status=status, headers=headers)
 
 
-async def _body(request: Request, model: type[BaseModel]) -> Any:
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type != "application/json":
+def _body(call: Call, model: type[BaseModel]) -> Any:
+    if call.request.content_type != "application/json":
         raise InvalidRequest("the request body must be application/json")
-    body = await read_body(request, services_of(request).settings.max_body_bytes)
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(call.request.body)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
@@ -111,10 +101,10 @@ def register(api: Api) -> None:
             optional_auth=True,
         ),
     )
-    async def seed_list(request: Request) -> Response:
-        claims = await _claims(request, any_of=READ_SCOPES, required=False)
+    async def seed_list(call: Call) -> OAuthResponse:
+        claims = await _claims(call, any_of=READ_SCOPES, required=False)
         view = full_view if claims else public_view
-        restaurants = await services_of(request).restaurants.all_for_seed_route()
+        restaurants = await call.services.restaurants.all_for_seed_route()
         return _json([view(restaurant) for restaurant in restaurants])
 
     @api.route(
@@ -134,11 +124,10 @@ def register(api: Api) -> None:
             scopes=sorted(WRITE_SCOPES),
         ),
     )
-    async def seed_update(request: Request) -> Response:
-        claims_request = await oauth_request(request)
-        services = services_of(request)
-        await services.guard.authenticate(claims_request, any_of=WRITE_SCOPES, required=True)
-        params = parse_query(claims_request.query)
+    async def seed_update(call: Call) -> OAuthResponse:
+        services = call.services
+        await services.guard.authenticate(call.request, any_of=WRITE_SCOPES, required=True)
+        params = parse_query(call.request.query)
         restaurant_id = params.get("id")
         if restaurant_id is None:
             raise InvalidRequest("the id parameter is required")
@@ -183,10 +172,10 @@ def register(api: Api) -> None:
             optional_auth=True,
         ),
     )
-    async def list_restaurants(request: Request) -> Response:
-        claims = await _claims(request, any_of=READ_SCOPES, required=False)
-        params = parse_query(request.query_params.multi_items())
-        page = await services_of(request).restaurants.page(
+    async def list_restaurants(call: Call) -> OAuthResponse:
+        claims = await _claims(call, any_of=READ_SCOPES, required=False)
+        params = parse_query(call.request.query)
+        page = await call.services.restaurants.page(
             limit=_limit(params.get("limit")), cursor=params.get("cursor")
         )
         view = full_view if claims else public_view
@@ -205,10 +194,10 @@ def register(api: Api) -> None:
             scopes=sorted(WRITE_SCOPES),
         ),
     )
-    async def create_restaurant(request: Request) -> Response:
-        await _claims(request, any_of=WRITE_SCOPES, required=True)
-        data: RestaurantCreate = await _body(request, RestaurantCreate)
-        restaurant = await services_of(request).restaurants.create(
+    async def create_restaurant(call: Call) -> OAuthResponse:
+        await _claims(call, any_of=WRITE_SCOPES, required=True)
+        data: RestaurantCreate = _body(call, RestaurantCreate)
+        restaurant = await call.services.restaurants.create(
             name=data.Name,
             address=data.Address,
             open=data.routine.open,
@@ -233,11 +222,9 @@ def register(api: Api) -> None:
             optional_auth=True,
         ),
     )
-    async def get_restaurant(request: Request) -> Response:
-        claims = await _claims(request, any_of=READ_SCOPES, required=False)
-        restaurant = await services_of(request).restaurants.get(
-            request.path_params["restaurant_id"]
-        )
+    async def get_restaurant(call: Call) -> OAuthResponse:
+        claims = await _claims(call, any_of=READ_SCOPES, required=False)
+        restaurant = await call.services.restaurants.get(call.path_params["restaurant_id"])
         return _json(full_view(restaurant) if claims else public_view(restaurant))
 
     @api.route(
@@ -256,11 +243,11 @@ def register(api: Api) -> None:
             scopes=sorted(WRITE_SCOPES),
         ),
     )
-    async def patch_restaurant(request: Request) -> Response:
-        await _claims(request, any_of=WRITE_SCOPES, required=True)
-        patch: RestaurantPatch = await _body(request, RestaurantPatch)
-        restaurant = await services_of(request).restaurants.update(
-            request.path_params["restaurant_id"], _changes(patch)
+    async def patch_restaurant(call: Call) -> OAuthResponse:
+        await _claims(call, any_of=WRITE_SCOPES, required=True)
+        patch: RestaurantPatch = _body(call, RestaurantPatch)
+        restaurant = await call.services.restaurants.update(
+            call.path_params["restaurant_id"], _changes(patch)
         )
         return _json(full_view(restaurant))
 
@@ -275,7 +262,7 @@ def register(api: Api) -> None:
             scopes=sorted(WRITE_SCOPES),
         ),
     )
-    async def delete_restaurant(request: Request) -> Response:
-        await _claims(request, any_of=WRITE_SCOPES, required=True)
-        await services_of(request).restaurants.delete(request.path_params["restaurant_id"])
-        return to_response(OAuthResponse.empty(204))
+    async def delete_restaurant(call: Call) -> OAuthResponse:
+        await _claims(call, any_of=WRITE_SCOPES, required=True)
+        await call.services.restaurants.delete(call.path_params["restaurant_id"])
+        return OAuthResponse.empty(204)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from oauth_server.oauth.endpoints.metadata import JWKS_PATH, PROTECTED_RESOURCE_PATH
-from oauth_server.web.api import Api, Doc
-from oauth_server.web.state import services_of
+from oauth_server.oauth.http import OAuthResponse
+from oauth_server.web.api import Api, Call, Doc
 
 __all__ = ["register"]
 
@@ -15,6 +12,10 @@ __all__ = ["register"]
 # (OAUTH_SERVER_KEY_PUBLISH_LEAD, default 15 min) is longer than this, so a cached JWKS always
 # knows a key before it signs.
 _PUBLIC = {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}
+
+
+def _document(body: bytes) -> OAuthResponse:
+    return OAuthResponse(status=200, body=body, headers=dict(_PUBLIC))
 
 
 def register(api: Api) -> None:
@@ -27,8 +28,8 @@ def register(api: Api) -> None:
             responses={200: ("Metadata", None)},
         ),
     )
-    async def authorization_server(request: Request) -> Response:
-        return Response(services_of(request).as_metadata, headers=_PUBLIC)
+    async def authorization_server(call: Call) -> OAuthResponse:
+        return _document(call.services.as_metadata)
 
     @api.route(
         JWKS_PATH,
@@ -39,9 +40,9 @@ def register(api: Api) -> None:
             responses={200: ("JWK Set (RFC 7517)", None)},
         ),
     )
-    async def jwks(request: Request) -> Response:
-        services = services_of(request)
-        return Response(services.keys.ring.jwks(services.clock.now()), headers=_PUBLIC)
+    async def jwks(call: Call) -> OAuthResponse:
+        services = call.services
+        return _document(services.keys.ring.jwks(services.clock.now()))
 
     @api.route(
         PROTECTED_RESOURCE_PATH,
@@ -52,5 +53,5 @@ def register(api: Api) -> None:
             responses={200: ("Metadata", None)},
         ),
     )
-    async def protected_resource(request: Request) -> Response:
-        return Response(services_of(request).prm_metadata, headers=_PUBLIC)
+    async def protected_resource(call: Call) -> OAuthResponse:
+        return _document(call.services.prm_metadata)
