@@ -13,17 +13,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
 from oauth_server.services import Services, build_services
+from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 
 STRICT = os.environ.get("OAUTH_SERVER_TEST_STRICT") == "1"
@@ -153,15 +154,36 @@ async def services(settings: Settings, clock: FrozenClock) -> AsyncIterator[Serv
         await built.close()
 
 
+@asynccontextmanager
+async def lifespan(app: FastRouter) -> AsyncIterator[None]:
+    """Drive the ASGI lifespan protocol, as uvicorn does, around the block."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    if started["type"] != "lifespan.startup.complete":
+        await task
+        raise RuntimeError(f"startup failed: {started}")
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await task
+
+
 @pytest.fixture
-async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Starlette]:
+async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[FastRouter]:
     application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
+    async with lifespan(application):
         yield application
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastRouter) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

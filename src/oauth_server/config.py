@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     """Seconds between polls of the change feed: the longest a change made by another process
     (a deleted client, a rotated secret) can go unnoticed by this one."""
 
+    trusted_proxies: str = ""
+    """Comma-separated addresses of reverse proxies whose `X-Forwarded-For`/`-Proto` headers
+    are believed (empty: none; the client address is the peer's)."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server and access log."""
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from starlette.applications import Starlette
 
 from oauth_server.cli import main
+from oauth_server.web.api import FastRouter
 from tests.process import CLI
 
 
@@ -138,7 +138,7 @@ def test_restaurants_import_rejects_bad_files(  # type: ignore[no-untyped-def]
 
 
 async def test_cli_changes_reach_a_running_server(
-    database_url: str, app: Starlette, client: httpx.AsyncClient
+    database_url: str, app: FastRouter, client: httpx.AsyncClient
 ) -> None:
     """A client rotated or deleted by the CLI — another process — stops working in the running
     server within the cache sync interval (50 ms in these tests)."""

@@ -14,22 +14,22 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from joserfc import jwt as joserfc_jwt
 from sqlalchemy.exc import OperationalError
-from starlette.applications import Starlette
 
 from oauth_server.clock import FrozenClock
 from oauth_server.oauth.keys import generate_private_jwk
 from oauth_server.services import Services
+from oauth_server.web.api import FastRouter
 from tests.helpers import basic, bearer, seed_token
 
 ISSUER = "http://localhost:8889"
 ADMIN = basic("admin", "getroot")
 
 
-def services(app: Starlette) -> Services:
+def services(app: FastRouter) -> Services:
     return app.state.services  # type: ignore[no-any-return]
 
 
-async def new_client(app: Starlette, client_id: str, **options: object) -> str:
+async def new_client(app: FastRouter, client_id: str, **options: object) -> str:
     created = await services(app).registry.create(client_id=client_id, **options)  # type: ignore[arg-type]
     assert created.secret is not None
     return created.secret
@@ -71,7 +71,7 @@ async def test_demo_client_gets_an_rfc9068_jwt(client: httpx.AsyncClient) -> Non
 
 
 async def test_opaque_client_gets_an_opaque_token(
-    app: Starlette, client: httpx.AsyncClient
+    app: FastRouter, client: httpx.AsyncClient
 ) -> None:
     secret = await new_client(app, "opq", scopes=["restaurants:read"], token_format="opaque")
     response = await client.post(
@@ -118,7 +118,9 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     assert (await client.get("/.well-known/openid-configuration")).status_code == 404
 
 
-async def test_jwks_public_distinct_and_complete(app: Starlette, client: httpx.AsyncClient) -> None:
+async def test_jwks_public_distinct_and_complete(
+    app: FastRouter, client: httpx.AsyncClient
+) -> None:
     await services(app).keys.rotate()
     keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
     assert len(keys) == 2
@@ -157,7 +159,7 @@ async def test_introspection_of_an_active_jwt(client: httpx.AsyncClient) -> None
 
 
 async def test_introspection_inactive_cases(
-    app: Starlette, client: httpx.AsyncClient, clock: FrozenClock
+    app: FastRouter, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
     expired = await seed_token(client)
     clock.advance(3600 + 31)
@@ -182,7 +184,7 @@ async def test_introspection_inactive_cases(
 
 
 async def test_resource_server_client_sees_tokens_for_its_resource(
-    app: Starlette, client: httpx.AsyncClient
+    app: FastRouter, client: httpx.AsyncClient
 ) -> None:
     secret = await new_client(app, "rs", scopes=["x"], resources=[ISSUER])
     token = await seed_token(client)
@@ -242,7 +244,7 @@ async def test_introspection_accepts_client_secret_post(client: httpx.AsyncClien
 
 @pytest.mark.parametrize("token_format", ["jwt", "opaque"])
 async def test_revocation_takes_effect_everywhere_at_once(
-    app: Starlette, client: httpx.AsyncClient, token_format: str
+    app: FastRouter, client: httpx.AsyncClient, token_format: str
 ) -> None:
     secret = await new_client(app, "rv", scopes=["restaurent"], token_format=token_format)
     auth = basic("rv", secret)
@@ -272,7 +274,7 @@ async def test_revoking_unknown_or_malformed_tokens_is_200(client: httpx.AsyncCl
 
 @pytest.mark.parametrize("token_format", ["jwt", "opaque"])
 async def test_another_clients_token_is_not_revoked(
-    app: Starlette, client: httpx.AsyncClient, token_format: str
+    app: FastRouter, client: httpx.AsyncClient, token_format: str
 ) -> None:
     secret = await new_client(app, "victim", scopes=["restaurent"], token_format=token_format)
     victim = basic("victim", secret)
@@ -291,7 +293,7 @@ async def test_another_clients_token_is_not_revoked(
 
 @pytest.mark.parametrize("token_format", ["jwt", "opaque"])
 async def test_storage_failure_is_503_never_a_false_200(
-    app: Starlette, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, token_format: str
+    app: FastRouter, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, token_format: str
 ) -> None:
     secret = await new_client(app, "st", scopes=["restaurent"], token_format=token_format)
     auth = basic("st", secret)
@@ -321,7 +323,7 @@ async def test_storage_failure_is_503_never_a_false_200(
 
 
 async def test_resource_parameter_sets_the_audience(
-    app: Starlette, client: httpx.AsyncClient
+    app: FastRouter, client: httpx.AsyncClient
 ) -> None:
     secret = await new_client(
         app, "multi", scopes=["restaurent"], resources=["https://reports.example", ISSUER]

@@ -16,6 +16,7 @@ A key's life is fixed by timestamps, so every instance reaches the same answer o
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import secrets
@@ -34,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwk
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
 
 from oauth_server.clock import Clock
 from oauth_server.config import Settings
@@ -141,6 +143,21 @@ class LoadedKey:
     """When the next key takes over; ``None`` for the newest."""
     verifies_until: int | None = None
     """When it leaves the JWKS; ``None`` while no successor is active."""
+
+    def sign_compact(self, header_segment: bytes, claims: bytes) -> str:
+        """A JWS compact serialization (RFC 7515 §7.1) of ``claims`` under a header whose
+        base64url form is ``header_segment``, signed by joserfc's implementation of our alg.
+
+        The same bytes joserfc's ``jwt.encode`` produces, without re-serializing a constant
+        header and re-resolving the algorithm for every token (about 40 µs of its 60).
+        """
+        signing_input = header_segment + b"." + _b64url(claims)
+        signature = JWSRegistry.algorithms[self.alg].sign(signing_input, self.key)
+        return (signing_input + b"." + _b64url(signature)).decode("ascii")
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 class KeyRing:

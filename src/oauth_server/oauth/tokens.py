@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from joserfc import jwt
+import orjson
 
 from oauth_server.clock import Clock
 from oauth_server.crypto import hash_token, new_token
@@ -81,6 +82,7 @@ class JwtAccessTokenIssuer:
         self._issuer = issuer
         self._clock = clock
         self._ttl = ttl
+        self._headers: dict[str, bytes] = {}
 
     async def issue(self, grant: TokenGrant) -> IssuedToken:
         now = int(self._clock.now())
@@ -96,8 +98,12 @@ class JwtAccessTokenIssuer:
             "client_id": grant.client.client_id,
             "scope": format_scope(grant.scope),
         }
-        header = {"typ": "at+jwt", "alg": key.alg, "kid": key.kid}
-        value = jwt.encode(header, claims, key.key, algorithms=[key.alg])
+        header = self._headers.get(key.kid)
+        if header is None:  # once per key: the header of RFC 9068 §2.1 never changes
+            header = self._headers[key.kid] = base64.urlsafe_b64encode(
+                orjson.dumps({"typ": "at+jwt", "alg": key.alg, "kid": key.kid})
+            ).rstrip(b"=")
+        value = key.sign_compact(header, orjson.dumps(claims))
         return IssuedToken(access_token=value, expires_in=self._ttl, scope=grant.scope)
 
 

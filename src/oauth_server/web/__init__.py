@@ -1,4 +1,4 @@
-"""The web layer: a Starlette app whose routes adapt HTTP to the core and back."""
+"""The web layer: a lean ASGI router over the protocol core, hosted with Starlette."""
 
 from oauth_server.web.app import create_app
 

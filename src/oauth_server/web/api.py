@@ -143,10 +143,12 @@ class _Route:
 
 
 class FastRouter:
-    """ASGI middleware serving the declared operations; everything else goes to ``app``."""
+    """The outermost ASGI app: serves the declared operations itself and hands everything
+    else (lifespan, unknown paths) to ``app``, whose ``state`` it shares."""
 
-    def __init__(self, app: ASGIApp, *, api: Api, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, *, api: Api, max_body_bytes: int) -> None:
         self._app = app
+        self.state = app.state
         self._max_body = max_body_bytes
         self._exact: dict[str, _Route] = {}
         self._prefixed: list[_Route] = []
@@ -198,7 +200,7 @@ class FastRouter:
             if handler is None:
                 raise MethodNotAllowed(route.allow)
             request = await self._request(scope, receive, method, path)
-            services: Services = scope["app"].state.services
+            services: Services = self.state.services
             response = await handler(Call(request, services, params))
         except Exception as exc:
             response = error_response(exc, method, path)
@@ -255,12 +257,23 @@ class FastRouter:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _encode(name: str, value: str) -> tuple[bytes, bytes]:
+    # Responses repeat a handful of header lines; encode each once (bounded: only short
+    # values, which is what the constant ones are).
+    pair = _ENCODED.get((name, value))
+    if pair is None:
+        pair = (name.lower().encode("latin-1"), value.encode("latin-1"))
+        if len(value) <= 64 and len(_ENCODED) < 256:
+            _ENCODED[(name, value)] = pair
+    return pair
+
+
 async def _send(send: Send, response: OAuthResponse, *, head: bool) -> None:
     body = response.body
-    headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in response.headers.items()
-    ]
+    headers = [_encode(name, value) for name, value in response.headers.items()]
     headers.append((b"content-length", str(len(body)).encode("latin-1")))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})

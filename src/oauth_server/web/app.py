@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -62,7 +61,7 @@ def create_app(
     *,
     services: Services | None = None,
     clock: Clock | None = None,
-) -> Starlette:
+) -> FastRouter:
     """Build the ASGI app. Start-up (lifespan) migrates, seeds in development, refuses unsafe
     production settings, and starts the background work (change feed, key rotation)."""
     settings = settings or (services.settings if services else load_settings())
@@ -79,14 +78,14 @@ def create_app(
         finally:
             await built.close()
 
-    return Starlette(
+    fallback = Starlette(
         routes=[],
-        middleware=[Middleware(FastRouter, api=api, max_body_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
         exception_handlers={HTTPException: _not_found, Exception: _unhandled},
     )
+    return FastRouter(fallback, api=api, max_body_bytes=settings.max_body_bytes)
 
 
-def create_app_from_env() -> Starlette:
+def create_app_from_env() -> FastRouter:
     """Factory for ``uvicorn --factory`` and the server's worker processes."""
     return create_app(load_settings())
