@@ -32,7 +32,7 @@ from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, Restaur
 from oauth_server.resource.revocation import RevokedJtis
 from oauth_server.resource.verifier import AnyTokenVerifier
 from oauth_server.storage import Storage, open_storage
-from oauth_server.storage.models import JTI_CHANGE
+from oauth_server.storage.models import JTI_CHANGE, RESTAURANTS_CHANGE, TOKEN_CHANGE
 from oauth_server.sync import ChangeSync
 
 __all__ = ["Services", "build_key_manager", "build_services"]
@@ -89,7 +89,8 @@ def build_services(
     settings: Settings, *, storage: Storage | None = None, clock: Clock | None = None
 ) -> Services:
     clock = clock or SystemClock()
-    storage = storage or open_storage(settings.database_url, pool_size=settings.database_pool_size)
+    if storage is None:
+        storage = open_storage(settings.database_url, pool_size=settings.database_pool_size)
     issuer = settings.public_issuer
     resource = settings.resource_id
 
@@ -100,16 +101,17 @@ def build_services(
     jwt_verifier = JwtVerifier(
         keys, issuer=issuer, clock=clock, leeway=settings.jwt_leeway, revoked=revoked
     )
-    verifier = AnyTokenVerifier(
-        jwt=jwt_verifier,
-        opaque=OpaqueTokenVerifier(storage.tokens, issuer=issuer, clock=clock),
-    )
+    opaque_verifier = OpaqueTokenVerifier(storage.tokens, issuer=issuer, clock=clock)
+    verifier = AnyTokenVerifier(jwt=jwt_verifier, opaque=opaque_verifier)
+    restaurants = RestaurantService(storage.restaurants, clock=clock)
 
     sync = ChangeSync(storage.changes, clock=clock, interval=settings.cache_sync_interval)
     sync.subscribe(CLIENT_CHANGE, directory.on_change)
     sync.subscribe(KEYS_CHANGE, keys.on_change)
     sync.subscribe(KEYS_CHANGE, lambda _change: jwt_verifier.clear_cache())
     sync.subscribe(JTI_CHANGE, revoked.on_change)
+    sync.subscribe(TOKEN_CHANGE, opaque_verifier.on_change)
+    sync.subscribe(RESTAURANTS_CHANGE, restaurants.on_change)
 
     grants = default_grants(default_resource=resource)
     ttl = settings.access_token_ttl
@@ -135,11 +137,12 @@ def build_services(
         revocation=RevocationEndpoint(
             authenticator=authenticator,
             jwt_verifier=jwt_verifier,
+            opaque_verifier=opaque_verifier,
             storage=storage,
             revoked=revoked,
             clock=clock,
         ),
-        restaurants=RestaurantService(storage.restaurants, clock=clock),
+        restaurants=restaurants,
         guard=ResourceGuard(
             verifier, resource=resource, realm=RESOURCE_REALM, resource_metadata=resource_metadata
         ),

@@ -4,6 +4,7 @@ server apart from the issuer verifies from the JWKS alone."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -133,3 +134,52 @@ async def test_remote_resource_server_follows_rotation(
         assert (await verifier.verify(first)).client_id == "admin"
     finally:
         await jwks.stop()
+
+
+def test_opaque_revocation_and_restaurant_writes_reach_the_other_instance(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = pair
+    created = subprocess.run(
+        [
+            CLI,
+            "clients",
+            "create",
+            "--client-id",
+            "opq",
+            "--scope",
+            "restaurent",
+            "--token-format",
+            "opaque",
+            "--json",
+        ],
+        env=a.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    secret = json.loads(created.stdout)["client_secret"]
+    token = httpx.post(
+        f"{a.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=("opq", secret)
+    ).json()["access_token"]
+    # B validates (and caches) it, then A revokes it: B stops accepting within the interval.
+    assert accepted(b, token)
+    revoked = httpx.post(f"{a.url}/oauth/revoke", data={"token": token}, auth=("opq", secret))
+    assert revoked.status_code == 200
+    assert not accepted(a, token)
+    eventually(lambda: not accepted(b, token), timeout=3)
+
+    # B caches the restaurant list; an update through A shows at B within the interval.
+    admin = {"Authorization": f"Bearer {token_from(a)}"}
+    first = httpx.get(f"{b.url}/restaurent", headers=admin).json()[0]
+    restaurant_id = first["_id"]["$oid"]
+    update = httpx.get(
+        f"{a.url}/restaurentUpdate", params={"id": restaurant_id, "Name": "Moved"}, headers=admin
+    )
+    assert update.json() == {"message": "Successful"}
+
+    def renamed() -> bool:
+        documents = httpx.get(f"{b.url}/restaurent", headers=admin).json()
+        return any(d["_id"]["$oid"] == restaurant_id and d["Name"] == "Moved" for d in documents)
+
+    eventually(renamed, timeout=3)

@@ -145,8 +145,8 @@ async def test_restaurants(storage: SqlStorage) -> None:
         restaurant_id="f" * 24, changes=RestaurantChanges(name="x"), now=1
     )
     assert missing is None
-    assert await storage.restaurants.delete(restaurant_id=ids[2])
-    assert not await storage.restaurants.delete(restaurant_id=ids[2])
+    assert await storage.restaurants.delete(restaurant_id=ids[2], now=60)
+    assert not await storage.restaurants.delete(restaurant_id=ids[2], now=60)
     assert await storage.restaurants.add_many(restaurants=[]) == 0
 
 

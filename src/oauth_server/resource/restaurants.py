@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.errors import InvalidRequest, NotFound
-from oauth_server.storage.models import Restaurant, RestaurantChanges
+from oauth_server.storage.models import Change, Restaurant, RestaurantChanges
 from oauth_server.storage.protocols import RestaurantRepository
 
 __all__ = [
@@ -140,19 +141,47 @@ class RestaurantPage:
 
 
 class RestaurantService:
-    def __init__(self, repository: RestaurantRepository, *, clock: Clock) -> None:
+    """Restaurant operations, with reads served from a per-process cache.
+
+    Every write announces itself on the change feed in its own transaction; this process drops
+    its cache at once, every other within ``OAUTH_SERVER_CACHE_SYNC_INTERVAL`` (reads are
+    read-your-writes here, and at most that stale elsewhere). ``version`` changes with every
+    invalidation, so a caller may key derived data (rendered pages) on it.
+    """
+
+    def __init__(
+        self, repository: RestaurantRepository, *, clock: Clock, cache_ttl: float = 30.0
+    ) -> None:
         self._repository = repository
         self._clock = clock
+        self._cache_ttl = cache_ttl
+        self._pages: TTLCache[tuple[int, str | None], RestaurantPage] = TTLCache(max_entries=1024)
+        self.version = 0
+
+    def invalidate(self) -> None:
+        self._pages.clear()
+        self.version += 1
+
+    def on_change(self, change: Change) -> None:
+        self.invalidate()
 
     async def page(self, *, limit: int, cursor: str | None) -> RestaurantPage:
         after = parse_object_id(cursor) if cursor else None
+        key = (limit, after)
+        found, cached = self._pages.get(key)
+        if found and cached is not None:
+            return cached
+        version = self.version
         rows = await self._repository.list(limit=limit + 1, after=after)
         more = len(rows) > limit
         items = rows[:limit]
-        return RestaurantPage(items=items, next_cursor=items[-1].restaurant_id if more else None)
+        page = RestaurantPage(items=items, next_cursor=items[-1].restaurant_id if more else None)
+        if version == self.version:  # no write landed while we read
+            self._pages.set(key, page, self._cache_ttl)
+        return page
 
     async def all_for_seed_route(self) -> list[Restaurant]:
-        return await self._repository.list(limit=SEED_LIST_LIMIT)
+        return (await self.page(limit=SEED_LIST_LIMIT, cursor=None)).items
 
     async def get(self, restaurant_id: str) -> Restaurant:
         restaurant = await self._repository.get(restaurant_id=parse_object_id(restaurant_id))
@@ -175,6 +204,7 @@ class RestaurantService:
             updated_at=now,
         )
         await self._repository.add(restaurant=restaurant)
+        self.invalidate()
         return restaurant
 
     async def update(self, restaurant_id: str, changes: RestaurantChanges) -> Restaurant:
@@ -185,10 +215,15 @@ class RestaurantService:
         updated = await self._repository.update(
             restaurant_id=restaurant_id, changes=changes, now=int(self._clock.now())
         )
+        self.invalidate()
         if updated is None:
             raise NotFound("no restaurant with that id")
         return updated
 
     async def delete(self, restaurant_id: str) -> None:
-        if not await self._repository.delete(restaurant_id=parse_object_id(restaurant_id)):
+        deleted = await self._repository.delete(
+            restaurant_id=parse_object_id(restaurant_id), now=int(self._clock.now())
+        )
+        self.invalidate()
+        if not deleted:
             raise NotFound("no restaurant with that id")

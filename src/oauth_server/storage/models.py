@@ -19,6 +19,10 @@ __all__ = [
 TokenFormat = Literal["jwt", "opaque"]
 JTI_CHANGE = "jti"
 """Change-feed kind announcing a revoked JWT id (published with the revocation itself)."""
+TOKEN_CHANGE = "token"
+"""Change-feed kind announcing a revoked opaque token (key: hex of its hash)."""
+RESTAURANTS_CHANGE = "restaurants"
+"""Change-feed kind announcing that restaurant data changed (key: the id, or ``*``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,8 @@ class AccessTokenRepository(Protocol):
 
     async def get(self, *, token_hash: bytes) -> AccessTokenRecord | None: ...
     async def revoke(self, *, token_hash: bytes, now: int) -> bool:
-        """Mark revoked; ``True`` only if this call changed it from active to revoked."""
+        """Mark revoked; ``True`` only if this call changed it from active to revoked. A
+        revocation announces :data:`TOKEN_CHANGE` (hex hash) in the same transaction."""
         ...
 
 
@@ -84,6 +85,8 @@ class RevocationRepository(Protocol):
 
 
 class RestaurantRepository(Protocol):
+    """Every write also announces :data:`RESTAURANTS_CHANGE` in its own transaction."""
+
     async def list(self, *, limit: int, after: str | None = None) -> list[Restaurant]:
         """Up to ``limit`` restaurants ordered by id, starting after ``after``."""
         ...
@@ -97,7 +100,7 @@ class RestaurantRepository(Protocol):
     async def update(
         self, *, restaurant_id: str, changes: RestaurantChanges, now: int
     ) -> Restaurant | None: ...
-    async def delete(self, *, restaurant_id: str) -> bool: ...
+    async def delete(self, *, restaurant_id: str, now: int) -> bool: ...
     async def count(self) -> int: ...
 
 

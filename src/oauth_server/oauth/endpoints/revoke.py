@@ -12,6 +12,7 @@ from oauth_server.oauth.http import NO_STORE, OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
 from oauth_server.resource.bearer import TokenVerifier
 from oauth_server.resource.jwt import looks_like_jwt
+from oauth_server.resource.opaque import OpaqueTokenVerifier
 from oauth_server.resource.revocation import RevokedJtis
 from oauth_server.storage.models import RevokedToken
 from oauth_server.storage.protocols import Storage
@@ -33,12 +34,14 @@ class RevocationEndpoint:
         *,
         authenticator: ClientAuthenticator,
         jwt_verifier: TokenVerifier,
+        opaque_verifier: OpaqueTokenVerifier,
         storage: Storage,
         revoked: RevokedJtis,
         clock: Clock,
     ) -> None:
         self._authenticator = authenticator
         self._jwt = jwt_verifier
+        self._opaque = opaque_verifier
         self._storage = storage
         self._revoked = revoked
         self._clock = clock
@@ -84,3 +87,4 @@ class RevocationEndpoint:
             log.info("client %s asked to revoke a token of client %s", client_id, record.client_id)
             return
         await self._storage.tokens.revoke(token_hash=token_hash, now=int(self._clock.now()))
+        self._opaque.forget(token_hash)  # here at once; other processes through the feed

@@ -7,7 +7,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oauth_server.storage.models import JTI_CHANGE, RevokedToken, SigningKeyRecord
-from oauth_server.storage.sql.schema import changes, revoked_tokens, signing_keys
+from oauth_server.storage.sql.misc import announce
+from oauth_server.storage.sql.schema import revoked_tokens, signing_keys
 
 __all__ = ["SqlRevocationRepository", "SqlSigningKeyRepository"]
 
@@ -79,11 +80,7 @@ class SqlRevocationRepository:
                     )
                 )
                 # Same transaction: no revocation is recorded without every process hearing.
-                await conn.execute(
-                    insert(changes).values(
-                        kind=JTI_CHANGE, key=token.jti, created_at=token.revoked_at
-                    )
-                )
+                await announce(conn, kind=JTI_CHANGE, key=token.jti, now=token.revoked_at)
         except IntegrityError:
             return False
         return True

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from oauth_server.storage.models import Change
 from oauth_server.storage.sql.schema import changes, server_meta
 
-__all__ = ["SqlChangeFeed", "SqlMetaRepository"]
+__all__ = ["SqlChangeFeed", "SqlMetaRepository", "announce"]
+
+
+async def announce(conn: AsyncConnection, *, kind: str, key: str, now: int) -> None:
+    """Append to the change feed inside the caller's transaction: the change and its
+    announcement commit together or not at all."""
+    await conn.execute(insert(changes).values(kind=kind, key=key, created_at=now))
 
 
 class SqlMetaRepository:
@@ -43,7 +49,7 @@ class SqlChangeFeed:
 
     async def publish(self, *, kind: str, key: str, now: int) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(insert(changes).values(kind=kind, key=key, created_at=now))
+            await announce(conn, kind=kind, key=key, now=now)
 
     async def read(self, *, after: int, limit: int) -> list[Change]:
         async with self._engine.connect() as conn:

@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from oauth_server.storage.models import Restaurant, RestaurantChanges
+from oauth_server.storage.models import RESTAURANTS_CHANGE, Restaurant, RestaurantChanges
 from oauth_server.storage.protocols import AlreadyExists
+from oauth_server.storage.sql.misc import announce
 from oauth_server.storage.sql.schema import restaurants as table
 
 __all__ = ["SqlRestaurantRepository"]
@@ -43,6 +44,10 @@ def _restaurant_to_row(restaurant: Restaurant) -> dict[str, Any]:
     }
 
 
+async def _changed(conn: AsyncConnection, key: str, now: int) -> None:
+    await announce(conn, kind=RESTAURANTS_CHANGE, key=key, now=now)
+
+
 class SqlRestaurantRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -65,6 +70,7 @@ class SqlRestaurantRepository:
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(insert(table).values(**_restaurant_to_row(restaurant)))
+                await _changed(conn, restaurant.restaurant_id, restaurant.updated_at)
         except IntegrityError:
             raise AlreadyExists(restaurant.restaurant_id) from None
 
@@ -80,6 +86,7 @@ class SqlRestaurantRepository:
         )
         async with self._engine.begin() as conn:
             await conn.execute(statement, rows)
+            await _changed(conn, "*", max(r.updated_at for r in restaurants))
         return len(rows)
 
     async def update(
@@ -94,12 +101,17 @@ class SqlRestaurantRepository:
                 .returning(*table.c)
             )
             row = result.first()
+            if row is not None:
+                await _changed(conn, restaurant_id, now)
         return _row_to_restaurant(row) if row else None
 
-    async def delete(self, *, restaurant_id: str) -> bool:
+    async def delete(self, *, restaurant_id: str, now: int) -> bool:
         async with self._engine.begin() as conn:
             result = await conn.execute(delete(table).where(table.c.restaurant_id == restaurant_id))
-        return result.rowcount == 1
+            deleted = result.rowcount == 1
+            if deleted:
+                await _changed(conn, restaurant_id, now)
+        return deleted
 
     async def count(self) -> int:
         async with self._engine.connect() as conn:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from oauth_server.storage.models import AccessTokenRecord
+from oauth_server.storage.models import TOKEN_CHANGE, AccessTokenRecord
 from oauth_server.storage.sql.batching import GroupCommitter
+from oauth_server.storage.sql.misc import announce
 from oauth_server.storage.sql.schema import access_tokens
 
 __all__ = ["SqlAccessTokenRepository"]
@@ -59,4 +60,7 @@ class SqlAccessTokenRepository:
                 .where(access_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
-        return result.rowcount == 1
+            revoked = result.rowcount == 1
+            if revoked:  # caches of validated tokens in every process drop it
+                await announce(conn, kind=TOKEN_CHANGE, key=token_hash.hex(), now=now)
+        return revoked

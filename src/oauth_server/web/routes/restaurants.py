@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
+from oauth_server.cache import TTLCache
 from oauth_server.errors import InvalidRequest
 from oauth_server.oauth.http import OAuthResponse
 from oauth_server.oauth.params import parse_query
 from oauth_server.resource.bearer import AccessClaims
-from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, full_view, public_view
+from oauth_server.resource.restaurants import (
+    READ_SCOPES,
+    WRITE_SCOPES,
+    RestaurantService,
+    full_view,
+    public_view,
+)
 from oauth_server.storage.models import RestaurantChanges
 from oauth_server.web.api import Api, Call, Doc
 from oauth_server.web.schemas import (
@@ -79,6 +87,43 @@ def _changes(patch: RestaurantPatch) -> RestaurantChanges:
     )
 
 
+class _RenderedPages:
+    """Response bodies of list reads, keyed on the service's cache version: a write anywhere
+    (announced on the change feed) empties it along with the service's own cache."""
+
+    def __init__(self) -> None:
+        self._bodies: TTLCache[tuple[str, int, str | None], bytes] = TTLCache(max_entries=1024)
+        self._version = -1
+
+    async def body(
+        self, service: RestaurantService, *, full: bool, limit: int, cursor: str | None, seed: bool
+    ) -> bytes:
+        if service.version != self._version:
+            self._bodies.clear()
+            self._version = service.version
+        key = ("seed" if seed else "api") + ("-full" if full else "-public"), limit, cursor
+        found, body = self._bodies.get(key)
+        if found and body is not None:
+            return body
+        version = service.version
+        view = full_view if full else public_view
+        if seed:
+            items = await service.all_for_seed_route()
+            body = orjson.dumps([view(item) for item in items])
+        else:
+            page = await service.page(limit=limit, cursor=cursor)
+            body = orjson.dumps(
+                {"items": [view(item) for item in page.items], "next_cursor": page.next_cursor}
+            )
+        if version == service.version:
+            self._bodies.set(key, body, 30.0)
+        return body
+
+
+def _json_body(body: bytes) -> OAuthResponse:
+    return OAuthResponse(200, body, {"Content-Type": "application/json"})
+
+
 def _limit(value: str | None) -> int:
     if value is None:
         return DEFAULT_PAGE
@@ -88,6 +133,8 @@ def _limit(value: str | None) -> int:
 
 
 def register(api: Api) -> None:
+    rendered = _RenderedPages()
+
     @api.route(
         "/restaurent",
         methods=["GET"],
@@ -103,9 +150,11 @@ def register(api: Api) -> None:
     )
     async def seed_list(call: Call) -> OAuthResponse:
         claims = await _claims(call, any_of=READ_SCOPES, required=False)
-        view = full_view if claims else public_view
-        restaurants = await call.services.restaurants.all_for_seed_route()
-        return _json([view(restaurant) for restaurant in restaurants])
+        service = call.services.restaurants
+        body = await rendered.body(
+            service, full=claims is not None, limit=0, cursor=None, seed=True
+        )
+        return _json_body(body)
 
     @api.route(
         "/restaurentUpdate",
@@ -175,13 +224,14 @@ def register(api: Api) -> None:
     async def list_restaurants(call: Call) -> OAuthResponse:
         claims = await _claims(call, any_of=READ_SCOPES, required=False)
         params = parse_query(call.request.query)
-        page = await call.services.restaurants.page(
-            limit=_limit(params.get("limit")), cursor=params.get("cursor")
+        body = await rendered.body(
+            call.services.restaurants,
+            full=claims is not None,
+            limit=_limit(params.get("limit")),
+            cursor=params.get("cursor"),
+            seed=False,
         )
-        view = full_view if claims else public_view
-        return _json(
-            {"items": [view(item) for item in page.items], "next_cursor": page.next_cursor}
-        )
+        return _json_body(body)
 
     @api.route(
         "/api/restaurants",
