@@ -23,16 +23,16 @@ class MemoryTokens:
         self.rows: dict[bytes, AccessTokenRecord] = {}
 
     async def add(self, *, token: AccessTokenRecord) -> None:
-        self.rows[token.token_hash] = token
+        self.rows[token.selector] = token
 
-    async def get(self, *, token_hash: bytes) -> AccessTokenRecord | None:
-        return self.rows.get(token_hash)
+    async def get(self, *, selector: bytes) -> AccessTokenRecord | None:
+        return self.rows.get(selector)
 
-    async def revoke(self, *, token_hash: bytes, now: int) -> bool:
-        row = self.rows.get(token_hash)
+    async def revoke(self, *, selector: bytes, now: int) -> bool:
+        row = self.rows.get(selector)
         if row is None or row.revoked_at is not None:
             return False
-        self.rows[token_hash] = replace(row, revoked_at=now)
+        self.rows[selector] = replace(row, revoked_at=now)
         return True
 
 

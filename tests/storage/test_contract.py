@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import inspect
 
-from oauth_server.crypto import hash_secret, hash_token
+from oauth_server.crypto import hash_secret, new_split_token
 from oauth_server.storage import (
     AccessTokenRecord,
     AlreadyExists,
@@ -95,34 +95,50 @@ async def test_clients_round_trip(storage: SqlStorage) -> None:
     assert not await storage.clients.delete(client_id="c1")
 
 
+def token(now: float = 10.0, **fields: object) -> AccessTokenRecord:
+    split = new_split_token(now)
+    values: dict[str, object] = {
+        "client_id": "c1",
+        "subject": "c1",
+        "scope": "a b",
+        "issued_at": 10,
+        "expires_at": 20,
+        "audience": "https://rs",
+    }
+    values.update(fields)
+    return AccessTokenRecord(split.selector, split.verifier_hash, **values)  # type: ignore[arg-type]
+
+
 async def test_tokens_round_trip_and_single_revocation(storage: SqlStorage) -> None:
-    record = AccessTokenRecord(hash_token("t"), "c1", "c1", "a b", 10, 20)
+    record = token()
     await storage.tokens.add(token=record)
-    assert await storage.tokens.get(token_hash=hash_token("t")) == record
-    assert await storage.tokens.get(token_hash=hash_token("other")) is None
+    assert await storage.tokens.get(selector=record.selector) == record
+    assert await storage.tokens.get(selector=token().selector) is None
     results = await asyncio.gather(
-        *(storage.tokens.revoke(token_hash=hash_token("t"), now=15) for _ in range(10))
+        *(storage.tokens.revoke(selector=record.selector, now=15) for _ in range(10))
     )
     assert results.count(True) == 1
-    revoked = await storage.tokens.get(token_hash=hash_token("t"))
+    revoked = await storage.tokens.get(selector=record.selector)
     assert revoked is not None
     assert revoked.revoked_at == 15
-    assert not await storage.tokens.revoke(token_hash=hash_token("missing"), now=15)
+    assert not await storage.tokens.revoke(selector=token().selector, now=15)
+    changes = await storage.changes.read(after=0, limit=10)
+    assert [(c.kind, c.key) for c in changes] == [("token", record.selector.hex())]
 
 
 async def test_concurrent_token_inserts_are_all_durable(storage: SqlStorage) -> None:
-    records = [AccessTokenRecord(hash_token(f"t{i}"), "c", "c", "a", 1, 2) for i in range(300)]
+    records = [token(now=1000 + i / 7) for i in range(300)]
     await asyncio.gather(*(storage.tokens.add(token=r) for r in records))
     for record in records[::37]:
-        assert await storage.tokens.get(token_hash=record.token_hash) == record
+        assert await storage.tokens.get(selector=record.selector) == record
 
 
 async def test_a_failed_batch_fails_every_waiter(storage: SqlStorage) -> None:
-    record = AccessTokenRecord(hash_token("dup"), "c", "c", "a", 1, 2)
+    record = token()
     await storage.tokens.add(token=record)
     outcomes = await asyncio.gather(storage.tokens.add(token=record), return_exceptions=True)
     assert isinstance(outcomes[0], Exception)
-    await storage.tokens.add(token=AccessTokenRecord(hash_token("ok"), "c", "c", "a", 1, 2))
+    await storage.tokens.add(token=token())
 
 
 async def test_restaurants(storage: SqlStorage) -> None:

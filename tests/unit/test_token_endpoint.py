@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from urllib.parse import quote, urlencode
 
 import pytest
 
 from oauth_server.clock import FrozenClock
-from oauth_server.crypto import hash_token
+from oauth_server.crypto import parse_split_token
 from oauth_server.errors import (
     InvalidClient,
     InvalidRequest,
@@ -72,6 +73,7 @@ def endpoint(clients: MemoryClients, tokens: MemoryTokens) -> TokenEndpoint:
 async def test_client_secret_post_issues_a_stored_hashed_token(
     endpoint: TokenEndpoint, tokens: MemoryTokens
 ) -> None:
+    """Opaque tokens: 256 secret bits, stored as selector + SHA-256 of the secret only."""
     response = await endpoint.handle(
         form_request(
             {"grant_type": "client_credentials", "client_id": "app", "client_secret": "s3cret"}
@@ -88,11 +90,21 @@ async def test_client_secret_post_issues_a_stored_hashed_token(
         "access_token": body["access_token"],
         "scope": "restaurent",
     }
-    assert len(body["access_token"]) >= 43  # 256 bits, base64url
-    record = tokens.rows[hash_token(body["access_token"])]
+    value = body["access_token"]
+    parsed = parse_split_token(value)
+    assert parsed is not None
+    selector, verifier_hash = parsed
+    raw = base64.urlsafe_b64decode(value + "=")
+    assert len(raw) - len(selector) == 32  # 256-bit secret part
+    record = tokens.rows[selector]
+    assert record.verifier_hash == verifier_hash == hashlib.sha256(raw[12:]).digest()
     assert (record.client_id, record.subject, record.scope) == ("app", "app", "restaurent")
     assert (record.issued_at, record.expires_at) == (1000, 4600)
-    assert body["access_token"].encode() not in repr(tokens.rows).encode()
+    assert record.audience == RESOURCE
+    stored = repr(tokens.rows)
+    assert value not in stored
+    assert raw[12:].hex() not in stored
+    assert repr(raw[12:]) not in stored
 
 
 async def test_seed_json_body_gives_the_seed_response(endpoint: TokenEndpoint) -> None:

@@ -10,7 +10,7 @@ from typing import Protocol
 import orjson
 
 from oauth_server.clock import Clock
-from oauth_server.crypto import hash_token, new_token
+from oauth_server.crypto import new_split_token, new_token
 from oauth_server.oauth.keys import KeyRing
 from oauth_server.oauth.scopes import format_scope
 from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat
@@ -49,7 +49,8 @@ class AccessTokenIssuer(Protocol):
 
 
 class OpaqueTokenIssuer:
-    """256 random bits; only the SHA-256 is stored, with client, subject, scope and times."""
+    """A split token (:class:`~oauth_server.crypto.SplitToken`): a 256-bit secret stored only
+    as its SHA-256, with client, subject, scope, audience and times."""
 
     def __init__(self, repository: AccessTokenRepository, *, clock: Clock, ttl: int) -> None:
         self._repository = repository
@@ -57,11 +58,13 @@ class OpaqueTokenIssuer:
         self._ttl = ttl
 
     async def issue(self, grant: TokenGrant) -> IssuedToken:
-        value = new_token(32)
-        now = int(self._clock.now())
+        clock_now = self._clock.now()
+        token = new_split_token(clock_now)
+        now = int(clock_now)
         await self._repository.add(
             token=AccessTokenRecord(
-                token_hash=hash_token(value),
+                selector=token.selector,
+                verifier_hash=token.verifier_hash,
                 client_id=grant.client.client_id,
                 subject=grant.subject,
                 scope=format_scope(grant.scope),
@@ -70,7 +73,7 @@ class OpaqueTokenIssuer:
                 audience=" ".join(grant.audience),
             )
         )
-        return IssuedToken(access_token=value, expires_in=self._ttl, scope=grant.scope)
+        return IssuedToken(access_token=token.value, expires_in=self._ttl, scope=grant.scope)
 
 
 class JwtAccessTokenIssuer:

@@ -20,7 +20,7 @@ TokenFormat = Literal["jwt", "opaque"]
 JTI_CHANGE = "jti"
 """Change-feed kind announcing a revoked JWT id (published with the revocation itself)."""
 TOKEN_CHANGE = "token"
-"""Change-feed kind announcing a revoked opaque token (key: hex of its hash)."""
+"""Change-feed kind announcing a revoked opaque token (key: hex of its selector)."""
 RESTAURANTS_CHANGE = "restaurants"
 """Change-feed kind announcing that restaurant data changed (key: the id, or ``*``)."""
 
@@ -51,9 +51,11 @@ class Client:
 
 @dataclass(frozen=True, slots=True)
 class AccessTokenRecord:
-    """An opaque access token as stored: only the SHA-256 of its value."""
+    """An opaque access token as stored: its selector and the SHA-256 of its secret part
+    (see :class:`oauth_server.crypto.SplitToken`); never the token itself."""
 
-    token_hash: bytes
+    selector: bytes
+    verifier_hash: bytes
     client_id: str
     subject: str
     scope: str

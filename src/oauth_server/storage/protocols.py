@@ -52,10 +52,10 @@ class AccessTokenRepository(Protocol):
         """Durably store the token before returning (the caller acknowledges it next)."""
         ...
 
-    async def get(self, *, token_hash: bytes) -> AccessTokenRecord | None: ...
-    async def revoke(self, *, token_hash: bytes, now: int) -> bool:
+    async def get(self, *, selector: bytes) -> AccessTokenRecord | None: ...
+    async def revoke(self, *, selector: bytes, now: int) -> bool:
         """Mark revoked; ``True`` only if this call changed it from active to revoked. A
-        revocation announces :data:`TOKEN_CHANGE` (hex hash) in the same transaction."""
+        revocation announces :data:`TOKEN_CHANGE` (hex selector) in the same transaction."""
         ...
 
 

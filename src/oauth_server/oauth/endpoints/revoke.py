@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from oauth_server.clock import Clock
-from oauth_server.crypto import hash_token
+from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidRequest, InvalidToken
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.http import NO_STORE, OAuthRequest, OAuthResponse
@@ -79,12 +80,15 @@ class RevocationEndpoint:
         self._revoked.add(claims.jti, claims.expires_at)
 
     async def _revoke_opaque(self, token: str, client_id: str) -> None:
-        token_hash = hash_token(token)
-        record = await self._storage.tokens.get(token_hash=token_hash)
-        if record is None:
+        parsed = parse_split_token(token)
+        if parsed is None:
+            return
+        selector, verifier_hash = parsed
+        record = await self._storage.tokens.get(selector=selector)
+        if record is None or not hmac.compare_digest(verifier_hash, record.verifier_hash):
             return
         if record.client_id != client_id:
             log.info("client %s asked to revoke a token of client %s", client_id, record.client_id)
             return
-        await self._storage.tokens.revoke(token_hash=token_hash, now=int(self._clock.now()))
-        self._opaque.forget(token_hash)  # here at once; other processes through the feed
+        await self._storage.tokens.revoke(selector=selector, now=int(self._clock.now()))
+        self._opaque.forget(selector)  # here at once; other processes through the feed

@@ -10,18 +10,67 @@ being written, so an idle server writes each row at once.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["GroupCommitter"]
+__all__ = ["AsyncBatchWriter", "BatchWriter", "GroupCommitter", "SqliteThreadBatchWriter"]
+
+Rows = list[dict[str, Any]]
+
+
+class BatchWriter(Protocol):
+    async def __call__(self, rows: Rows) -> None: ...
+    async def close(self) -> None: ...
+
+
+class AsyncBatchWriter:
+    """One transaction per batch through the async engine (PostgreSQL: a single round trip
+    for the whole batch with asyncpg's executemany)."""
+
+    def __init__(self, engine: AsyncEngine, table: Table) -> None:
+        self._engine = engine
+        self._statement = insert(table)
+
+    async def __call__(self, rows: Rows) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(self._statement, rows)
+
+    async def close(self) -> None:
+        return None
+
+
+class SqliteThreadBatchWriter:
+    """SQLite: the whole batch — BEGIN, executemany, COMMIT — in one hop to a dedicated thread
+    holding its own connection (a synchronous engine with the same pragmas).
+
+    Through aiosqlite each of the three statements is a separate hop to its worker thread, and
+    the event loop idles in between: measured on the benchmark machine, that capped opaque-token
+    issuance near 7k/s with the loop mostly waiting.
+    """
+
+    def __init__(self, engine: Engine, table: Table) -> None:
+        self._engine = engine
+        self._statement = insert(table)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-batch")
+
+    def _write(self, rows: Rows) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(self._statement, rows)
+
+    async def __call__(self, rows: Rows) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
+        self._thread.shutdown(wait=True)
 
 
 class GroupCommitter:
-    def __init__(self, engine: AsyncEngine, table: Table, *, max_batch: int = 512) -> None:
-        self._engine = engine
-        self._statement = insert(table)
+    def __init__(self, write: BatchWriter, *, max_batch: int = 512) -> None:
+        self._write = write
         self._max_batch = max_batch
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -42,8 +91,7 @@ class GroupCommitter:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 try:
-                    async with self._engine.begin() as conn:
-                        await conn.execute(self._statement, [row for row, _ in batch])
+                    await self._write([row for row, _ in batch])
                 except Exception as exc:
                     _settle(batch, exc)
                 else:

@@ -7,11 +7,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event
+import sqlalchemy
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["BEGIN_IMMEDIATE", "async_url", "create_engine"]
+__all__ = [
+    "BEGIN_IMMEDIATE",
+    "async_url",
+    "create_engine",
+    "create_sync_sqlite_engine",
+    "sqlite_file",
+]
 
 
 def async_url(url: str) -> str:
@@ -63,14 +70,33 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file of a file-based SQLite URL, else ``None``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        return None
+    return database
+
+
+def create_sync_sqlite_engine(path: str) -> Engine:
+    """A synchronous engine on the same SQLite file, with the same pragmas and transactions."""
+    # One connection, created and used only by the batch writer's own thread.
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}", pool_size=1, max_overflow=0)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """Create the async engine for ``url``; make the SQLite file's folder if needed."""
     full = async_url(url)
     parsed = make_url(full)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
-        if not in_memory:
+        database = sqlite_file(full)
+        if database is not None:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(full)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)

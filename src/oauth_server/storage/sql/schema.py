@@ -16,10 +16,10 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "access_tokens",
     "changes",
     "clients",
     "metadata",
+    "opaque_tokens",
     "restaurants",
     "revoked_tokens",
     "server_meta",
@@ -46,19 +46,22 @@ clients = Table(
     Column("updated_at", Timestamp, nullable=False),
 )
 
-access_tokens = Table(
-    "access_tokens",
+opaque_tokens = Table(
+    "opaque_tokens",
     metadata,
-    Column("token_hash", LargeBinary(32), primary_key=True),
+    # Time-ordered: inserts append to the index (see oauth_server.crypto.SplitToken).
+    Column("selector", LargeBinary(12), primary_key=True),
+    Column("verifier_hash", LargeBinary(32), nullable=False),
     Column("client_id", String(255), nullable=False),
     Column("subject", String(255), nullable=False),
     Column("scope", Text, nullable=False),
+    Column("audience", Text, nullable=False),
     Column("issued_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp, nullable=True),
-    Column("audience", Text, nullable=False, server_default=""),
-    Index("ix_access_tokens_expires_at", "expires_at"),
-    Index("ix_access_tokens_client_id", "client_id"),
+    Index("ix_opaque_tokens_expires_at", "expires_at"),
+    # The primary key is the table: no separate rowid tree to update on every insert.
+    sqlite_with_rowid=False,
 )
 
 restaurants = Table(

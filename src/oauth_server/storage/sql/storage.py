@@ -6,21 +6,23 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oauth_server.storage.migrate import upgrade
+from oauth_server.storage.sql.batching import BatchWriter, SqliteThreadBatchWriter
 from oauth_server.storage.sql.clients import SqlClientRepository
-from oauth_server.storage.sql.engine import create_engine
+from oauth_server.storage.sql.engine import create_engine, create_sync_sqlite_engine, sqlite_file
 from oauth_server.storage.sql.keys import SqlRevocationRepository, SqlSigningKeyRepository
 from oauth_server.storage.sql.misc import SqlChangeFeed, SqlMetaRepository
 from oauth_server.storage.sql.restaurants import SqlRestaurantRepository
+from oauth_server.storage.sql.schema import opaque_tokens
 from oauth_server.storage.sql.tokens import SqlAccessTokenRepository
 
 __all__ = ["SqlStorage"]
 
 
 class SqlStorage:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, batch_writer: BatchWriter | None = None) -> None:
         self.engine = engine
         self.clients = SqlClientRepository(engine)
-        self.tokens = SqlAccessTokenRepository(engine)
+        self.tokens = SqlAccessTokenRepository(engine, batch_writer=batch_writer)
         self.restaurants = SqlRestaurantRepository(engine)
         self.meta = SqlMetaRepository(engine)
         self.changes = SqlChangeFeed(engine)
@@ -29,7 +31,14 @@ class SqlStorage:
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStorage:
-        return cls(create_engine(url, pool_size=pool_size))
+        engine = create_engine(url, pool_size=pool_size)
+        path = sqlite_file(url)
+        writer = (
+            SqliteThreadBatchWriter(create_sync_sqlite_engine(path), opaque_tokens)
+            if path is not None
+            else None
+        )
+        return cls(engine, batch_writer=writer)
 
     @property
     def backend(self) -> str:
@@ -43,4 +52,5 @@ class SqlStorage:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        await self.tokens.batch_writer.close()
         await self.engine.dispose()

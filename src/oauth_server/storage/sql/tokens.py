@@ -1,47 +1,54 @@
-"""Opaque access tokens in SQL, stored only as SHA-256 hashes."""
+"""Opaque access tokens in SQL: selector and verifier hash, never the token."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oauth_server.storage.models import TOKEN_CHANGE, AccessTokenRecord
-from oauth_server.storage.sql.batching import GroupCommitter
+from oauth_server.storage.sql.batching import AsyncBatchWriter, BatchWriter, GroupCommitter
 from oauth_server.storage.sql.misc import announce
-from oauth_server.storage.sql.schema import access_tokens
+from oauth_server.storage.sql.schema import opaque_tokens
 
 __all__ = ["SqlAccessTokenRepository"]
 
 
+def _row(token: AccessTokenRecord) -> dict[str, Any]:
+    return {
+        "selector": token.selector,
+        "verifier_hash": token.verifier_hash,
+        "client_id": token.client_id,
+        "subject": token.subject,
+        "scope": token.scope,
+        "audience": token.audience,
+        "issued_at": token.issued_at,
+        "expires_at": token.expires_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
 class SqlAccessTokenRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, batch_writer: BatchWriter | None = None) -> None:
         self._engine = engine
-        self._inserts = GroupCommitter(engine, access_tokens)
+        self.batch_writer = batch_writer or AsyncBatchWriter(engine, opaque_tokens)
+        self._inserts = GroupCommitter(self.batch_writer)
 
     async def add(self, *, token: AccessTokenRecord) -> None:
-        await self._inserts.insert(
-            {
-                "token_hash": token.token_hash,
-                "client_id": token.client_id,
-                "subject": token.subject,
-                "scope": token.scope,
-                "issued_at": token.issued_at,
-                "expires_at": token.expires_at,
-                "revoked_at": token.revoked_at,
-                "audience": token.audience,
-            }
-        )
+        await self._inserts.insert(_row(token))
 
-    async def get(self, *, token_hash: bytes) -> AccessTokenRecord | None:
+    async def get(self, *, selector: bytes) -> AccessTokenRecord | None:
         async with self._engine.connect() as conn:
             result = await conn.execute(
-                select(access_tokens).where(access_tokens.c.token_hash == token_hash)
+                select(opaque_tokens).where(opaque_tokens.c.selector == selector)
             )
             row = result.first()
         if row is None:
             return None
         return AccessTokenRecord(
-            token_hash=row.token_hash,
+            selector=bytes(row.selector),
+            verifier_hash=bytes(row.verifier_hash),
             client_id=row.client_id,
             subject=row.subject,
             scope=row.scope,
@@ -51,16 +58,16 @@ class SqlAccessTokenRepository:
             audience=row.audience,
         )
 
-    async def revoke(self, *, token_hash: bytes, now: int) -> bool:
+    async def revoke(self, *, selector: bytes, now: int) -> bool:
         # Atomic in the database: of two concurrent revocations exactly one sees rowcount 1.
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                update(access_tokens)
-                .where(access_tokens.c.token_hash == token_hash)
-                .where(access_tokens.c.revoked_at.is_(None))
+                update(opaque_tokens)
+                .where(opaque_tokens.c.selector == selector)
+                .where(opaque_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
             revoked = result.rowcount == 1
             if revoked:  # caches of validated tokens in every process drop it
-                await announce(conn, kind=TOKEN_CHANGE, key=token_hash.hex(), now=now)
+                await announce(conn, kind=TOKEN_CHANGE, key=selector.hex(), now=now)
         return revoked
