@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from oauth_server.oauth.ratelimit import RateLimitPolicy, parse_limit
+
 __all__ = ["ConfigError", "Environment", "Settings", "load_settings", "settings_table"]
 
 Environment = Literal["development", "production"]
@@ -109,6 +111,29 @@ class Settings(BaseSettings):
     """Seconds between polls of the change feed: the longest a change made by another process
     (a deleted client, a rotated secret) can go unnoticed by this one."""
 
+    redis_url: str | None = None
+    """`redis://host:port/db` to share rate-limit counters between instances (default: each
+    process counts alone, in memory)."""
+
+    redis_key_prefix: str = "oauth-server"
+    """Prefix of this deployment's keys in Redis."""
+
+    rate_limits: bool = True
+    """Enforce the rate limits below."""
+
+    rate_limit_auth_failures_per_client: str = "20/minute"
+    """Failed client authentications per client id before its attempts get 429 (RFC 6749
+    §2.3.1 brute-force protection; the correct secret is refused too until the window ends)."""
+
+    rate_limit_auth_failures_per_address: str = "100/minute"
+    """Failed client authentications per client address before its attempts get 429."""
+
+    rate_limit_tokens_per_client: str = "1200000/minute"
+    """Token requests per client (a runaway-client guard, far above any legitimate rate)."""
+
+    rate_limit_introspections_per_client: str = "1200000/minute"
+    """Introspection requests per calling client."""
+
     trusted_proxies: str = ""
     """Comma-separated addresses of reverse proxies whose `X-Forwarded-For`/`-Proto` headers
     are believed (empty: none; the client address is the peer's)."""
@@ -124,6 +149,31 @@ class Settings(BaseSettings):
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("OAUTH_SERVER_SECRET_KEY must be at least 32 characters")
         return self
+
+    @model_validator(mode="after")
+    def _check_rate_limits(self) -> Settings:
+        for name in (
+            "rate_limit_auth_failures_per_client",
+            "rate_limit_auth_failures_per_address",
+            "rate_limit_tokens_per_client",
+            "rate_limit_introspections_per_client",
+        ):
+            try:
+                parse_limit(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"OAUTH_SERVER_{name.upper()}: {exc}") from None
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
+            raise ValueError("OAUTH_SERVER_REDIS_URL must start with redis:// or rediss://")
+        return self
+
+    @property
+    def rate_limit_policy(self) -> RateLimitPolicy:
+        return RateLimitPolicy(
+            auth_failures_per_client=self.rate_limit_auth_failures_per_client,
+            auth_failures_per_address=self.rate_limit_auth_failures_per_address,
+            tokens_per_client=self.rate_limit_tokens_per_client,
+            introspections_per_client=self.rate_limit_introspections_per_client,
+        )
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

@@ -24,6 +24,7 @@ from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyManager, KeyRing, load_secret_key
+from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.oauth.tokens import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.resource.bearer import ResourceGuard
 from oauth_server.resource.jwt import JwtVerifier
@@ -50,6 +51,7 @@ class Services:
     registry: ClientRegistry
     keys: KeyManager
     revoked: RevokedJtis
+    limiter: RateLimiter | None
     token_endpoint: TokenEndpoint
     introspection: IntrospectionEndpoint
     revocation: RevocationEndpoint
@@ -67,6 +69,8 @@ class Services:
         await self.revoked.load(self.storage.revocations)
 
     async def close(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.close()
         await self.keys.stop()
         await self.sync.stop()
         await self.storage.close()
@@ -95,7 +99,16 @@ def build_services(
     resource = settings.resource_id
 
     directory = ClientDirectory(storage.clients)
-    authenticator = ClientAuthenticator(directory)
+    limiter = (
+        RateLimiter(
+            settings.rate_limit_policy,
+            redis_url=settings.redis_url,
+            key_prefix=settings.redis_key_prefix,
+        )
+        if settings.rate_limits
+        else None
+    )
+    authenticator = ClientAuthenticator(directory, limiter=limiter)
     keys = build_key_manager(settings, storage, clock)
     revoked = RevokedJtis(clock=clock, max_token_ttl=settings.access_token_ttl)
     jwt_verifier = JwtVerifier(
@@ -130,9 +143,15 @@ def build_services(
         registry=ClientRegistry(storage, clock=clock, directory=directory),
         keys=keys,
         revoked=revoked,
-        token_endpoint=TokenEndpoint(authenticator=authenticator, grants=grants, tokens=tokens),
+        limiter=limiter,
+        token_endpoint=TokenEndpoint(
+            authenticator=authenticator, grants=grants, tokens=tokens, limiter=limiter
+        ),
         introspection=IntrospectionEndpoint(
-            authenticator=authenticator, verifier=verifier, default_resource=resource
+            authenticator=authenticator,
+            verifier=verifier,
+            default_resource=resource,
+            limiter=limiter,
         ),
         revocation=RevocationEndpoint(
             authenticator=authenticator,

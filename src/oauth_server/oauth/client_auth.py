@@ -20,6 +20,7 @@ from oauth_server.crypto import DUMMY_SECRET_HASH, verify_secret
 from oauth_server.errors import InvalidClient, InvalidRequest
 from oauth_server.oauth.clients import ClientDirectory
 from oauth_server.oauth.http import OAuthRequest
+from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.storage.models import Client
 
 __all__ = ["AuthMethod", "AuthenticatedClient", "ClientAuthenticator", "parse_basic"]
@@ -54,20 +55,31 @@ def parse_basic(header: str) -> tuple[str, str]:
 
 
 class ClientAuthenticator:
-    def __init__(self, directory: ClientDirectory) -> None:
+    def __init__(self, directory: ClientDirectory, *, limiter: RateLimiter | None = None) -> None:
         self._directory = directory
+        self._limiter = limiter
 
     async def authenticate(
         self, request: OAuthRequest, params: Mapping[str, str]
     ) -> AuthenticatedClient:
-        client_id, secret, method = self._credentials(request, params)
-        if len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH:
-            raise InvalidClient("client authentication failed")
-        client = await self._directory.get(client_id)
+        limiter, address = self._limiter, request.client_ip
+        try:
+            client_id, secret, method = self._credentials(request, params)
+        except InvalidClient:
+            if limiter is not None:
+                await limiter.before_authentication("", address)
+                await limiter.authentication_failed("", address)
+            raise
+        if limiter is not None:
+            await limiter.before_authentication(client_id, address)
+        client = await self._directory.get(client_id[:_MAX_CREDENTIAL_LENGTH])
         stored = client.secret_hash if client is not None else None
         # Unknown client and wrong secret do the same work and give the same answer.
         matches = verify_secret(secret, stored or DUMMY_SECRET_HASH)
-        if client is None or stored is None or not matches:
+        too_long = len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH
+        if client is None or stored is None or not matches or too_long:
+            if limiter is not None:
+                await limiter.authentication_failed(client_id[:_MAX_CREDENTIAL_LENGTH], address)
             raise InvalidClient("client authentication failed", detail=f"client_id={client_id!r}")
         return AuthenticatedClient(client=client, method=method)
 

@@ -8,6 +8,7 @@ from oauth_server.errors import InvalidRequest, InvalidToken
 from oauth_server.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
+from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.resource.bearer import AccessClaims, TokenVerifier
 
 __all__ = ["IntrospectionEndpoint"]
@@ -28,14 +29,18 @@ class IntrospectionEndpoint:
         authenticator: ClientAuthenticator,
         verifier: TokenVerifier,
         default_resource: str,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._verifier = verifier
         self._default_resource = default_resource
+        self._limiter = limiter
 
     async def handle(self, request: OAuthRequest) -> OAuthResponse:
         params = parse_body(request)
         client = await self._authenticator.authenticate(request, params)
+        if self._limiter is not None:
+            await self._limiter.introspection_requested(client.client.client_id)
         token = params.get("token")
         if token is None:
             raise InvalidRequest("the token parameter is required")

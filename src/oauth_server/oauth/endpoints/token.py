@@ -9,6 +9,7 @@ from oauth_server.oauth.client_auth import AuthenticatedClient, ClientAuthentica
 from oauth_server.oauth.grants import Grant
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
+from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.oauth.scopes import parse_scope
 from oauth_server.oauth.tokens import IssuedToken, TokenService
 
@@ -22,10 +23,12 @@ class TokenEndpoint:
         authenticator: ClientAuthenticator,
         grants: Mapping[str, Grant],
         tokens: TokenService,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._grants = dict(grants)
         self._tokens = tokens
+        self._limiter = limiter
 
     @property
     def grant_types(self) -> list[str]:
@@ -36,6 +39,8 @@ class TokenEndpoint:
         params = parse_body(request, allow_json=True)
         grant = self.select_grant(params)
         client = await self._authenticator.authenticate(request, params)
+        if self._limiter is not None:
+            await self._limiter.token_requested(client.client.client_id)
         self.check_grant_allowed(client, grant)
         decision = await grant.validate(client=client, params=params)
         token = await self._tokens.issue(decision)
