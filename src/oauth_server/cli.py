@@ -102,6 +102,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate the database, then serve HTTP with uvicorn (uvloop + httptools)."""
     import uvicorn
 
+    from oauth_server.web.protocol import BoundedHttpToolsProtocol
+
     settings = _settings(host=host, port=port, workers=workers)
     # Worker processes rebuild the settings from the environment: pass the overrides on.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
@@ -124,7 +126,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout,
         lifespan="on",
         log_level=settings.log_level,
         access_log=settings.access_log,

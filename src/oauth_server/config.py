@@ -103,6 +103,28 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 65_536
     """Largest request body accepted; larger bodies get 413 before any parsing."""
 
+    max_url_bytes: Annotated[int, Field(ge=256, le=65_536)] = 8192
+    """Longest request target (path and query) accepted; longer gets 414."""
+
+    max_header_bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 16_384
+    """Largest total size of a request's header fields; larger gets 431."""
+
+    max_headers: Annotated[int, Field(ge=8, le=1000)] = 100
+    """Most header fields a request may carry; more gets 431."""
+
+    header_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Seconds a client has to send a request's head (from connecting, or from the request's
+    first byte); slower clients get 408 and are disconnected."""
+
+    body_timeout: Annotated[float, Field(gt=0, le=600)] = 15.0
+    """Seconds a client has to send a request's body once its head arrived; slower gets 408."""
+
+    keep_alive_timeout: Annotated[int, Field(ge=1, le=600)] = 5
+    """Seconds an idle keep-alive connection stays open."""
+
+    max_connections: Annotated[int, Field(ge=1)] = 2048
+    """Concurrent connections (and requests) per process before new ones get 503."""
+
     demo_data: bool | None = None
     """Seed the demo client ``admin``/``getroot`` and five restaurants on first start.
     Defaults to true in development and false in production."""

@@ -16,6 +16,7 @@ Starlette still hosts it (lifespan, the 404 for unknown paths, the last-resort e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from pydantic import BaseModel
 from oauth_server.errors import (
     InvalidRequest,
     MethodNotAllowed,
+    RequestTimeout,
     RequestTooLarge,
     ServerError,
     ServiceError,
@@ -40,7 +42,7 @@ from oauth_server.web.openapi import build_openapi
 if TYPE_CHECKING:
     from oauth_server.services import Services
 
-__all__ = ["Api", "Call", "Doc", "FastRouter", "error_response"]
+__all__ = ["Api", "Call", "Doc", "FastRouter", "error_response", "security_headers"]
 
 log = logging.getLogger("oauth_server.web")
 
@@ -146,10 +148,20 @@ class FastRouter:
     """The outermost ASGI app: serves the declared operations itself and hands everything
     else (lifespan, unknown paths) to ``app``, whose ``state`` it shares."""
 
-    def __init__(self, app: Any, *, api: Api, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        api: Api,
+        max_body_bytes: int,
+        body_timeout: float = 15.0,
+        hsts: bool = False,
+    ) -> None:
         self._app = app
         self.state = app.state
         self._max_body = max_body_bytes
+        self._body_timeout = body_timeout
+        self._security_headers = security_headers(hsts=hsts)
         self._exact: dict[str, _Route] = {}
         self._prefixed: list[_Route] = []
         for operation in api.operations:
@@ -204,7 +216,7 @@ class FastRouter:
             response = await handler(Call(request, services, params))
         except Exception as exc:
             response = error_response(exc, method, path)
-        await _send(send, response, head=method == "HEAD")
+        await _send(send, response, self._security_headers, head=method == "HEAD")
 
     async def _request(
         self, scope: Scope, receive: Receive, method: str, path: str
@@ -243,17 +255,21 @@ class FastRouter:
                 raise RequestTooLarge(f"the request body exceeds {limit} bytes")
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLarge(f"the request body exceeds {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        break
+                    chunk: bytes = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise RequestTooLarge(f"the request body exceeds {limit} bytes")
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise RequestTimeout("the request body arrived too slowly") from None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -271,9 +287,25 @@ def _encode(name: str, value: str) -> tuple[bytes, bytes]:
     return pair
 
 
-async def _send(send: Send, response: OAuthResponse, *, head: bool) -> None:
+def security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
+    """Headers on every response: no MIME sniffing, no framing (clickjacking, RFC 9700
+    §4.16), no referrer leaks; HSTS when the public issuer is https."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+    if hsts:
+        headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+    return headers
+
+
+async def _send(
+    send: Send, response: OAuthResponse, extra: list[tuple[bytes, bytes]], *, head: bool
+) -> None:
     body = response.body
     headers = [_encode(name, value) for name, value in response.headers.items()]
+    headers += extra
     headers.append((b"content-length", str(len(body)).encode("latin-1")))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})

@@ -20,7 +20,8 @@ from oauth_server.config import Settings, load_settings
 from oauth_server.errors import NotFound
 from oauth_server.oauth.http import OAuthResponse, render_error
 from oauth_server.services import Services, build_services
-from oauth_server.web.api import Api, FastRouter, error_response
+from oauth_server.web.api import Api, FastRouter, error_response, security_headers
+from oauth_server.web.protocol import BoundedHttpToolsProtocol, HttpLimits
 from oauth_server.web.routes import oauth, ops, restaurants, wellknown
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -42,8 +43,15 @@ def build_api(settings: Settings) -> Api:
     return api
 
 
+_SECURITY_HEADERS = {name.decode(): value.decode() for name, value in security_headers(hsts=False)}
+
+
 def _starlette_response(response: OAuthResponse) -> Response:
-    return Response(response.body, status_code=response.status, headers=response.headers)
+    return Response(
+        response.body,
+        status_code=response.status,
+        headers={**response.headers, **_SECURITY_HEADERS},
+    )
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -97,9 +105,22 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: _not_found, Exception: _unhandled},
     )
-    return FastRouter(fallback, api=api, max_body_bytes=settings.max_body_bytes)
+    return FastRouter(
+        fallback,
+        api=api,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+        hsts=settings.public_issuer.startswith("https://"),
+    )
 
 
 def create_app_from_env() -> FastRouter:
     """Factory for ``uvicorn --factory`` and the server's worker processes."""
-    return create_app(load_settings())
+    settings = load_settings()
+    BoundedHttpToolsProtocol.limits = HttpLimits(
+        max_url_bytes=settings.max_url_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout,
+    )
+    return create_app(settings)

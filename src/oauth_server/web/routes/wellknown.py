@@ -11,7 +11,13 @@ __all__ = ["register"]
 # Public documents that change rarely; caches may keep them for a while. The key publish lead
 # (OAUTH_SERVER_KEY_PUBLISH_LEAD, default 15 min) is longer than this, so a cached JWKS always
 # knows a key before it signs.
-_PUBLIC = {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}
+# Public, credential-free documents: any origin may read them (browser clients discover the
+# server and fetch keys with them). CORS stays off everywhere else.
+_PUBLIC = {
+    "Content-Type": "application/json",
+    "Cache-Control": "public, max-age=300",
+    "Access-Control-Allow-Origin": "*",
+}
 
 
 def _document(body: bytes) -> OAuthResponse:

@@ -1,0 +1,126 @@
+"""Bounded input at the HTTP layer of a real server: request target, header block, slow
+clients (slowloris), slow bodies. Only a real uvicorn process has these layers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.process import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp("bounded")
+    process = ServerProcess(
+        {
+            "OAUTH_SERVER_DATABASE_URL": f"sqlite:///{tmp}/oauth.db",
+            "OAUTH_SERVER_SECRET_KEY": "bounded-input-test-secret-0123456789",
+            "OAUTH_SERVER_HEADER_TIMEOUT": "1",
+            "OAUTH_SERVER_BODY_TIMEOUT": "1",
+        },
+        log=tmp / "server.log",
+    )
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+
+
+def raw_exchange(server: ServerProcess, payload: bytes, *, pause: float = 0.0) -> bytes:
+    """Send raw bytes, optionally wait, and read until the server closes or 5 s pass."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(payload)
+        if pause:
+            time.sleep(pause)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def status_and_body(raw: bytes) -> tuple[int, dict[str, str]]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def test_overlong_request_target_is_414(server: ServerProcess) -> None:
+    response = httpx.get(f"{server.url}/restaurent?x={'a' * 9000}")
+    assert response.status_code == 414
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_too_many_headers_is_431(server: ServerProcess) -> None:
+    headers = {f"x-h{i}": "v" for i in range(120)}
+    response = httpx.get(f"{server.url}/healthz", headers=headers)
+    assert response.status_code == 431
+
+
+def test_oversized_header_block_is_431(server: ServerProcess) -> None:
+    response = httpx.get(f"{server.url}/healthz", headers={"x-big": "a" * 17_000})
+    assert response.status_code == 431
+
+
+def test_normal_requests_are_untouched(server: ServerProcess) -> None:
+    headers = {f"x-h{i}": "v" * 100 for i in range(50)}
+    assert httpx.get(f"{server.url}/healthz", headers=headers).status_code == 200
+
+
+def test_slowloris_head_is_cut_off_while_others_are_served(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finishes the head
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # not starved
+        answer = slow.recv(65536)
+        waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert 0.5 < waited < 4
+        assert slow.recv(65536) == b""  # closed
+
+
+def test_idle_connection_is_closed(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as idle:
+        started = time.monotonic()
+        answer = idle.recv(65536)  # a TimeoutError here means the server kept it open
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert idle.recv(65536) == b""
+        assert time.monotonic() - started < 4
+
+
+def test_slow_body_is_408(server: ServerProcess) -> None:
+    head = (
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+        b"grant_type="
+    )
+    status, body = status_and_body(raw_exchange(server, head))
+    assert status == 408
+    assert body["error"] == "invalid_request"
+
+
+def test_declared_oversized_body_is_413_without_reading_it(server: ServerProcess) -> None:
+    head = (
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 999999999\r\n\r\n"
+    )
+    status, _ = status_and_body(raw_exchange(server, head))
+    assert status == 413
+
+
+def test_security_headers_on_real_responses(server: ServerProcess, tmp_path: Path) -> None:
+    response = httpx.get(f"{server.url}/restaurent")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "strict-transport-security" not in response.headers  # http issuer
+    assert "server" not in response.headers
