@@ -17,6 +17,7 @@ import pytest
 from oauth_server.clock import SystemClock
 from oauth_server.resource.jwks import RemoteJwks
 from oauth_server.resource.jwt import JwtVerifier
+from tests.conftest import unavailable
 from tests.process import CLI, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -183,3 +184,53 @@ def test_opaque_revocation_and_restaurant_writes_reach_the_other_instance(
         return any(d["_id"]["$oid"] == restaurant_id and d["Name"] == "Moved" for d in documents)
 
     eventually(renamed, timeout=3)
+
+
+@pytest.fixture
+def redis_pair(postgres_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    import uuid
+
+    import redis
+
+    prefix = f"oauth-test-{uuid.uuid4().hex[:8]}"
+    connection = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        connection.ping()
+    except redis.ConnectionError as exc:
+        unavailable(f"Redis unreachable: {exc}")
+    env = {
+        **ENV,
+        "OAUTH_SERVER_DATABASE_URL": postgres_url,
+        "OAUTH_SERVER_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "OAUTH_SERVER_REDIS_KEY_PREFIX": prefix,
+        "OAUTH_SERVER_RATE_LIMIT_AUTH_FAILURES_PER_CLIENT": "4/minute",
+    }
+    a = ServerProcess(env, log=tmp_path / "a.log").start()
+    b = ServerProcess(env, log=tmp_path / "b.log").start()
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+        keys = list(connection.scan_iter(match=f"{prefix}*"))
+        if keys:
+            connection.delete(*keys)
+        connection.close()
+
+
+def test_rate_limit_counters_are_shared_through_redis(
+    redis_pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = redis_pair
+
+    def attempt(server: ServerProcess, secret: str) -> int:
+        return httpx.post(
+            f"{server.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=("admin", secret),
+        ).status_code
+
+    assert [attempt(a, "bad"), attempt(b, "bad"), attempt(a, "bad"), attempt(b, "bad")] == [401] * 4
+    # The budget was spent across both instances: both now refuse, even the right secret.
+    assert attempt(a, "getroot") == 429
+    assert attempt(b, "getroot") == 429
