@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from oauth_server.bootstrap import (
     DEMO_CLIENT_ID,
@@ -54,6 +55,8 @@ def _with_storage(settings: Settings, work: Callable[[SqlStorage], Awaitable[T]]
         return asyncio.run(run())
     except (OSError, ConnectionError) as exc:
         raise click.ClickException(f"cannot reach the database: {exc}") from None
+    except DBAPIError as exc:
+        raise click.ClickException(f"database error: {exc.orig}") from None
 
 
 def _client_json(client: Client, secret: str | None = None) -> dict[str, Any]:

@@ -169,3 +169,12 @@ async def test_cli_changes_reach_a_running_server(
     await cli("clients", "delete", "cli")
     await asyncio.sleep(0.3)
     assert (await client.post("/oauth/token", data=form)).status_code == 401
+
+
+@pytest.mark.postgres
+def test_a_missing_database_is_a_clear_error(pg_database: str) -> None:
+    missing = pg_database.rsplit("/", 1)[0] + "/no_such_database_here"
+    result = CliRunner().invoke(main, ["clients", "list"], env=cli_env(missing))
+    assert result.exit_code == 1
+    assert 'database "no_such_database_here" does not exist' in result.output
+    assert "Traceback" not in result.output
