@@ -91,6 +91,13 @@ CASES: list[tuple[str, dict[str, str], bytes, int, str]] = [
         "invalid_request",
     ),
     (
+        "lone surrogate in JSON",
+        {"Content-Type": "application/json"},
+        b'{"grant_type": "client_credentials", "client_id": "admin", "client_secret": "\\ud800"}',
+        400,
+        "invalid_request",
+    ),
+    (
         "invalid UTF-8",
         FORM,
         b"grant_type=client_credentials&client_id=\xff",

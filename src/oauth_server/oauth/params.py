@@ -8,6 +8,7 @@ NOT be repeated, unknown parameters are ignored. Bodies are UTF-8
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote_plus
 
@@ -21,6 +22,9 @@ Params = Mapping[str, str]
 # Generous for every legitimate value (a JWT assertion is the longest), small enough to bound work.
 MAX_PARAM_LENGTH = 8192
 MAX_PARAMS = 64
+# JSON can spell a lone UTF-16 surrogate (``"\\ud800"``), which is no Unicode character: such a
+# string cannot be encoded as UTF-8, so it would fail deep inside hashing or storage.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _collect(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -90,10 +94,14 @@ def parse_json(body: bytes) -> dict[str, str]:
         raise InvalidRequest("the JSON body must be an object")
     pairs: list[tuple[str, str]] = []
     for name, value in data.items():
+        if _SURROGATE.search(name):
+            raise InvalidRequest("a JSON member name is not valid Unicode")
         if value is None:
             continue
         if not isinstance(value, str):
             raise InvalidRequest(f"parameter {name!r} must be a string")
+        if _SURROGATE.search(value):
+            raise InvalidRequest(f"parameter {name!r} is not valid Unicode")
         pairs.append((name, value))
     return _collect(pairs)
 
