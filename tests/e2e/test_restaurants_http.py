@@ -98,6 +98,16 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, int, str | None]] = [
     ("REST delete without token", "DELETE", f"/api/restaurants/{DEMO_ID}", None, 401, None),
     ("REST bad limit", "GET", "/api/restaurants?limit=0", None, 400, "invalid_request"),
     ("REST huge limit", "GET", "/api/restaurants?limit=100000", None, 400, "invalid_request"),
+    # "²".isdigit() is true but int("²") raises: this was a 500.
+    (
+        "REST superscript limit",
+        "GET",
+        "/api/restaurants?limit=%C2%B2",
+        None,
+        400,
+        "invalid_request",
+    ),
+    ("REST non-ASCII limit", "GET", "/api/restaurants?limit=%D9%A1", None, 400, "invalid_request"),
     ("REST bad cursor", "GET", "/api/restaurants?cursor=zz", None, 400, "invalid_request"),
     ("REST malformed id", "GET", "/api/restaurants/xyz", None, 400, "invalid_request"),
     ("REST unknown id", "GET", "/api/restaurants/" + "0" * 24, None, 404, "not_found"),

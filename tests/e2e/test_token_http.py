@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import orjson
 import pytest
+from starlette.applications import Starlette
 
 from tests.helpers import SEED_TOKEN_REQUEST, basic
 
@@ -204,6 +208,39 @@ async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient) -> None:
 
     response = await client.post("/oauth/token", content=chunks(), headers=FORM)
     assert response.status_code == 413
+
+
+async def test_non_ascii_content_length_is_400(app: Starlette) -> None:
+    # "²".isdigit() is true but int("²") raises: a server that hands the header over as is
+    # (ASGI does not promise it is validated) got a 500. httpx cannot send it, so raw ASGI.
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/oauth/token",
+        "raw_path": b"/oauth/token",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", "\u00b2".encode("latin-1")),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert orjson.loads(sent[1]["body"])["error"] == "invalid_request"
 
 
 async def test_get_is_405_with_allow(client: httpx.AsyncClient) -> None:

@@ -249,7 +249,7 @@ class FastRouter:
         limit = self._max_body
         declared = headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):
                 raise InvalidRequest("invalid Content-Length")
             if int(declared) > limit:
                 raise RequestTooLarge(f"the request body exceeds {limit} bytes")
