@@ -147,6 +147,8 @@ UPDATE_CASES: list[tuple[str, dict[str, str], int, str]] = [
     ("name too long", {"id": DEMO_ID, "Name": "x" * 201}, 400, "invalid_request"),
     ("control characters", {"id": DEMO_ID, "Name": "a\x00b"}, 400, "invalid_request"),
     ("blank name", {"id": DEMO_ID, "Name": "   "}, 400, "invalid_request"),
+    # Creating, importing and PATCH refuse a blank Address; the seed route used to store it.
+    ("blank address", {"id": DEMO_ID, "Address": " \t "}, 400, "invalid_request"),
 ]
 
 

@@ -92,6 +92,8 @@ def check_changes(changes: RestaurantChanges) -> None:
     if changes.name is not None and not changes.name.strip():
         raise InvalidRequest("Name must not be empty")
     _check_text("Address", changes.address, ADDRESS_MAX)
+    if changes.address is not None and not changes.address.strip():
+        raise InvalidRequest("Address must not be empty")
     _check_text("open", changes.open, TIME_MAX)
     _check_text("close", changes.close, TIME_MAX)
 
