@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import jsonschema_rs
 import pytest
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
 
 from oauth_server.clock import FrozenClock
+from oauth_server.services import Services
 from tests.helpers import DEMO_ID, bearer, seed_token
 
 FULL_KEYS = ["_id", "Name", "Address", "routine"]
@@ -293,6 +299,51 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
     create = document["components"]["schemas"]["RestaurantCreate"]
     assert create["properties"]["Name"]["maxLength"] == 200
     assert (await client.get("/docs")).status_code == 200
+
+
+def assert_documented(document: dict[str, Any], path: str, response: httpx.Response) -> None:
+    """The response's status is documented for its operation and its body fits that schema."""
+    operation = document["paths"][path][response.request.method.lower()]
+    documented = operation["responses"]
+    assert str(response.status_code) in documented, (response.status_code, sorted(documented))
+    content = documented[str(response.status_code)].get("content")
+    if content is None:
+        assert response.content == b""
+        return
+    schema = {**content["application/json"]["schema"], "components": document["components"]}
+    assert jsonschema_rs.validator_for(schema).is_valid(response.json()), response.text
+
+
+async def test_answers_match_the_documented_responses(
+    app: Starlette, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each of these answers used to be missing from the OpenAPI document: the public view of
+    # one restaurant (documented as the full document), 413 for a body over the cap, and 503
+    # when the database is down.
+    document = (await client.get("/openapi.json")).json()
+    one = "/api/restaurants/{restaurant_id}"
+    token = bearer(await seed_token(client))
+    oversized = {"Name": "x" * 70_000, "Address": "y"}
+
+    public = await client.get(f"/api/restaurants/{DEMO_ID}")
+    assert list(public.json()) == ["Name", "Address"]
+    assert_documented(document, one, public)
+    assert_documented(document, one, await client.get(f"/api/restaurants/{DEMO_ID}", headers=token))
+    too_large = await client.post("/api/restaurants", json=oversized, headers=token)
+    assert too_large.status_code == 413
+    assert_documented(document, "/api/restaurants", too_large)
+    too_large = await client.patch(f"/api/restaurants/{DEMO_ID}", json=oversized, headers=token)
+    assert too_large.status_code == 413
+    assert_documented(document, one, too_large)
+
+    async def down(**_: object) -> None:
+        raise OperationalError("SELECT …", {}, ConnectionRefusedError("database is down"))
+
+    services: Services = app.state.services
+    monkeypatch.setattr(services.storage.restaurants, "get", down)
+    unavailable = await client.get(f"/api/restaurants/{DEMO_ID}")
+    assert unavailable.status_code == 503
+    assert_documented(document, one, unavailable)
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:

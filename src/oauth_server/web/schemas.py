@@ -20,6 +20,7 @@ __all__ = [
     "RestaurantPage",
     "RestaurantPatch",
     "RestaurantPublic",
+    "RestaurantView",
     "RevocationRequest",
     "Routine",
     "RoutinePatch",
@@ -130,6 +131,10 @@ class RestaurantPublic(BaseModel):
 
     Name: str
     Address: str
+
+
+class RestaurantView(RootModel[RestaurantFull | RestaurantPublic]):
+    """One restaurant: the full document with a read scope, the public view without a token."""
 
 
 class RestaurantList(RootModel[list[RestaurantFull | RestaurantPublic]]):

@@ -30,6 +30,7 @@ from oauth_server.web.schemas import (
     RestaurantList,
     RestaurantPage,
     RestaurantPatch,
+    RestaurantView,
 )
 
 __all__ = ["register"]
@@ -38,6 +39,11 @@ _ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
     400: ("Malformed request or id", ErrorBody),
     401: ("Missing, invalid or expired token (`WWW-Authenticate: Bearer`)", ErrorBody),
     403: ("insufficient_scope", ErrorBody),
+    503: ("Storage temporarily unavailable (`Retry-After`)", ErrorBody),
+}
+_BODY_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
+    **_ERRORS,
+    413: ("Request body too large", ErrorBody),
 }
 _ID_PARAM = {
     "name": "restaurant_id",
@@ -241,7 +247,7 @@ def register(api: Api) -> None:
             summary="Create a restaurant",
             tags=["restaurants"],
             request_body={"application/json": RestaurantCreate},
-            responses={201: ("Created", RestaurantFull), **_ERRORS},
+            responses={201: ("Created", RestaurantFull), **_BODY_ERRORS},
             scopes=sorted(WRITE_SCOPES),
         ),
     )
@@ -265,7 +271,7 @@ def register(api: Api) -> None:
             tags=["restaurants"],
             parameters=[_ID_PARAM],
             responses={
-                200: ("The restaurant", RestaurantFull),
+                200: ("The restaurant (the public view without a token)", RestaurantView),
                 404: ("No such restaurant", ErrorBody),
                 **_ERRORS,
             },
@@ -289,7 +295,7 @@ def register(api: Api) -> None:
             responses={
                 200: ("The updated restaurant", RestaurantFull),
                 404: ("No such restaurant", ErrorBody),
-                **_ERRORS,
+                **_BODY_ERRORS,
             },
             scopes=sorted(WRITE_SCOPES),
         ),
