@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -11,7 +12,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
 from oauth_server.clock import FrozenClock
+from oauth_server.errors import InvalidRequest
+from oauth_server.resource.restaurants import check_changes
 from oauth_server.services import Services
+from oauth_server.storage.models import RestaurantChanges
 from tests.helpers import DEMO_ID, bearer, seed_token
 
 FULL_KEYS = ["_id", "Name", "Address", "routine"]
@@ -299,6 +303,46 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
     create = document["components"]["schemas"]["RestaurantCreate"]
     assert create["properties"]["Name"]["maxLength"] == 200
     assert (await client.get("/docs")).status_code == 200
+
+
+def _accepted(changes: RestaurantChanges) -> bool:
+    try:
+        check_changes(changes)
+    except InvalidRequest:
+        return False
+    return True
+
+
+async def test_documented_text_patterns_are_what_the_server_accepts(
+    client: httpx.AsyncClient,
+) -> None:
+    # The document used to allow the control characters the server refuses.
+    document = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    name = schemas["RestaurantCreate"]["properties"]["Name"]["pattern"]
+    time = schemas["Routine"]["properties"]["open"]["pattern"]
+    update = {p["name"]: p for p in document["paths"]["/restaurentUpdate"]["get"]["parameters"]}
+    assert update["Name"]["schema"]["pattern"] == update["Address"]["schema"]["pattern"] == name
+    assert update["open"]["schema"]["pattern"] == time
+    samples = [chr(code) for code in range(0x3100)] + ["\ufeff", "\uffff", "\U0001f600"]
+    for char in samples:
+        for text in (char, f"a{char}", f"{char}a", f"{char} "):
+            visible = re.fullmatch(name, text) is not None
+            assert visible == _accepted(RestaurantChanges(name=text)), repr(text)
+            assert visible == _accepted(RestaurantChanges(address=text)), repr(text)
+            plain = re.fullmatch(time, text) is not None
+            assert plain == _accepted(RestaurantChanges(open=text)), repr(text)
+
+
+async def test_empty_query_values_count_as_omitted_as_documented(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    parameters = document["paths"]["/api/restaurants"]["get"]["parameters"]
+    assert all(parameter["allowEmptyValue"] for parameter in parameters)
+    response = await client.get("/api/restaurants?limit=&cursor=")
+    assert response.status_code == 200
+    assert response.json() == (await client.get("/api/restaurants")).json()
 
 
 def assert_documented(document: dict[str, Any], path: str, response: httpx.Response) -> None:

@@ -195,6 +195,26 @@ async def test_token_errors(
     assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in description)
 
 
+async def test_parameters_are_documented_as_single_strings(client: httpx.AsyncClient) -> None:
+    # The document allowed unknown members of any type; an array one is sent as a repeated
+    # parameter, which OAuth 2.1 §3.1 forbids. And it limited token_type_hint to two values,
+    # when RFC 7009 §2.1 says any other is ignored.
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    one_string = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    for name in ("TokenRequest", "IntrospectionRequest", "RevocationRequest"):
+        assert schemas[name]["additionalProperties"] == one_string, name
+    assert "enum" not in str(schemas["RevocationRequest"]["properties"]["token_type_hint"])
+
+    auth = {**FORM, "Authorization": basic("admin", "getroot")}
+    body = "grant_type=client_credentials&unknown=1"
+    assert (await client.post("/oauth/token", content=body, headers=auth)).status_code == 200
+    repeated = await client.post("/oauth/token", content=body + "&unknown=2", headers=auth)
+    assert repeated.status_code == 400
+    assert repeated.json()["error"] == "invalid_request"
+    hint = "token=abc&token_type_hint=id_token"
+    assert (await client.post("/oauth/revoke", content=hint, headers=auth)).status_code == 200
+
+
 async def test_oversized_body_is_413_before_parsing(client: httpx.AsyncClient) -> None:
     response = await client.post("/oauth/token", content=b"a" * 70_000, headers=FORM)
     assert response.status_code == 413

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from oauth_server.resource.restaurants import ADDRESS_MAX, NAME_MAX, TIME_MAX
 
 __all__ = [
+    "TEXT_PATTERN",
+    "VISIBLE_TEXT_PATTERN",
     "ErrorBody",
     "IntrospectionRequest",
     "IntrospectionResponse",
@@ -28,9 +30,29 @@ __all__ = [
     "TokenResponse",
 ]
 
-NameText = Annotated[str, Field(min_length=1, max_length=NAME_MAX, pattern=r"\S")]
-AddressText = Annotated[str, Field(min_length=1, max_length=ADDRESS_MAX, pattern=r"\S")]
-TimeText = Annotated[str, Field(max_length=TIME_MAX, examples=["09:00"])]
+# What the restaurants domain accepts in a text field (resource.restaurants.check_changes, which
+# enforces it): no control character but tab; Name and Address also need a character that is not
+# white space (str.isspace). Spelled with explicit escapes, so the pattern means the same in
+# Python and in JSON Schema (ECMA-262).
+_CONTROL = r"\x00-\x08\x0a-\x1f"
+_SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = rf"^[^{_CONTROL}]*$"
+VISIBLE_TEXT_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
+
+NameText = Annotated[
+    str,
+    Field(min_length=1, max_length=NAME_MAX, json_schema_extra={"pattern": VISIBLE_TEXT_PATTERN}),
+]
+AddressText = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=ADDRESS_MAX, json_schema_extra={"pattern": VISIBLE_TEXT_PATTERN}
+    ),
+]
+TimeText = Annotated[
+    str,
+    Field(max_length=TIME_MAX, examples=["09:00"], json_schema_extra={"pattern": TEXT_PATTERN}),
+]
 
 
 class _Strict(BaseModel):
@@ -48,7 +70,16 @@ class Message(BaseModel):
     message: Literal["Successful"]
 
 
-class TokenRequest(BaseModel):
+class _OAuthParams(BaseModel):
+    """Parameters of an OAuth endpoint. Unknown ones are ignored (OAuth 2.1 §3.1), but like the
+    known ones each is a single string: a repeated parameter is ``invalid_request``, and an
+    empty one counts as omitted (as does ``null`` in a JSON body)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str | None] = Field(init=False)
+
+
+class TokenRequest(_OAuthParams):
     """RFC 6749 §4.4.2 token request (form) — or the seed's JSON object with the same members."""
 
     grant_type: Literal["client_credentials"]
@@ -69,7 +100,7 @@ class TokenResponse(BaseModel):
     scope: str | None = Field(default=None, description="present when it differs from the request")
 
 
-class IntrospectionRequest(BaseModel):
+class IntrospectionRequest(_OAuthParams):
     """RFC 7662 §2.1."""
 
     token: str = Field(max_length=8192)
@@ -94,11 +125,15 @@ class IntrospectionResponse(BaseModel):
     jti: str | None = None
 
 
-class RevocationRequest(BaseModel):
+class RevocationRequest(_OAuthParams):
     """RFC 7009 §2.1."""
 
     token: str = Field(max_length=8192)
-    token_type_hint: Literal["access_token", "refresh_token"] | None = None
+    token_type_hint: str | None = Field(
+        default=None,
+        description="`access_token` or `refresh_token`; only a hint, so any other value is "
+        "ignored (RFC 7009 §2.1)",
+    )
     client_id: str | None = None
     client_secret: str | None = None
 

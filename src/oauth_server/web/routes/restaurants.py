@@ -14,7 +14,10 @@ from oauth_server.oauth.http import OAuthResponse
 from oauth_server.oauth.params import parse_query
 from oauth_server.resource.bearer import AccessClaims
 from oauth_server.resource.restaurants import (
+    ADDRESS_MAX,
+    NAME_MAX,
     READ_SCOPES,
+    TIME_MAX,
     WRITE_SCOPES,
     RestaurantService,
     full_view,
@@ -23,6 +26,8 @@ from oauth_server.resource.restaurants import (
 from oauth_server.storage.models import RestaurantChanges
 from oauth_server.web.api import Api, Call, Doc
 from oauth_server.web.schemas import (
+    TEXT_PATTERN,
+    VISIBLE_TEXT_PATTERN,
     ErrorBody,
     Message,
     RestaurantCreate,
@@ -50,15 +55,28 @@ _ID_PARAM = {
     "in": "path",
     "required": True,
     "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"},
+    "example": "5f1a2b3c4d5e6f7a8b9c0d01",  # a demo restaurant (development seeds it)
+}
+# A query parameter sent with an empty value counts as omitted (OAuth 2.1 §3.1; parse_query
+# applies the rule to every route), so the optional ones say they allow it.
+_EMPTY_IS_OMITTED = {
+    "allowEmptyValue": True,
+    "description": "An empty value is the same as leaving the parameter out.",
 }
 _SEED_FIELDS = [
     {
         "name": name,
         "in": "query",
         "required": False,
-        "schema": {"type": "string", "maxLength": size},
+        "schema": {"type": "string", "maxLength": size, "pattern": pattern},
+        **_EMPTY_IS_OMITTED,
     }
-    for name, size in (("Name", 200), ("Address", 500), ("open", 32), ("close", 32))
+    for name, size, pattern in (
+        ("Name", NAME_MAX, VISIBLE_TEXT_PATTERN),
+        ("Address", ADDRESS_MAX, VISIBLE_TEXT_PATTERN),
+        ("open", TIME_MAX, TEXT_PATTERN),
+        ("close", TIME_MAX, TEXT_PATTERN),
+    )
 ]
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -215,12 +233,14 @@ def register(api: Api) -> None:
                         "maximum": MAX_PAGE,
                         "default": DEFAULT_PAGE,
                     },
+                    **_EMPTY_IS_OMITTED,
                 },
                 {
                     "name": "cursor",
                     "in": "query",
                     "required": False,
                     "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"},
+                    **_EMPTY_IS_OMITTED,
                 },
             ],
             responses={200: ("A page of restaurants", RestaurantPage), **_ERRORS},
