@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import orjson
 import pytest
 from starlette.applications import Starlette
 
+from oauth_server.oauth.params import MAX_PARAM_LENGTH
 from tests.helpers import SEED_TOKEN_REQUEST, basic
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -200,7 +202,7 @@ async def test_parameters_are_documented_as_single_strings(client: httpx.AsyncCl
     # parameter, which OAuth 2.1 §3.1 forbids. And it limited token_type_hint to two values,
     # when RFC 7009 §2.1 says any other is ignored.
     schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
-    one_string = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    one_string = {"anyOf": [{"maxLength": MAX_PARAM_LENGTH, "type": "string"}, {"type": "null"}]}
     for name in ("TokenRequest", "IntrospectionRequest", "RevocationRequest"):
         assert schemas[name]["additionalProperties"] == one_string, name
     assert "enum" not in str(schemas["RevocationRequest"]["properties"]["token_type_hint"])
@@ -213,6 +215,27 @@ async def test_parameters_are_documented_as_single_strings(client: httpx.AsyncCl
     assert repeated.json()["error"] == "invalid_request"
     hint = "token=abc&token_type_hint=id_token"
     assert (await client.post("/oauth/revoke", content=hint, headers=auth)).status_code == 200
+
+
+async def test_parameter_lengths_are_documented_as_enforced(client: httpx.AsyncClient) -> None:
+    # scope and resource were documented as at most 2048 characters, but every parameter may
+    # have up to MAX_PARAM_LENGTH (a long scope that repeats a token is granted), and no more.
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for name in ("scope", "resource"):
+        declared = schemas["TokenRequest"]["properties"][name]["anyOf"][0]
+        assert declared["maxLength"] == MAX_PARAM_LENGTH, name
+
+    auth = {**FORM, "Authorization": B}
+    scope = " ".join(["restaurent"] * 400)
+    assert 2048 < len(scope) <= MAX_PARAM_LENGTH
+    body = urlencode({"grant_type": "client_credentials", "scope": scope})
+    assert (await client.post("/oauth/token", content=body, headers=auth)).status_code == 200
+    scope = " ".join(["restaurent"] * 800)
+    assert len(scope) > MAX_PARAM_LENGTH
+    body = urlencode({"grant_type": "client_credentials", "scope": scope})
+    too_long = await client.post("/oauth/token", content=body, headers=auth)
+    assert too_long.status_code == 400
+    assert too_long.json()["error"] == "invalid_request"
 
 
 async def test_oversized_body_is_413_before_parsing(client: httpx.AsyncClient) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from oauth_server.oauth.params import MAX_PARAM_LENGTH
 from oauth_server.resource.restaurants import ADDRESS_MAX, NAME_MAX, TIME_MAX
 
 __all__ = [
@@ -55,6 +56,10 @@ TimeText = Annotated[
 ]
 
 
+# Any OAuth parameter, known or not: parse_body refuses longer ones.
+Param = Annotated[str, Field(max_length=MAX_PARAM_LENGTH)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -72,20 +77,20 @@ class Message(BaseModel):
 
 class _OAuthParams(BaseModel):
     """Parameters of an OAuth endpoint. Unknown ones are ignored (OAuth 2.1 §3.1), but like the
-    known ones each is a single string: a repeated parameter is ``invalid_request``, and an
-    empty one counts as omitted (as does ``null`` in a JSON body)."""
+    known ones each is a single string of limited length (oauth.params): a repeated parameter is
+    ``invalid_request``, and an empty one counts as omitted (as does ``null`` in a JSON body)."""
 
     model_config = ConfigDict(extra="allow")
-    __pydantic_extra__: dict[str, str | None] = Field(init=False)
+    __pydantic_extra__: dict[str, Param | None] = Field(init=False)
 
 
 class TokenRequest(_OAuthParams):
     """RFC 6749 §4.4.2 token request (form) — or the seed's JSON object with the same members."""
 
     grant_type: Literal["client_credentials"]
-    scope: str | None = Field(default=None, max_length=2048)
-    resource: str | None = Field(
-        default=None, max_length=2048, description="RFC 8707 resource indicator (audience)"
+    scope: Param | None = None
+    resource: Param | None = Field(
+        default=None, description="RFC 8707 resource indicator (audience)"
     )
     client_id: str | None = Field(default=None, max_length=512)
     client_secret: str | None = Field(default=None, max_length=512)
@@ -103,10 +108,10 @@ class TokenResponse(BaseModel):
 class IntrospectionRequest(_OAuthParams):
     """RFC 7662 §2.1."""
 
-    token: str = Field(max_length=8192)
-    token_type_hint: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
+    token: Param
+    token_type_hint: Param | None = None
+    client_id: str | None = Field(default=None, max_length=512)
+    client_secret: str | None = Field(default=None, max_length=512)
 
 
 class IntrospectionResponse(BaseModel):
@@ -128,14 +133,14 @@ class IntrospectionResponse(BaseModel):
 class RevocationRequest(_OAuthParams):
     """RFC 7009 §2.1."""
 
-    token: str = Field(max_length=8192)
-    token_type_hint: str | None = Field(
+    token: Param
+    token_type_hint: Param | None = Field(
         default=None,
         description="`access_token` or `refresh_token`; only a hint, so any other value is "
         "ignored (RFC 7009 §2.1)",
     )
-    client_id: str | None = None
-    client_secret: str | None = None
+    client_id: str | None = Field(default=None, max_length=512)
+    client_secret: str | None = Field(default=None, max_length=512)
 
 
 class ObjectId(BaseModel):
