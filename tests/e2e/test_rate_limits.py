@@ -53,6 +53,21 @@ async def test_failed_authentications_lock_the_client_id(client: httpx.AsyncClie
     assert (await attempt(client, "getroot")).status_code == 429
 
 
+async def test_429_is_documented_where_it_is_answered(client: httpx.AsyncClient) -> None:
+    # The OpenAPI document declared no 429 (Schemathesis: undocumented status code).
+    document = (await client.get("/openapi.json")).json()
+    for _ in range(5):
+        assert (await attempt(client, "wrong")).status_code == 401
+    for path in ("/oauth/token", "/oauth/introspect", "/oauth/revoke"):
+        response = await client.post(
+            path,
+            content="grant_type=client_credentials&token=x",
+            headers={**FORM, "Authorization": basic("admin", "getroot")},
+        )
+        assert response.status_code == 429, path
+        assert "429" in document["paths"][path]["post"]["responses"], path
+
+
 async def test_failures_from_one_address_are_limited(client: httpx.AsyncClient) -> None:
     # Different client ids, same address (the ASGI test client's): the per-address budget.
     statuses = []
