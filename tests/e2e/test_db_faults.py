@@ -238,6 +238,7 @@ async def outage_then_recovery(http: httpx.AsyncClient, rig: Rig, *, fault: str)
     }
     assert not await introspect(http, rig.opaque, opaque_token)
     assert not await introspect(http, DEMO_CLIENT, jwt)
+    assert "Traceback" not in rig.server.output()
 
 
 async def test_database_down_is_503_and_the_server_recovers_by_itself(
