@@ -18,6 +18,7 @@ from collections.abc import Callable
 from contextlib import suppress
 
 from oauth_server.clock import Clock
+from oauth_server.storage.errors import log_background_failure
 from oauth_server.storage.models import Change
 from oauth_server.storage.protocols import ChangeFeed
 
@@ -69,8 +70,8 @@ class ChangeSync:
             await asyncio.sleep(self._interval)
             try:
                 await self.poll()
-            except Exception:  # the database may be down; caches keep their TTL bound
-                log.warning("change feed poll failed", exc_info=True)
+            except Exception as exc:  # the database may be down; caches keep their TTL bound
+                log_background_failure(log, "change feed poll", exc)
 
     async def poll(self) -> int:
         """Read and dispatch new changes; return how many were dispatched."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import pytest
+
 from oauth_server.cache import TTLCache
 from oauth_server.clock import FrozenClock
 from oauth_server.storage.models import Change
@@ -90,3 +95,38 @@ def test_ttl_cache_expires_and_evicts() -> None:
     assert cache.get("c") == (False, None)
     cache.set("n", 0, ttl=0)
     assert len(cache) == 1  # b is expired but not yet collected; n was not stored
+
+
+class FailingFeed(ScriptedFeed):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def read(self, *, after: int, limit: int) -> list[Change]:
+        raise self.error
+
+
+async def _poll_in_background(feed: ScriptedFeed, caplog: pytest.LogCaptureFixture) -> None:
+    sync = ChangeSync(feed, clock=FrozenClock(), interval=0.01)
+    with caplog.at_level(logging.WARNING, logger="oauth_server.sync"):
+        await sync.start()
+        await asyncio.sleep(0.1)
+        await sync.stop()
+
+
+async def test_polls_while_the_database_is_down_log_one_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await _poll_in_background(FailingFeed(ConnectionRefusedError(111, "refused")), caplog)
+    assert len(caplog.records) >= 2  # it keeps polling
+    for record in caplog.records:
+        assert record.getMessage().startswith("change feed poll failed: database unavailable")
+        assert record.exc_info is None
+
+
+async def test_an_unexpected_poll_failure_logs_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await _poll_in_background(FailingFeed(ValueError("a bug")), caplog)
+    assert caplog.records
+    assert all(record.exc_info is not None for record in caplog.records)

@@ -39,6 +39,7 @@ from joserfc.jws import JWSRegistry
 
 from oauth_server.clock import Clock
 from oauth_server.config import Settings
+from oauth_server.storage.errors import log_background_failure
 from oauth_server.storage.models import Change, SigningKeyRecord
 from oauth_server.storage.protocols import Storage
 
@@ -413,8 +414,8 @@ class KeyManager:
     async def _reload_quietly(self) -> None:
         try:
             await self.load()
-        except Exception:
-            log.warning("reloading signing keys failed", exc_info=True)
+        except Exception as exc:
+            log_background_failure(log, "reloading signing keys", exc)
 
     async def start(self, *, check_every: float = 60.0) -> None:
         await self.ensure_current()
@@ -432,5 +433,5 @@ class KeyManager:
             await asyncio.sleep(every)
             try:
                 await self.ensure_current()
-            except Exception:
-                log.warning("key rotation check failed", exc_info=True)
+            except Exception as exc:
+                log_background_failure(log, "key rotation check", exc)

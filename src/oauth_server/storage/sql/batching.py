@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, Table, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from oauth_server.storage.errors import is_unavailable
+
 __all__ = ["AsyncBatchWriter", "BatchWriter", "GroupCommitter", "SqliteThreadBatchWriter"]
 
 Rows = list[dict[str, Any]]
@@ -94,6 +96,13 @@ class GroupCommitter:
                     await self._write([row for row, _ in batch])
                 except Exception as exc:
                     _settle(batch, exc)
+                    if is_unavailable(exc):
+                        # The rows queued meanwhile have waited one failed batch already; they
+                        # would wait another only to fail alike. Fail them now: with the
+                        # database gone a request waits for one batch at most, not two.
+                        batch = self._pending[:]
+                        self._pending.clear()
+                        _settle(batch, exc)
                 else:
                     _settle(batch, None)
         finally:

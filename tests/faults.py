@@ -1,0 +1,51 @@
+"""Helpers of the fault-injection tests (crash safety, database outages, shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from tests.process import CLI
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    secret: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.client_id, self.secret)
+
+
+DEMO_CLIENT = ClientCredentials("admin", "getroot")
+
+
+def create_client(env: Mapping[str, str], *args: str) -> ClientCredentials:
+    """Register a client with ``oauth-server clients create … --json``."""
+    done = subprocess.run(
+        [CLI, "clients", "create", "--json", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    return ClientCredentials(created["client_id"], created["client_secret"])
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.1
+) -> float:
+    """Poll ``check`` until it is true; return how long that took, or fail after ``within`` s."""
+    start = time.monotonic()
+    while not await check():
+        if time.monotonic() - start > within:
+            raise AssertionError(f"condition not reached within {within} s")
+        await asyncio.sleep(interval)
+    return time.monotonic() - start
