@@ -22,10 +22,11 @@ from oauth_server.bootstrap import (
 from oauth_server.clock import SystemClock
 from oauth_server.config import ConfigError, Settings, load_settings, settings_table
 from oauth_server.errors import InvalidRequest
+from oauth_server.maintenance import PurgeReport
 from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
 from oauth_server.oauth.keys import KeyError_, KeyManager
 from oauth_server.resource.restaurants import restaurant_from_document
-from oauth_server.services import build_key_manager
+from oauth_server.services import build_key_manager, build_purger
 from oauth_server.storage import AlreadyExists, Client, SqlStorage, open_storage
 from oauth_server.storage.migrate import current_revision, head_revision
 
@@ -177,6 +178,36 @@ def db_upgrade() -> None:
 
     revision = _with_storage(settings, work)
     click.echo(f"database at revision {revision} (head {head_revision()})")
+
+
+@db.command("purge")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def db_purge(as_json: bool) -> None:
+    """Run one purge pass now: expired tokens and revocations, old change-feed entries,
+    signing keys past their verification window (what the server does every
+    OAUTH_SERVER_PURGE_INTERVAL seconds; safe while servers run)."""
+    settings = _settings()
+
+    async def work(storage: SqlStorage) -> PurgeReport:
+        clock = SystemClock()
+        keys = build_key_manager(settings, storage, clock)
+        return await build_purger(settings, storage, keys, clock).run_once()
+
+    report = _with_storage(settings, work)
+    counts = {
+        "opaque_tokens": report.opaque_tokens,
+        "revoked_tokens": report.revoked_tokens,
+        "changes": report.changes,
+        "signing_keys": list(report.signing_keys),
+    }
+    if as_json:
+        click.echo(json.dumps(counts))
+        return
+    click.echo(
+        f"purged {report.opaque_tokens} expired opaque tokens, {report.revoked_tokens} expired "
+        f"revocations, {report.changes} old changes, {len(report.signing_keys)} signing keys"
+        + (f" ({', '.join(report.signing_keys)})" if report.signing_keys else "")
+    )
 
 
 @main.group()

@@ -12,6 +12,7 @@ import orjson
 
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import Settings
+from oauth_server.maintenance import Purger
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import CLIENT_CHANGE, ClientDirectory, ClientRegistry
 from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
@@ -35,7 +36,7 @@ from oauth_server.storage import Storage, open_storage
 from oauth_server.storage.models import JTI_CHANGE, RESTAURANTS_CHANGE, TOKEN_CHANGE
 from oauth_server.sync import ChangeSync
 
-__all__ = ["Services", "build_key_manager", "build_services"]
+__all__ = ["Services", "build_key_manager", "build_purger", "build_services"]
 
 RESOURCE_REALM = "restaurants"
 SCOPES = sorted(READ_SCOPES | WRITE_SCOPES)
@@ -56,6 +57,7 @@ class Services:
     restaurants: RestaurantService
     guard: ResourceGuard
     sync: ChangeSync
+    purger: Purger
     as_metadata: bytes
     prm_metadata: bytes
 
@@ -65,8 +67,10 @@ class Services:
         await self.sync.start()
         await self.keys.start()
         await self.revoked.load(self.storage.revocations)
+        await self.purger.start()
 
     async def close(self) -> None:
+        await self.purger.stop()
         await self.keys.stop()
         await self.sync.stop()
         await self.storage.close()
@@ -83,6 +87,10 @@ def build_key_manager(settings: Settings, storage: Storage, clock: Clock) -> Key
         rotation_interval=settings.key_rotation_interval,
         publish_lead=settings.key_publish_lead,
     )
+
+
+def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: Clock) -> Purger:
+    return Purger(storage, keys=keys, clock=clock, interval=settings.purge_interval)
 
 
 def build_services(
@@ -147,6 +155,7 @@ def build_services(
             verifier, resource=resource, realm=RESOURCE_REALM, resource_metadata=resource_metadata
         ),
         sync=sync,
+        purger=build_purger(settings, storage, keys, clock),
         as_metadata=orjson.dumps(
             authorization_server_metadata(issuer=issuer, grant_types=sorted(grants), scopes=SCOPES)
         ),
