@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     window, in small batches (each instance purges, at a slightly jittered time); 0 turns it
     off (``oauth-server db purge`` still runs one pass)."""
 
+    audit_token_issued: bool = False
+    """Record a `token_issued` event (client, token id, scope, address) in the audit trail for
+    every access token. Off by default: it is the one audit event on the hot path (see
+    "Audit trail" for its measured cost). Security events are always recorded."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server and access log."""
 

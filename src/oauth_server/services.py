@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import Settings
 from oauth_server.maintenance import Purger
@@ -47,6 +48,10 @@ class Services:
     settings: Settings
     storage: Storage
     clock: Clock
+    audit: AuditTrail
+    """This process's audit trail. Components that report security events are given it at
+    construction; anything else with an event to report (the rate limiter) calls
+    ``services.audit.record("rate_limited", ip=…, client_id=…, limit=…)``."""
     clients: ClientDirectory
     registry: ClientRegistry
     keys: KeyManager
@@ -62,6 +67,7 @@ class Services:
     prm_metadata: bytes
 
     async def start(self) -> None:
+        await self.audit.start()
         # The feed's high-water mark is taken first, so nothing written while the keys and
         # revocations load below can slip between the two.
         await self.sync.start()
@@ -73,10 +79,13 @@ class Services:
         await self.purger.stop()
         await self.keys.stop()
         await self.sync.stop()
+        await self.audit.close()  # writes what is still buffered
         await self.storage.close()
 
 
-def build_key_manager(settings: Settings, storage: Storage, clock: Clock) -> KeyManager:
+def build_key_manager(
+    settings: Settings, storage: Storage, clock: Clock, *, audit: AuditRecorder = NO_AUDIT
+) -> KeyManager:
     ring = KeyRing(token_ttl=settings.access_token_ttl, leeway=settings.jwt_leeway)
     return KeyManager(
         storage,
@@ -86,6 +95,7 @@ def build_key_manager(settings: Settings, storage: Storage, clock: Clock) -> Key
         alg=settings.signing_alg,
         rotation_interval=settings.key_rotation_interval,
         publish_lead=settings.key_publish_lead,
+        audit=audit,
     )
 
 
@@ -102,9 +112,10 @@ def build_services(
     issuer = settings.public_issuer
     resource = settings.resource_id
 
+    audit = AuditTrail(storage.audit, clock=clock, program="server")
     directory = ClientDirectory(storage.clients)
-    authenticator = ClientAuthenticator(directory)
-    keys = build_key_manager(settings, storage, clock)
+    authenticator = ClientAuthenticator(directory, audit=audit)
+    keys = build_key_manager(settings, storage, clock, audit=audit)
     revoked = RevokedJtis(clock=clock, max_token_ttl=settings.access_token_ttl)
     jwt_verifier = JwtVerifier(
         keys, issuer=issuer, clock=clock, leeway=settings.jwt_leeway, revoked=revoked
@@ -134,11 +145,18 @@ def build_services(
         settings=settings,
         storage=storage,
         clock=clock,
+        audit=audit,
         clients=directory,
-        registry=ClientRegistry(storage, clock=clock, directory=directory),
+        registry=ClientRegistry(storage, clock=clock, directory=directory, audit=audit),
         keys=keys,
         revoked=revoked,
-        token_endpoint=TokenEndpoint(authenticator=authenticator, grants=grants, tokens=tokens),
+        token_endpoint=TokenEndpoint(
+            authenticator=authenticator,
+            grants=grants,
+            tokens=tokens,
+            audit=audit,
+            audit_issued=settings.audit_token_issued,
+        ),
         introspection=IntrospectionEndpoint(
             authenticator=authenticator, verifier=verifier, default_resource=resource
         ),
@@ -149,6 +167,7 @@ def build_services(
             storage=storage,
             revoked=revoked,
             clock=clock,
+            audit=audit,
         ),
         restaurants=restaurants,
         guard=ResourceGuard(

@@ -382,6 +382,7 @@ class KeyManager:
         )
         if added:
             await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
+            self._audit.record("signing_key_created", kid=kid, alg=alg)
             log.warning("created signing key %s (%s), active from %d", kid, alg, activates_at)
         await self.load()
         return kid if added else None
@@ -413,6 +414,7 @@ class KeyManager:
         if not await self._storage.keys.remove(kid=kid, now=now):
             return False
         await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
+        self._audit.record("signing_key_removed", kid=kid)
         await self.ensure_current()
         return True
 
