@@ -13,6 +13,7 @@ import pytest
 from oauth_server.audit import AuditTrail, verify_trail
 from oauth_server.audit.chain import GENESIS, seal
 from oauth_server.clock import FrozenClock
+from oauth_server.storage import AuditRecord
 from tests.fakes import MemoryAuditRepository
 
 
@@ -196,3 +197,43 @@ async def test_each_trail_writes_its_own_chain(
     reports = await verify_trail(table, page=1)
     assert sorted(r.chain_id for r in reports) == sorted([first.chain_id, second.chain_id])
     assert all(r.ok and r.events == 1 for r in reports)
+
+
+async def test_events_are_sealed_one_batch_at_a_time(
+    table: MemoryAuditRepository, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sealing a second's worth of events at once would stall the event loop."""
+    from oauth_server.audit import trail as module
+
+    sealed: list[int] = []
+    monkeypatch.setattr(module, "seal", lambda **kw: sealed.append(1) or seal(**kw))
+    trail = AuditTrail(table, clock=clock, batch_size=10)
+    for _ in range(99):
+        trail.record("rate_limited", ip="10.0.0.3")
+    seen: list[int] = []
+    original = table.append
+
+    async def append(*, records: list[AuditRecord]) -> None:
+        seen.append(len(sealed))
+        await original(records=records)
+
+    monkeypatch.setattr(table, "append", append)
+    await trail.flush()
+    assert seen == list(range(10, 101, 10))
+
+
+async def test_a_flush_ends_under_a_steady_stream(
+    table: MemoryAuditRepository, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trail = AuditTrail(table, clock=clock, batch_size=1)
+    original = table.append
+
+    async def append(*, records: list[AuditRecord]) -> None:
+        trail.record("rate_limited", ip="10.0.0.4")  # a request arrives during every write
+        await original(records=records)
+
+    monkeypatch.setattr(table, "append", append)
+    trail.record("rate_limited", ip="10.0.0.4")
+    await trail.flush()
+    assert len(table.rows) == 2
+    assert trail.pending == 2

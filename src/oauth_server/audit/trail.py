@@ -61,6 +61,7 @@ class AuditTrail:
         self._batch_size = batch_size
         self._max_buffered = max_buffered
         self._events: list[_Event] = []
+        self._backlog: list[_Event] = []
         self._sealed: list[AuditRecord] = []
         self._seq = 0
         self._head = GENESIS
@@ -71,7 +72,7 @@ class AuditTrail:
         self.record("chain_started", program=program, pid=os.getpid(), host=socket.gethostname())
 
     def record(self, kind: AuditKind, /, **fields: Unpack[AuditFields]) -> None:
-        if len(self._events) + len(self._sealed) >= self._max_buffered:
+        if self.pending >= self._max_buffered:
             self._dropped += 1
             return
         self._events.append((int(self._clock.now() * 1000), kind, fields))
@@ -79,23 +80,40 @@ class AuditTrail:
     @property
     def pending(self) -> int:
         """Events recorded but not yet known to be written."""
-        return len(self._events) + len(self._sealed)
+        return len(self._events) + len(self._backlog) + len(self._sealed)
 
     async def flush(self) -> None:
-        """Write every event recorded so far; on failure keep them for the next attempt."""
+        """Write every event recorded before this call; on failure keep them, in order, for
+        the next attempt.
+
+        Events are sealed one batch at a time, just before that batch is written: sealing
+        costs a few microseconds an event, and sealing a second's worth at once would stall
+        the event loop (and every request in flight) for tens of milliseconds.
+        """
         async with self._lock:
-            self._seal()
-            while self._sealed:
+            # Oldest first: sealed-but-unwritten, then the backlog, then what came since.
+            self._backlog += self._events
+            self._events = []
+            while True:
+                if not self._sealed:
+                    if not self._backlog and self._dropped:
+                        self._backlog.append(self._dropped_event())
+                    if not self._backlog:
+                        return
+                    chunk = self._backlog[: self._batch_size]
+                    del self._backlog[: len(chunk)]
+                    self._seal(chunk)
                 batch = self._sealed[: self._batch_size]
                 await self._repository.append(records=batch)
                 del self._sealed[: len(batch)]
 
-    def _seal(self) -> None:
-        events, self._events = self._events, []
-        if self._dropped:  # the events were not kept, but that they were lost is
-            count, self._dropped = self._dropped, 0
-            fields: AuditFields = {"count": count, "reason": "audit buffer full"}
-            events.append((int(self._clock.now() * 1000), "audit_events_dropped", fields))
+    def _dropped_event(self) -> _Event:
+        # The events were not kept, but that they were lost is.
+        count, self._dropped = self._dropped, 0
+        fields: AuditFields = {"count": count, "reason": "audit buffer full"}
+        return int(self._clock.now() * 1000), "audit_events_dropped", fields
+
+    def _seal(self, events: list[_Event]) -> None:
         for at_ms, kind, fields in events:
             self._seq += 1
             record = seal(
