@@ -6,9 +6,11 @@ What goes, and when (times from the injected clock):
 * revocations of JWTs ``grace`` seconds after the tokens expired — ``grace`` (10 minutes)
   exceeds the largest ``OAUTH_SERVER_JWT_LEEWAY``, so no revoked token can pass a check
   in the meantime;
-* change-feed entries older than ``change_retention`` (an hour): readers poll every
+* change-feed entries older than ``change_retention``: readers poll every
   ``OAUTH_SERVER_CACHE_SYNC_INTERVAL`` and stop waiting for a missing entry after 30 s, and a
-  starting process reads from the newest entry, which is always kept;
+  starting process reads from the newest entry, which is always kept. The services keep
+  entries an hour, or as long as an access token lives if that is longer
+  (:func:`change_retention`);
 * signing keys ``key_margin`` (a day) after their verification window ended
   (:func:`oauth_server.oauth.keys.expired_keys`; never the newest key).
 
@@ -33,9 +35,20 @@ from oauth_server.clock import Clock
 from oauth_server.oauth.keys import KeyManager
 from oauth_server.storage.protocols import Storage
 
-__all__ = ["PurgeReport", "Purger"]
+__all__ = ["PurgeReport", "Purger", "change_retention"]
 
 log = logging.getLogger(__name__)
+
+
+def change_retention(*, access_token_ttl: int, jwt_leeway: int) -> int:
+    """How long change-feed entries are kept: an hour, and at least as long as a token lives.
+
+    A process that could not reach the database for a while catches up from its high-water
+    mark when it can again. Cached clients, keys and opaque tokens expire on their own within
+    minutes, but a revoked JWT id is learnt only from the feed: had its entry been purged
+    while the token could still be presented, that process would accept the revoked token.
+    """
+    return max(3600, access_token_ttl + jwt_leeway + 60)
 
 
 class BatchDelete(Protocol):

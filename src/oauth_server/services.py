@@ -13,7 +13,7 @@ import orjson
 from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import Settings
-from oauth_server.maintenance import Purger
+from oauth_server.maintenance import Purger, change_retention
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import CLIENT_CHANGE, ClientDirectory, ClientRegistry
 from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
@@ -100,7 +100,15 @@ def build_key_manager(
 
 
 def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: Clock) -> Purger:
-    return Purger(storage, keys=keys, clock=clock, interval=settings.purge_interval)
+    return Purger(
+        storage,
+        keys=keys,
+        clock=clock,
+        interval=settings.purge_interval,
+        change_retention=change_retention(
+            access_token_ttl=settings.access_token_ttl, jwt_leeway=settings.jwt_leeway
+        ),
+    )
 
 
 def build_services(

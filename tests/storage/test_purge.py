@@ -210,3 +210,22 @@ async def test_services_start_and_stop_the_purge(settings: Settings, clock: Froz
     finally:
         await services.close()
     assert services.purger._task is None
+
+
+async def test_changes_are_kept_as_long_as_a_token_lives(
+    storage: SqlStorage, settings: Settings
+) -> None:
+    """A revoked JWT's announcement outlives the token, so a process that was cut off from
+    the database catches up on every revocation that still matters."""
+    from oauth_server.services import build_key_manager, build_purger
+
+    day = settings.model_copy(update={"access_token_ttl": 86_400})
+    for age in (90_000, 80_000, 4000, 0):
+        await storage.changes.publish(kind="jti", key=f"age{age}", now=NOW - age)
+    clock = FrozenClock(NOW)
+    keys = build_key_manager(day, storage, clock)
+    assert (await build_purger(day, storage, keys, clock).run_once()).changes == 1
+    left = [c.key for c in await storage.changes.read(after=0, limit=10)]
+    assert left == ["age80000", "age4000", "age0"]
+    hour = build_purger(settings, storage, build_key_manager(settings, storage, clock), clock)
+    assert (await hour.run_once()).changes == 2  # default TTL: an hour
