@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Unpack
 
+from oauth_server.audit import AuditFields, AuditKind
 from oauth_server.crypto import hash_secret
-from oauth_server.storage.models import AccessTokenRecord, Client
+from oauth_server.storage.models import AccessTokenRecord, AuditRecord, Client
 
 
 class MemoryClients:
@@ -51,3 +54,44 @@ def make_client(
         scopes=frozenset(scopes),
         default_scopes=default_scopes,
     )
+
+
+class MemoryAuditRepository:
+    """The audit table as a dict; ``fail`` makes the next appends raise, before or after they
+    took effect (``"before"``: the database was down; ``"after"``: the commit's answer was lost)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, int], AuditRecord] = {}
+        self.appends = 0
+        self.fail: list[str] = []
+
+    async def append(self, *, records: Sequence[AuditRecord]) -> None:
+        self.appends += 1
+        failure = self.fail.pop(0) if self.fail else None
+        if failure == "before":
+            raise ConnectionError("database down")
+        for record in records:
+            self.rows.setdefault((record.chain_id, record.seq), record)
+        if failure == "after":
+            raise ConnectionError("connection lost during commit")
+
+    async def scan(self, *, after: tuple[str, int] | None, limit: int) -> list[AuditRecord]:
+        keys = sorted(k for k in self.rows if after is None or k > after)
+        return [self.rows[k] for k in keys[:limit]]
+
+    async def recent(self, *, limit: int) -> list[AuditRecord]:
+        ordered = sorted(self.rows.values(), key=lambda r: (r.at_ms, r.chain_id, r.seq))
+        return ordered[::-1][:limit]
+
+
+@dataclass
+class MemoryAudit:
+    """An ``AuditRecorder`` that keeps what it is told, for assertions."""
+
+    events: list[tuple[AuditKind, AuditFields]] = field(default_factory=list)
+
+    def record(self, kind: AuditKind, /, **fields: Unpack[AuditFields]) -> None:
+        self.events.append((kind, fields))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.events]

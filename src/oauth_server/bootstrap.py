@@ -6,6 +6,7 @@ import logging
 from contextlib import suppress
 from dataclasses import dataclass
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
 from oauth_server.config import Settings
 from oauth_server.crypto import verify_secret
@@ -68,19 +69,21 @@ class StartupReport:
     demo_client_present: bool
 
 
-async def prepare(settings: Settings, storage: Storage, *, clock: Clock) -> StartupReport:
+async def prepare(
+    settings: Settings, storage: Storage, *, clock: Clock, audit: AuditRecorder = NO_AUDIT
+) -> StartupReport:
     """Migrate the database, seed demo data in development, and refuse unsafe production set-ups."""
     await storage.migrate()
     try:
         # Creates the first signing key, or proves the stored ones decrypt with this secret.
         from oauth_server.services import build_key_manager
 
-        await build_key_manager(settings, storage, clock).ensure_current()
+        await build_key_manager(settings, storage, clock, audit=audit).ensure_current()
     except KeyError_ as exc:
         raise StartupRefused(str(exc)) from None
     seeded = False
     if settings.seed_demo_data:
-        seeded = await _seed_demo_data(storage, clock=clock)
+        seeded = await _seed_demo_data(storage, clock=clock, audit=audit)
     demo_present = await demo_client_present(storage)
     if settings.env == "production":
         problems = settings.production_problems()
@@ -101,10 +104,10 @@ async def demo_client_present(storage: Storage) -> bool:
     )
 
 
-async def _seed_demo_data(storage: Storage, *, clock: Clock) -> bool:
+async def _seed_demo_data(storage: Storage, *, clock: Clock, audit: AuditRecorder) -> bool:
     if await storage.meta.get(key=_DEMO_SEEDED):
         return False
-    registry = ClientRegistry(storage, clock=clock)
+    registry = ClientRegistry(storage, clock=clock, audit=audit)
     with suppress(AlreadyExists):
         await registry.create(
             client_id=DEMO_CLIENT_ID,

@@ -1,4 +1,8 @@
-"""``oauth-server``: serve, migrate, and manage clients and restaurants."""
+"""``oauth-server``: serve, migrate, and manage clients and restaurants; audit and purge.
+
+Commands that change security state (clients, keys, the purge, the start-up of ``serve``)
+record their events in an audit chain of their own, written before the command exits.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from sqlalchemy.exc import DBAPIError
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail, ChainReport, verify_trail
 from oauth_server.bootstrap import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -23,11 +29,12 @@ from oauth_server.bootstrap import (
 from oauth_server.clock import SystemClock
 from oauth_server.config import ConfigError, Settings, load_settings, settings_table
 from oauth_server.errors import InvalidRequest
+from oauth_server.maintenance import PurgeReport
 from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
 from oauth_server.oauth.keys import KeyError_, KeyManager
 from oauth_server.resource.restaurants import restaurant_from_document
-from oauth_server.services import build_key_manager
-from oauth_server.storage import AlreadyExists, Client, SqlStorage, open_storage
+from oauth_server.services import build_key_manager, build_purger
+from oauth_server.storage import AlreadyExists, AuditRecord, Client, SqlStorage, open_storage
 from oauth_server.storage.migrate import current_revision, head_revision
 
 __all__ = ["main"]
@@ -57,6 +64,23 @@ def _with_storage(settings: Settings, work: Callable[[SqlStorage], Awaitable[T]]
         raise click.ClickException(f"cannot reach the database: {exc}") from None
     except DBAPIError as exc:
         raise click.ClickException(f"database error: {exc.orig}") from None
+
+
+def _with_audit(
+    settings: Settings,
+    command: str,
+    work: Callable[[SqlStorage, AuditRecorder], Awaitable[T]],
+) -> T:
+    """Like :func:`_with_storage`, with an audit trail for ``work`` written before returning."""
+
+    async def run(storage: SqlStorage) -> T:
+        trail = AuditTrail(storage.audit, clock=SystemClock(), program=f"cli {command}")
+        try:
+            return await work(storage, trail)
+        finally:
+            await trail.close()
+
+    return _with_storage(settings, run)
 
 
 def _client_json(client: Client, secret: str | None = None) -> dict[str, Any]:
@@ -113,12 +137,12 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         if value is not None:
             os.environ[f"OAUTH_SERVER_{name}"] = str(value)
 
-    async def bootstrap(storage: SqlStorage) -> bool:
-        await prepare(settings, storage, clock=SystemClock())
+    async def bootstrap(storage: SqlStorage, audit: AuditRecorder) -> bool:
+        await prepare(settings, storage, clock=SystemClock(), audit=audit)
         return await demo_client_present(storage)
 
     try:
-        demo = _with_storage(settings, bootstrap)
+        demo = _with_audit(settings, "serve", bootstrap)
     except StartupRefused as exc:
         raise click.ClickException(str(exc)) from None
     _banner(settings, demo)
@@ -186,6 +210,36 @@ def db_upgrade() -> None:
     click.echo(f"database at revision {revision} (head {head_revision()})")
 
 
+@db.command("purge")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def db_purge(as_json: bool) -> None:
+    """Run one purge pass now: expired tokens and revocations, old change-feed entries,
+    signing keys past their verification window (what the server does every
+    OAUTH_SERVER_PURGE_INTERVAL seconds; safe while servers run)."""
+    settings = _settings()
+
+    async def work(storage: SqlStorage, audit: AuditRecorder) -> PurgeReport:
+        clock = SystemClock()
+        keys = build_key_manager(settings, storage, clock, audit=audit)
+        return await build_purger(settings, storage, keys, clock).run_once()
+
+    report = _with_audit(settings, "db purge", work)
+    counts = {
+        "opaque_tokens": report.opaque_tokens,
+        "revoked_tokens": report.revoked_tokens,
+        "changes": report.changes,
+        "signing_keys": list(report.signing_keys),
+    }
+    if as_json:
+        click.echo(json.dumps(counts))
+        return
+    click.echo(
+        f"purged {report.opaque_tokens} expired opaque tokens, {report.revoked_tokens} expired "
+        f"revocations, {report.changes} old changes, {len(report.signing_keys)} signing keys"
+        + (f" ({', '.join(report.signing_keys)})" if report.signing_keys else "")
+    )
+
+
 @main.group()
 def clients() -> None:
     """Register and manage OAuth clients."""
@@ -235,8 +289,8 @@ def clients_create(
 ) -> None:
     """Register a confidential client; its secret is printed once."""
 
-    async def work(storage: SqlStorage) -> tuple[Client, str | None]:
-        registry = ClientRegistry(storage, clock=SystemClock())
+    async def work(storage: SqlStorage, audit: AuditRecorder) -> tuple[Client, str | None]:
+        registry = ClientRegistry(storage, clock=SystemClock(), audit=audit)
         created = await registry.create(
             client_id=client_id,
             name=name,
@@ -249,7 +303,7 @@ def clients_create(
         return created.client, created.secret
 
     try:
-        client, secret = _with_storage(_settings(), work)
+        client, secret = _with_audit(_settings(), "clients create", work)
     except AlreadyExists:
         raise click.ClickException(f"a client {client_id!r} exists already") from None
     except (InvalidClientMetadata, InvalidRequest) as exc:
@@ -296,10 +350,10 @@ def clients_show(client_id: str, as_json: bool) -> None:
 def clients_delete(client_id: str) -> None:
     """Delete a client; running servers stop accepting it within the cache sync interval."""
 
-    async def work(storage: SqlStorage) -> bool:
-        return await ClientRegistry(storage, clock=SystemClock()).delete(client_id)
+    async def work(storage: SqlStorage, audit: AuditRecorder) -> bool:
+        return await ClientRegistry(storage, clock=SystemClock(), audit=audit).delete(client_id)
 
-    if not _with_storage(_settings(), work):
+    if not _with_audit(_settings(), "clients delete", work):
         raise click.ClickException(f"no client {client_id!r}")
     click.echo(f"deleted {client_id}")
 
@@ -310,11 +364,12 @@ def clients_delete(client_id: str) -> None:
 def clients_rotate_secret(client_id: str, as_json: bool) -> None:
     """Replace a client's secret; the new one is printed once, the old stops working."""
 
-    async def work(storage: SqlStorage) -> tuple[Client, str | None] | None:
-        rotated = await ClientRegistry(storage, clock=SystemClock()).rotate_secret(client_id)
+    async def work(storage: SqlStorage, audit: AuditRecorder) -> tuple[Client, str | None] | None:
+        registry = ClientRegistry(storage, clock=SystemClock(), audit=audit)
+        rotated = await registry.rotate_secret(client_id)
         return (rotated.client, rotated.secret) if rotated else None
 
-    result = _with_storage(_settings(), work)
+    result = _with_audit(_settings(), "clients rotate-secret", work)
     if result is None:
         raise click.ClickException(f"no client {client_id!r}")
     _print_client(result[0], result[1], as_json)
@@ -325,18 +380,21 @@ def keys() -> None:
     """Signing keys of JWT access tokens."""
 
 
-def _with_keys(work: Callable[[KeyManager], Awaitable[T]]) -> T:
+def _with_keys(work: Callable[[KeyManager], Awaitable[T]], command: str | None = None) -> T:
+    """Run ``work`` with the key manager; a ``command`` that changes keys is audited."""
     settings = _settings()
 
-    async def run(storage: SqlStorage) -> T:
+    async def run(storage: SqlStorage, audit: AuditRecorder | None = None) -> T:
         try:
-            manager = build_key_manager(settings, storage, SystemClock())
+            manager = build_key_manager(settings, storage, SystemClock(), audit=audit or NO_AUDIT)
             await manager.load()
         except KeyError_ as exc:
             raise click.ClickException(str(exc)) from None
         return await work(manager)
 
-    return _with_storage(settings, run)
+    if command is None:
+        return _with_storage(settings, run)
+    return _with_audit(settings, command, run)
 
 
 @keys.command("list")
@@ -367,7 +425,7 @@ def keys_rotate(immediately: bool) -> None:
     async def work(manager: KeyManager) -> str | None:
         return await manager.rotate(immediately=immediately)
 
-    kid = _with_keys(work)
+    kid = _with_keys(work, "keys rotate")
     if kid is None:
         raise click.ClickException("another instance created a key at the same moment; retry")
     click.echo(f"new signing key {kid}")
@@ -381,9 +439,110 @@ def keys_remove(kid: str) -> None:
     async def work(manager: KeyManager) -> bool:
         return await manager.remove(kid)
 
-    if not _with_keys(work):
+    if not _with_keys(work, "keys remove"):
         raise click.ClickException(f"no active key {kid!r}")
     click.echo(f"removed {kid}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail of security events (hash-chained, one chain per writing process)."""
+
+
+def _chain_line(report: ChainReport) -> str:
+    return (
+        f"{report.chain_id}  {report.events} events  {_when(report.first_at_ms)} .. "
+        f"{_when(report.last_at_ms)}  head {report.head.hex()}  "
+        + ("ok" if report.ok else "TAMPERED")
+    )
+
+
+def _when(at_ms: int) -> str:
+    moment = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@audit.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def audit_verify(as_json: bool) -> None:
+    """Recompute every chain; exit 1 if a row was changed, deleted or reordered.
+
+    Rows cut from the end of a chain cannot be told from events lost in a crash: compare the
+    head digests printed here with a copy kept elsewhere to detect that.
+    """
+
+    async def work(storage: SqlStorage) -> list[ChainReport]:
+        return await verify_trail(storage.audit)
+
+    reports = _with_storage(_settings(), work)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "chain_id": r.chain_id,
+                        "events": r.events,
+                        "first_at_ms": r.first_at_ms,
+                        "last_at_ms": r.last_at_ms,
+                        "head": r.head.hex(),
+                        "ok": r.ok,
+                        "problems": r.problems,
+                    }
+                    for r in reports
+                ]
+            )
+        )
+    else:
+        for report in reports:
+            click.echo(_chain_line(report))
+            for problem in report.problems:
+                click.echo(f"    {problem}")
+    bad = [r for r in reports if not r.ok]
+    if bad:
+        raise click.ClickException(
+            f"tampering detected: {len(bad)} of {len(reports)} chains fail verification"
+        )
+    if not as_json:
+        events = sum(r.events for r in reports)
+        click.echo(f"{len(reports)} chains, {events} events: every chain verifies", err=True)
+
+
+@audit.command("tail")
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(1, 100_000),
+    default=20,
+    show_default=True,
+    help="How many of the most recent events.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
+def audit_tail(count: int, as_json: bool) -> None:
+    """Show the most recent events, oldest first."""
+
+    async def work(storage: SqlStorage) -> list[AuditRecord]:
+        return await storage.audit.recent(limit=count)
+
+    for record in reversed(_with_storage(_settings(), work)):
+        data = json.loads(record.data)
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "at": _when(record.at_ms),
+                        "kind": record.kind,
+                        "chain_id": record.chain_id,
+                        "seq": record.seq,
+                        "data": data,
+                    }
+                )
+            )
+            continue
+        fields = " ".join(f"{key}={json.dumps(value)}" for key, value in data.items())
+        click.echo(
+            f"{_when(record.at_ms)}  {record.kind:<22} {fields}  "
+            f"[{record.chain_id[:8]}#{record.seq}]"
+        )
 
 
 @main.group()

@@ -160,6 +160,18 @@ class Settings(BaseSettings):
     """Comma-separated addresses of reverse proxies whose `X-Forwarded-For`/`-Proto` headers
     are believed (empty: none; the client address is the peer's)."""
 
+    purge_interval: Annotated[float, Field(ge=0, le=86_400)] = 300.0
+    """Seconds between background purges of expired opaque tokens, expired revocations,
+    change-feed entries older than an hour (or the access-token lifetime, if longer) and
+    signing keys a day past their verification window, in small batches (each instance
+    purges, at a slightly jittered time); 0 turns it off (``oauth-server db purge`` still
+    runs one pass)."""
+
+    audit_token_issued: bool = False
+    """Record a `token_issued` event (client, token id, scope, address) in the audit trail for
+    every access token. Off by default: it is the one audit event on the hot path (see
+    "Audit trail" for its measured cost). Security events are always recorded."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server and access log."""
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import Settings
+from oauth_server.maintenance import Purger, change_retention
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import CLIENT_CHANGE, ClientDirectory, ClientRegistry
 from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
@@ -36,7 +38,7 @@ from oauth_server.storage import Storage, open_storage
 from oauth_server.storage.models import JTI_CHANGE, RESTAURANTS_CHANGE, TOKEN_CHANGE
 from oauth_server.sync import ChangeSync
 
-__all__ = ["Services", "build_key_manager", "build_services"]
+__all__ = ["Services", "build_key_manager", "build_purger", "build_services"]
 
 RESOURCE_REALM = "restaurants"
 SCOPES = sorted(READ_SCOPES | WRITE_SCOPES)
@@ -47,6 +49,10 @@ class Services:
     settings: Settings
     storage: Storage
     clock: Clock
+    audit: AuditTrail
+    """This process's audit trail. Components that report security events are given it at
+    construction; anything else with an event to report (the rate limiter) calls
+    ``services.audit.record("rate_limited", ip=…, client_id=…, limit=…)``."""
     clients: ClientDirectory
     registry: ClientRegistry
     keys: KeyManager
@@ -58,25 +64,32 @@ class Services:
     restaurants: RestaurantService
     guard: ResourceGuard
     sync: ChangeSync
+    purger: Purger
     as_metadata: bytes
     prm_metadata: bytes
 
     async def start(self) -> None:
+        await self.audit.start()
         # The feed's high-water mark is taken first, so nothing written while the keys and
         # revocations load below can slip between the two.
         await self.sync.start()
         await self.keys.start()
         await self.revoked.load(self.storage.revocations)
+        await self.purger.start()
 
     async def close(self) -> None:
         if self.limiter is not None:
             await self.limiter.close()
+        await self.purger.stop()
         await self.keys.stop()
         await self.sync.stop()
+        await self.audit.close()  # writes what is still buffered
         await self.storage.close()
 
 
-def build_key_manager(settings: Settings, storage: Storage, clock: Clock) -> KeyManager:
+def build_key_manager(
+    settings: Settings, storage: Storage, clock: Clock, *, audit: AuditRecorder = NO_AUDIT
+) -> KeyManager:
     ring = KeyRing(token_ttl=settings.access_token_ttl, leeway=settings.jwt_leeway)
     return KeyManager(
         storage,
@@ -86,6 +99,19 @@ def build_key_manager(settings: Settings, storage: Storage, clock: Clock) -> Key
         alg=settings.signing_alg,
         rotation_interval=settings.key_rotation_interval,
         publish_lead=settings.key_publish_lead,
+        audit=audit,
+    )
+
+
+def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: Clock) -> Purger:
+    return Purger(
+        storage,
+        keys=keys,
+        clock=clock,
+        interval=settings.purge_interval,
+        change_retention=change_retention(
+            access_token_ttl=settings.access_token_ttl, jwt_leeway=settings.jwt_leeway
+        ),
     )
 
 
@@ -98,18 +124,20 @@ def build_services(
     issuer = settings.public_issuer
     resource = settings.resource_id
 
+    audit = AuditTrail(storage.audit, clock=clock, program="server")
     directory = ClientDirectory(storage.clients)
     limiter = (
         RateLimiter(
             settings.rate_limit_policy,
             redis_url=settings.redis_url,
             key_prefix=settings.redis_key_prefix,
+            audit=audit,
         )
         if settings.rate_limits
         else None
     )
-    authenticator = ClientAuthenticator(directory, limiter=limiter)
-    keys = build_key_manager(settings, storage, clock)
+    authenticator = ClientAuthenticator(directory, limiter=limiter, audit=audit)
+    keys = build_key_manager(settings, storage, clock, audit=audit)
     revoked = RevokedJtis(clock=clock, max_token_ttl=settings.access_token_ttl)
     jwt_verifier = JwtVerifier(
         keys, issuer=issuer, clock=clock, leeway=settings.jwt_leeway, revoked=revoked
@@ -139,13 +167,19 @@ def build_services(
         settings=settings,
         storage=storage,
         clock=clock,
+        audit=audit,
         clients=directory,
-        registry=ClientRegistry(storage, clock=clock, directory=directory),
+        registry=ClientRegistry(storage, clock=clock, directory=directory, audit=audit),
         keys=keys,
         revoked=revoked,
         limiter=limiter,
         token_endpoint=TokenEndpoint(
-            authenticator=authenticator, grants=grants, tokens=tokens, limiter=limiter
+            authenticator=authenticator,
+            grants=grants,
+            tokens=tokens,
+            limiter=limiter,
+            audit=audit,
+            audit_issued=settings.audit_token_issued,
         ),
         introspection=IntrospectionEndpoint(
             authenticator=authenticator,
@@ -160,12 +194,14 @@ def build_services(
             storage=storage,
             revoked=revoked,
             clock=clock,
+            audit=audit,
         ),
         restaurants=restaurants,
         guard=ResourceGuard(
             verifier, resource=resource, realm=RESOURCE_REALM, resource_metadata=resource_metadata
         ),
         sync=sync,
+        purger=build_purger(settings, storage, keys, clock),
         as_metadata=orjson.dumps(
             authorization_server_metadata(issuer=issuer, grant_types=sorted(grants), scopes=SCOPES)
         ),

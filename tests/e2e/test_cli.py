@@ -40,6 +40,32 @@ def test_db_upgrade(run) -> None:  # type: ignore[no-untyped-def]
     assert "revision 000" in result.output
 
 
+async def test_db_purge_runs_one_pass(run, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    from oauth_server.storage import RevokedToken, open_storage
+
+    assert (await asyncio.to_thread(run, "db", "upgrade")).exit_code == 0
+    storage = open_storage(database_url)
+    try:
+        for jti, expires_at in (("old", 1000), ("live", 2**40)):
+            await storage.revocations.add(
+                token=RevokedToken(jti=jti, client_id="c", expires_at=expires_at, revoked_at=1)
+            )
+        result = await asyncio.to_thread(run, "db", "purge", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {
+            "opaque_tokens": 0,
+            "revoked_tokens": 1,
+            "changes": 1,  # the "old" revocation's announcement, long ago
+            "signing_keys": [],
+        }
+        assert [t.jti for t in await storage.revocations.active(now=0)] == ["live"]
+        again = await asyncio.to_thread(run, "db", "purge")
+        assert again.exit_code == 0, again.output
+        assert "purged 0 expired opaque tokens, 0 expired revocations" in again.output
+    finally:
+        await storage.close()
+
+
 def test_client_lifecycle(run) -> None:  # type: ignore[no-untyped-def]
     created = run(
         "clients",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -199,3 +200,18 @@ def test_bad_limit_settings_are_refused() -> None:
         load_settings(rate_limit_tokens_per_client="lots")
     with pytest.raises(ConfigError, match="REDIS_URL"):
         load_settings(redis_url="http://x")
+
+
+async def test_hitting_a_limit_is_audited_once_per_minute(
+    app: FastRouter, client: httpx.AsyncClient
+) -> None:
+    for _ in range(8):
+        await attempt(client, "wrong")
+    trail = app.state.services.audit
+    await trail.flush()
+    events = await app.state.services.storage.audit.recent(limit=100)
+    limited = [json.loads(e.data) for e in events if e.kind == "rate_limited"]
+    assert len(limited) == 1
+    assert limited[0]["client_id"] == "admin"
+    assert limited[0]["reason"] == "auth-failures-client"
+    assert "5" in limited[0]["limit"]

@@ -12,9 +12,12 @@ from oauth_server.crypto import hash_secret, new_split_token
 from oauth_server.storage import (
     AccessTokenRecord,
     AlreadyExists,
+    AuditRecord,
     Client,
     Restaurant,
     RestaurantChanges,
+    RevokedToken,
+    SigningKeyRecord,
     SqlStorage,
     open_storage,
 )
@@ -187,3 +190,97 @@ async def test_change_feed(storage: SqlStorage) -> None:
 async def test_ping(storage: SqlStorage) -> None:
     await storage.ping()
     assert storage.backend in ("sqlite", "postgresql")
+
+
+async def test_tokens_purge_expired_in_bounded_batches(storage: SqlStorage) -> None:
+    expired = [token(now=100 + i, expires_at=50 + i) for i in range(7)]
+    live = [token(now=200 + i, expires_at=100 + i) for i in range(3)]
+    for record in [*expired, *live]:
+        await storage.tokens.add(token=record)
+    await storage.tokens.revoke(selector=expired[0].selector, now=60)  # revoked ones go too
+    assert await storage.tokens.purge_expired(before=100, limit=4) == 4
+    assert await storage.tokens.purge_expired(before=100, limit=4) == 3
+    assert await storage.tokens.purge_expired(before=100, limit=4) == 0
+    for record in expired:
+        assert await storage.tokens.get(selector=record.selector) is None
+    for record in live:  # expires_at == before is not "before"
+        assert await storage.tokens.get(selector=record.selector) == record
+
+
+def revoked(jti: str, expires_at: int) -> RevokedToken:
+    return RevokedToken(jti=jti, client_id="c1", expires_at=expires_at, revoked_at=1)
+
+
+async def test_revocations_purge_expired(storage: SqlStorage) -> None:
+    for i in range(5):
+        await storage.revocations.add(token=revoked(f"old{i}", 10 + i))
+    await storage.revocations.add(token=revoked("live", 100))
+    assert await storage.revocations.purge_expired(before=50, limit=3) == 3
+    assert await storage.revocations.purge_expired(before=50, limit=3) == 2
+    assert [t.jti for t in await storage.revocations.active(now=0)] == ["live"]
+    assert await storage.revocations.add(token=revoked("old0", 10))  # may be recorded again
+
+
+async def test_change_feed_purge_keeps_recent_changes_and_the_newest(storage: SqlStorage) -> None:
+    for i in range(5):
+        await storage.changes.publish(kind="client", key=f"old{i}", now=10)
+    await storage.changes.publish(kind="client", key="new", now=100)
+    assert await storage.changes.purge_older(before=50, limit=2) == 2
+    assert await storage.changes.purge_older(before=50, limit=10) == 3
+    assert [c.key for c in await storage.changes.read(after=0, limit=10)] == ["new"]
+    # Even when every change is old, the newest stays: it is where a starting reader begins.
+    last = await storage.changes.last_id()
+    assert await storage.changes.purge_older(before=10_000, limit=10) == 0
+    assert await storage.changes.last_id() == last
+    await storage.changes.publish(kind="client", key="next", now=200)
+    assert await storage.changes.last_id() > last  # ids are never reused after a purge
+
+
+async def test_signing_keys_delete(storage: SqlStorage) -> None:
+    record = SigningKeyRecord("k1", 1, "ES256", "{}", b"x", 1, 1)
+    await storage.keys.add(key=record)
+    await storage.keys.add(key=SigningKeyRecord("k2", 2, "ES256", "{}", b"x", 1, 2))
+    assert await storage.keys.delete(kid="k1")
+    assert not await storage.keys.delete(kid="k1")
+    assert [k.kid for k in await storage.keys.list()] == ["k2"]
+
+
+async def test_concurrent_purges_delete_each_row_once(database_url: str) -> None:
+    stores = [open_storage(database_url, pool_size=3) for _ in range(2)]
+    try:
+        await stores[0].migrate()
+        for i in range(40):
+            await stores[0].revocations.add(token=revoked(f"j{i:03}", 10))
+        await stores[0].revocations.add(token=revoked("live", 100))
+
+        async def drain(store: SqlStorage) -> int:
+            total = 0
+            while n := await store.revocations.purge_expired(before=50, limit=3):
+                total += n
+            return total
+
+        counts = await asyncio.gather(*(drain(s) for s in stores for _ in range(3)))
+        assert sum(counts) == 40
+        assert [t.jti for t in await stores[1].revocations.active(now=0)] == ["live"]
+    finally:
+        for store in stores:
+            await store.close()
+
+
+def audit(chain: str, seq: int, at_ms: int = 1000) -> AuditRecord:
+    return AuditRecord(chain, seq, at_ms, "client_created", '{"client_id":"c1"}', bytes([seq]) * 32)
+
+
+async def test_audit_append_is_idempotent_and_scans_in_chain_order(storage: SqlStorage) -> None:
+    await storage.audit.append(records=[])
+    await storage.audit.append(records=[audit("b", 1, 5), audit("b", 2, 7), audit("a", 1, 6)])
+    # A batch written again (its first commit was in doubt) changes nothing and raises nothing.
+    await storage.audit.append(records=[audit("b", 2, 7), audit("b", 3, 8)])
+    everything = await storage.audit.scan(after=None, limit=100)
+    assert [(r.chain_id, r.seq) for r in everything] == [("a", 1), ("b", 1), ("b", 2), ("b", 3)]
+    assert everything[2] == audit("b", 2, 7)
+    page = await storage.audit.scan(after=("a", 1), limit=2)
+    assert [(r.chain_id, r.seq) for r in page] == [("b", 1), ("b", 2)]
+    assert await storage.audit.scan(after=("b", 3), limit=2) == []
+    newest = await storage.audit.recent(limit=2)
+    assert [(r.chain_id, r.seq) for r in newest] == [("b", 3), ("b", 2)]

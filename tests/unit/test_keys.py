@@ -17,10 +17,12 @@ from oauth_server.oauth.keys import (
     KeyManager,
     KeyRing,
     LoadedKey,
+    expired_keys,
     generate_private_jwk,
     load_secret_key,
 )
-from oauth_server.storage import SqlStorage, open_storage
+from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
+from tests.fakes import MemoryAudit
 
 TTL, LEEWAY = 3600, 30
 RETIRE = TTL + LEEWAY + 60
@@ -198,3 +200,72 @@ async def test_every_algorithm_signs_and_verifies(storage: SqlStorage, alg: str)
     claims = await JwtVerifier(keys, issuer="https://as", clock=clock).verify(token)
     assert claims.audience == ("https://rs",)
     assert orjson.loads(keys.ring.jwks(clock.now()))["keys"][0]["alg"] == alg
+
+
+def record(
+    kid: str, generation: int, activates_at: int, removed_at: int | None = None
+) -> SigningKeyRecord:
+    return SigningKeyRecord(kid, generation, "ES256", "{}", b"", 0, activates_at, removed_at)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (5000 + RETIRE - 1, []),  # "a" still verifies tokens it signed
+        (5000 + RETIRE + 99, []),  # its window has ended, but not the margin after it
+        (5000 + RETIRE + 100, ["a"]),
+        (9000 + RETIRE + 100, ["a", "b"]),  # "c" is the newest: it stays, whatever the time
+        (10**9, ["a", "b"]),
+    ],
+)
+def test_expired_keys_follow_the_ring_timeline(now: int, expected: list[str]) -> None:
+    records = [record("a", 1, 1000), record("b", 2, 5000), record("c", 3, 9000)]
+    assert expired_keys(records, now=now, retire_after=RETIRE, margin=100) == expected
+    ring = KeyRing(token_ttl=TTL, leeway=LEEWAY)
+    ring.replace([loaded(r.kid, r.generation, r.activates_at) for r in records])
+    for kid in expected:  # what the purge deletes, the ring had already stopped trusting
+        assert ring.verification_key(kid, now - 100) is None
+
+
+def test_expired_keys_removed_and_pending() -> None:
+    records = [
+        record("a", 1, 1000),
+        record("gone", 2, 2000, removed_at=3000),
+        record("b", 3, 4000),
+        record("next", 4, 8000),  # pending: the newest, never deleted
+    ]
+    # Removing "gone" makes "b" the successor of "a": "a" verifies until 4000 + RETIRE.
+    assert expired_keys(records, now=3000 + RETIRE + 10, retire_after=RETIRE, margin=10) == ["gone"]
+    assert expired_keys(records, now=4000 + RETIRE + 10, retire_after=RETIRE, margin=10) == [
+        "a",
+        "gone",
+    ]
+    only_removed = [record("x", 1, 0, removed_at=10)]
+    assert expired_keys(only_removed, now=10**9, retire_after=RETIRE, margin=0) == []
+    assert expired_keys([], now=0, retire_after=RETIRE, margin=0) == []
+
+
+async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) -> None:
+    clock = FrozenClock(1_000_000)
+    audit = MemoryAudit()
+    keys = KeyManager(
+        storage,
+        KeyRing(token_ttl=TTL, leeway=LEEWAY),
+        encryption=KeyEncryption(b"k" * 32),
+        clock=clock,
+        audit=audit,
+    )
+    await keys.ensure_current()
+    first = keys.ring.signing_key(clock.now()).kid
+    second = await keys.rotate(immediately=True)
+    assert await keys.purge_expired(margin=0) == []
+    clock.advance(RETIRE)
+    before = await storage.changes.last_id()
+    assert await keys.purge_expired(margin=0) == [first]
+    assert [k.kid for k in await storage.keys.list()] == [second]
+    assert [c.key for c in await storage.changes.read(after=before, limit=10)] == [first]
+    assert [row["kid"] for row in keys.describe()] == [second]
+    assert ("signing_key_purged", {"kid": first}) in audit.events
+    clock.advance(10 * RETIRE)
+    assert await keys.purge_expired(margin=0) == []  # the newest stays
+    assert keys.ring.signing_key(clock.now()).kid == second

@@ -4,7 +4,7 @@ Methods (RFC 6749 §2.3.1): ``client_secret_basic`` (the one every server MUST s
 ``client_secret_post``; the seed's JSON body carries the same members as the latter. Using two
 methods in one request is ``invalid_request`` (OAuth 2.1 §3.2.1, RFC 6749 §2.3). Every failure
 gives the same ``invalid_client`` answer, whether the client is unknown or the secret wrong,
-and costs the same work.
+and costs the same work; the audit trail (never the client) is told which it was.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote_plus
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.crypto import DUMMY_SECRET_HASH, verify_secret
 from oauth_server.errors import InvalidClient, InvalidRequest
 from oauth_server.oauth.clients import ClientDirectory
@@ -54,10 +55,23 @@ def parse_basic(header: str) -> tuple[str, str]:
         raise InvalidClient("malformed Basic credentials") from None
 
 
+def _failure(client: Client | None) -> str:
+    if client is None:
+        return "unknown client"
+    return "public client" if client.secret_hash is None else "wrong secret"
+
+
 class ClientAuthenticator:
-    def __init__(self, directory: ClientDirectory, *, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        directory: ClientDirectory,
+        *,
+        limiter: RateLimiter | None = None,
+        audit: AuditRecorder = NO_AUDIT,
+    ) -> None:
         self._directory = directory
         self._limiter = limiter
+        self._audit = audit
 
     async def authenticate(
         self, request: OAuthRequest, params: Mapping[str, str]
@@ -65,7 +79,8 @@ class ClientAuthenticator:
         limiter, address = self._limiter, request.client_ip
         try:
             client_id, secret, method = self._credentials(request, params)
-        except InvalidClient:
+        except InvalidClient as exc:
+            self._failed(request, exc.description or "invalid client credentials")
             if limiter is not None:
                 await limiter.before_authentication("", address)
                 await limiter.authentication_failed("", address)
@@ -78,10 +93,23 @@ class ClientAuthenticator:
         matches = verify_secret(secret, stored or DUMMY_SECRET_HASH)
         too_long = len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH
         if client is None or stored is None or not matches or too_long:
+            reason = "credentials too long" if too_long else _failure(client)
+            self._failed(request, reason, client_id=client_id[:_MAX_CREDENTIAL_LENGTH])
             if limiter is not None:
                 await limiter.authentication_failed(client_id[:_MAX_CREDENTIAL_LENGTH], address)
             raise InvalidClient("client authentication failed", detail=f"client_id={client_id!r}")
         return AuthenticatedClient(client=client, method=method)
+
+    def _failed(self, request: OAuthRequest, reason: str, *, client_id: str = "") -> None:
+        # The client id as presented (unknown ones too: they show credential stuffing); the
+        # secret never.
+        self._audit.record(
+            "client_auth_failed",
+            client_id=client_id,
+            ip=request.client_ip,
+            endpoint=request.path,
+            reason=reason,
+        )
 
     @staticmethod
     def _credentials(

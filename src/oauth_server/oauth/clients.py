@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.crypto import hash_secret, new_secret, new_token
@@ -80,12 +81,21 @@ class NewClient:
 
 
 class ClientRegistry:
-    """Create, rotate and delete clients; every change is published to the change feed."""
+    """Create, rotate and delete clients; every change is published to the change feed and
+    recorded in the audit trail."""
 
-    def __init__(self, storage: Storage, *, clock: Clock, directory: ClientDirectory | None = None):
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        clock: Clock,
+        directory: ClientDirectory | None = None,
+        audit: AuditRecorder = NO_AUDIT,
+    ) -> None:
         self._storage = storage
         self._clock = clock
         self._directory = directory
+        self._audit = audit
 
     async def create(
         self,
@@ -142,6 +152,7 @@ class ClientRegistry:
         )
         await self._storage.clients.add(client=client)
         await self._changed(client_id, now)
+        self._audit.record("client_created", client_id=client_id, scope=" ".join(allowed))
         return NewClient(client=client, secret=secret)
 
     async def rotate_secret(self, client_id: str) -> NewClient | None:
@@ -156,6 +167,7 @@ class ClientRegistry:
         ):
             return None
         await self._changed(client_id, now)
+        self._audit.record("client_secret_rotated", client_id=client_id)
         return NewClient(client=replace(client, secret_hash=hash_secret(secret)), secret=secret)
 
     async def delete(self, client_id: str) -> bool:
@@ -163,6 +175,7 @@ class ClientRegistry:
         deleted = await self._storage.clients.delete(client_id=client_id)
         if deleted:
             await self._changed(client_id, now)
+            self._audit.record("client_deleted", client_id=client_id)
         return deleted
 
     async def _changed(self, client_id: str, now: int) -> None:

@@ -11,12 +11,16 @@ A key's life is fixed by timestamps, so every instance reaches the same answer o
 * **retired** after that: it still verifies, and stays in the JWKS, until every token it can
   have signed has expired (``access_token_ttl`` + leeway), then it leaves the JWKS;
 * **removed** (``oauth-server keys remove``, for a compromised key): gone at once.
+
+A key whose window has ended is still stored, for ``oauth-server keys list``, until the purge
+(:mod:`oauth_server.maintenance`) deletes it a margin later (:func:`expired_keys`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import logging
 import os
 import secrets
@@ -37,6 +41,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
 from oauth_server.config import Settings
 from oauth_server.storage.errors import log_background_failure
@@ -51,6 +56,7 @@ __all__ = [
     "KeyManager",
     "KeyRing",
     "LoadedKey",
+    "expired_keys",
     "generate_private_jwk",
     "load_secret_key",
 ]
@@ -198,6 +204,11 @@ class KeyRing:
         self._valid_until = -1.0  # recompute derived answers on next use
 
     @property
+    def retire_after(self) -> int:
+        """Seconds a key keeps verifying after its successor takes over."""
+        return self._retire_after
+
+    @property
     def timeline(self) -> list[LoadedKey]:
         """Keys in the order they sign, with their computed windows."""
         return list(self._keys)
@@ -244,6 +255,33 @@ class KeyRing:
         return self._jwks
 
 
+def expired_keys(
+    records: Sequence[SigningKeyRecord], *, now: float, retire_after: int, margin: int
+) -> list[str]:
+    """The kids of stored keys that nothing needs any more at ``now``.
+
+    A key is needed while it is pending, active or retired, that is until ``verifies_until``
+    (its successor's activation + ``retire_after``, as in :class:`KeyRing`); a removed key
+    verifies nothing, and is kept as long for the record. Either is deletable ``margin``
+    seconds after that. Keys before an expired one have expired too, so deleting them never
+    moves another key's window. The newest generation is never deleted: the next key's
+    generation number is derived from it.
+    """
+    if not records:
+        return []
+    newest = max(record.generation for record in records)
+    live = sorted(
+        (r for r in records if r.removed_at is None), key=lambda r: (r.activates_at, r.generation)
+    )
+    ends = {key.kid: nxt.activates_at + retire_after for key, nxt in itertools.pairwise(live)}
+    ends.update({r.kid: r.removed_at + retire_after for r in records if r.removed_at is not None})
+    return [
+        r.kid
+        for r in records
+        if r.generation != newest and r.kid in ends and ends[r.kid] + margin <= now
+    ]
+
+
 class KeyManager:
     """Keeps the key ring in step with the database and the rotation schedule."""
 
@@ -258,6 +296,7 @@ class KeyManager:
         rotation_interval: int = 30 * 86_400,
         publish_lead: int = 900,
         min_reload_interval: float = 1.0,
+        audit: AuditRecorder = NO_AUDIT,
     ) -> None:
         self._storage = storage
         self.ring = ring
@@ -267,6 +306,7 @@ class KeyManager:
         self._rotation_interval = rotation_interval
         self._publish_lead = publish_lead
         self._min_reload_interval = min_reload_interval
+        self._audit = audit
         self._last_reload = float("-inf")
         self._records: list[SigningKeyRecord] = []
         self._parsed: dict[str, LoadedKey] = {}
@@ -289,6 +329,8 @@ class KeyManager:
             loaded.append(parsed)
         self._records = records
         self.ring.replace(loaded)
+        stored = {record.kid for record in records}
+        self._parsed = {kid: key for kid, key in self._parsed.items() if kid in stored}
 
     def verification_key(self, kid: str, now: float) -> LoadedKey | None:
         return self.ring.verification_key(kid, now)
@@ -341,6 +383,7 @@ class KeyManager:
         )
         if added:
             await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
+            self._audit.record("signing_key_created", kid=kid, alg=alg)
             log.warning("created signing key %s (%s), active from %d", kid, alg, activates_at)
         await self.load()
         return kid if added else None
@@ -372,8 +415,24 @@ class KeyManager:
         if not await self._storage.keys.remove(kid=kid, now=now):
             return False
         await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
+        self._audit.record("signing_key_removed", kid=kid)
         await self.ensure_current()
         return True
+
+    async def purge_expired(self, *, margin: int) -> list[str]:
+        """Delete the keys :func:`expired_keys` names, judged on a fresh read of the table
+        (not on this process's ring, which may lag); returns the kids this call deleted."""
+        records = await self._storage.keys.list()
+        now = self._clock.now()
+        doomed = expired_keys(records, now=now, retire_after=self.ring.retire_after, margin=margin)
+        deleted = [kid for kid in doomed if await self._storage.keys.delete(kid=kid)]
+        for kid in deleted:
+            await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=int(now))
+            self._audit.record("signing_key_purged", kid=kid)
+            log.info("purged signing key %s: its verification window has ended", kid)
+        if deleted:
+            await self.load()
+        return deleted
 
     def describe(self) -> list[dict[str, Any]]:
         """Every stored key with its state now (for operators)."""

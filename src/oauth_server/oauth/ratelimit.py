@@ -29,6 +29,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.errors import TooManyRequests
 
 __all__ = ["RateLimitPolicy", "RateLimiter", "parse_limit"]
@@ -59,7 +60,10 @@ class RateLimiter:
         *,
         redis_url: str | None = None,
         key_prefix: str = "oauth-server",
+        audit: AuditRecorder = NO_AUDIT,
     ) -> None:
+        self._audit = audit
+        self._audited: dict[tuple[str, str], float] = {}
         storage: Storage
         # Our own pool (limits would build one we could not close at shutdown).
         self._pool = ConnectionPool.from_url(redis_url, socket_timeout=1.0) if redis_url else None
@@ -121,6 +125,7 @@ class RateLimiter:
             self._outage(exc)
             return
         if not allowed:
+            self._record_denial(item, kind, key)
             raise TooManyRequests(await self._retry_after(item, kind, key))
 
     async def _consume(self, item: RateLimitItem, kind: str, key: str) -> None:
@@ -130,7 +135,22 @@ class RateLimiter:
             self._outage(exc)
             return
         if not allowed:
+            self._record_denial(item, kind, key)
             raise TooManyRequests(await self._retry_after(item, kind, key))
+
+    def _record_denial(self, item: RateLimitItem, kind: str, key: str) -> None:
+        """Audit a limit being hit — once a minute per limit and key, so that a flood of
+        refused requests does not become a flood of audit rows."""
+        now = time.monotonic()
+        if now - self._audited.get((kind, key), -3600.0) < 60:
+            return
+        if len(self._audited) > 10_000:
+            self._audited.clear()
+        self._audited[(kind, key)] = now
+        if kind == "auth-failures-address":
+            self._audit.record("rate_limited", reason=kind, limit=str(item), ip=key)
+        else:
+            self._audit.record("rate_limited", reason=kind, limit=str(item), client_id=key[:256])
 
     async def _hit(self, item: RateLimitItem, kind: str, key: str) -> None:
         try:

@@ -42,6 +42,10 @@ class IssuedToken:
     expires_in: int
     scope: tuple[str, ...]
     token_type: str = "Bearer"
+    token_id: str = ""
+    """What names the token without granting anything (for the audit trail and logs): a JWT's
+    ``jti``, an opaque token's hex selector."""
+    token_format: TokenFormat = "jwt"
 
 
 class AccessTokenIssuer(Protocol):
@@ -73,7 +77,13 @@ class OpaqueTokenIssuer:
                 audience=" ".join(grant.audience),
             )
         )
-        return IssuedToken(access_token=token.value, expires_in=self._ttl, scope=grant.scope)
+        return IssuedToken(
+            access_token=token.value,
+            expires_in=self._ttl,
+            scope=grant.scope,
+            token_id=token.selector.hex(),
+            token_format="opaque",
+        )
 
 
 class JwtAccessTokenIssuer:
@@ -91,13 +101,14 @@ class JwtAccessTokenIssuer:
         now = int(self._clock.now())
         key = self._ring.signing_key(now)
         audience = grant.audience
+        jti = new_token(16)
         claims = {
             "iss": self._issuer,
             "sub": grant.subject,
             "aud": audience[0] if len(audience) == 1 else list(audience),
             "exp": now + self._ttl,
             "iat": now,
-            "jti": new_token(16),
+            "jti": jti,
             "client_id": grant.client.client_id,
             "scope": format_scope(grant.scope),
         }
@@ -107,7 +118,9 @@ class JwtAccessTokenIssuer:
                 orjson.dumps({"typ": "at+jwt", "alg": key.alg, "kid": key.kid})
             ).rstrip(b"=")
         value = key.sign_compact(header, orjson.dumps(claims))
-        return IssuedToken(access_token=value, expires_in=self._ttl, scope=grant.scope)
+        return IssuedToken(
+            access_token=value, expires_in=self._ttl, scope=grant.scope, token_id=jti
+        )
 
 
 class TokenService:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from oauth_server.storage.models import (
     AccessTokenRecord,
+    AuditRecord,
     Change,
     Client,
     Restaurant,
@@ -18,6 +19,7 @@ from oauth_server.storage.sql.storage import SqlStorage
 __all__ = [
     "AccessTokenRecord",
     "AlreadyExists",
+    "AuditRecord",
     "Change",
     "Client",
     "Restaurant",

@@ -7,6 +7,7 @@ from typing import Literal
 
 __all__ = [
     "AccessTokenRecord",
+    "AuditRecord",
     "Change",
     "Client",
     "Restaurant",
@@ -125,3 +126,23 @@ class Change:
     kind: str
     key: str
     created_at: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One sealed security event of the audit trail (see :mod:`oauth_server.audit`).
+
+    Each writing process appends to a chain of its own (``chain_id``), numbering its events
+    ``seq`` = 1, 2, …; ``digest`` is the SHA-256 of the previous event's digest followed by the
+    canonical JSON of this event, so a changed, removed or reordered row breaks the chain.
+    ``at_ms`` is in milliseconds, not seconds: events a few milliseconds apart must keep their
+    order when read across chains.
+    """
+
+    chain_id: str
+    seq: int
+    at_ms: int
+    kind: str
+    data: str
+    """Canonical JSON of the event's fields (identifiers, addresses, reasons; never secrets)."""
+    digest: bytes

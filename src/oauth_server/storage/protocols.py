@@ -2,6 +2,12 @@
 
 One SQL implementation serves SQLite and PostgreSQL (:mod:`oauth_server.storage.sql`); the
 contract suite in ``tests/storage`` runs against every backend.
+
+The ``purge_*`` methods delete at most ``limit`` rows in one short transaction and return how
+many they deleted; :mod:`oauth_server.maintenance` calls them until a batch comes back short.
+They are safe to run from several processes at once: a row is deleted once, by whichever
+gets it, and on PostgreSQL concurrent purgers skip the rows another has locked instead of
+waiting for them.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from typing import Protocol
 
 from oauth_server.storage.models import (
     AccessTokenRecord,
+    AuditRecord,
     Change,
     Client,
     Restaurant,
@@ -22,6 +29,7 @@ from oauth_server.storage.models import (
 __all__ = [
     "AccessTokenRepository",
     "AlreadyExists",
+    "AuditRepository",
     "ChangeFeed",
     "ClientRepository",
     "MetaRepository",
@@ -58,6 +66,10 @@ class AccessTokenRepository(Protocol):
         revocation announces :data:`TOKEN_CHANGE` (hex selector) in the same transaction."""
         ...
 
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` tokens (revoked or not) that expired before ``before``."""
+        ...
+
 
 class SigningKeyRepository(Protocol):
     async def list(self) -> list[SigningKeyRecord]:
@@ -72,6 +84,11 @@ class SigningKeyRepository(Protocol):
         """Withdraw a key at once (compromise): it stops signing and leaves the JWKS."""
         ...
 
+    async def delete(self, *, kid: str) -> bool:
+        """Forget a key for good (its verification window has ended); ``True`` if this call
+        deleted it. Which keys may go is the key manager's decision, not the repository's."""
+        ...
+
 
 class RevocationRepository(Protocol):
     async def add(self, *, token: RevokedToken) -> bool:
@@ -81,6 +98,10 @@ class RevocationRepository(Protocol):
 
     async def active(self, *, now: int) -> list[RevokedToken]:
         """Revocations of tokens that have not expired yet."""
+        ...
+
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` revocations of tokens that expired before ``before``."""
         ...
 
 
@@ -117,6 +138,27 @@ class ChangeFeed(Protocol):
     async def publish(self, *, kind: str, key: str, now: int) -> None: ...
     async def read(self, *, after: int, limit: int) -> list[Change]: ...
     async def last_id(self) -> int: ...
+    async def purge_older(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` changes created before ``before``, never the newest one
+        (a process starting up takes its id as the point to read from)."""
+        ...
+
+
+class AuditRepository(Protocol):
+    """The append-only audit trail. Nothing here updates or deletes a record."""
+
+    async def append(self, *, records: Sequence[AuditRecord]) -> None:
+        """Insert the records in one transaction. A record whose ``(chain_id, seq)`` is stored
+        already is skipped, so a batch whose commit was in doubt can simply be written again."""
+        ...
+
+    async def scan(self, *, after: tuple[str, int] | None, limit: int) -> list[AuditRecord]:
+        """Up to ``limit`` records ordered by chain then sequence, after ``(chain_id, seq)``."""
+        ...
+
+    async def recent(self, *, limit: int) -> list[AuditRecord]:
+        """The ``limit`` most recent records, newest first."""
+        ...
 
 
 class Storage(Protocol):
@@ -134,6 +176,8 @@ class Storage(Protocol):
     def meta(self) -> MetaRepository: ...
     @property
     def changes(self) -> ChangeFeed: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
     @property
     def backend(self) -> str:

@@ -92,7 +92,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         built = services or build_services(settings, clock=clock)
         try:
-            await prepare(settings, built.storage, clock=built.clock)
+            await prepare(settings, built.storage, clock=built.clock, audit=built.audit)
             await built.start()
             app.state.services = built
             _settle_garbage_collector()

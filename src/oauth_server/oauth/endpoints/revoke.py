@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 
+from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
 from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidRequest, InvalidToken
@@ -39,6 +40,7 @@ class RevocationEndpoint:
         storage: Storage,
         revoked: RevokedJtis,
         clock: Clock,
+        audit: AuditRecorder = NO_AUDIT,
     ) -> None:
         self._authenticator = authenticator
         self._jwt = jwt_verifier
@@ -46,6 +48,7 @@ class RevocationEndpoint:
         self._storage = storage
         self._revoked = revoked
         self._clock = clock
+        self._audit = audit
 
     async def handle(self, request: OAuthRequest) -> OAuthResponse:
         params = parse_body(request)
@@ -56,20 +59,30 @@ class RevocationEndpoint:
         # token_type_hint is only a hint (§2.1): both our token types are searched by shape.
         client_id = client.client.client_id
         if looks_like_jwt(token):
-            await self._revoke_jwt(token, client_id)
+            revoked = await self._revoke_jwt(token, client_id)
         else:
-            await self._revoke_opaque(token, client_id)
+            revoked = await self._revoke_opaque(token, client_id)
+        if revoked is not None:
+            token_id, token_type = revoked
+            self._audit.record(
+                "token_revoked",
+                client_id=client_id,
+                token_id=token_id,
+                token_type=token_type,
+                ip=request.client_ip,
+            )
         return OAuthResponse(status=200, body=b"", headers=dict(NO_STORE))
 
-    async def _revoke_jwt(self, token: str, client_id: str) -> None:
+    async def _revoke_jwt(self, token: str, client_id: str) -> tuple[str, str] | None:
+        """``(jti, "jwt")`` if this call revoked the token."""
         try:
             claims = await self._jwt.verify(token)
         except InvalidToken:
-            return  # invalid, expired or already revoked: nothing to do
+            return None  # invalid, expired or already revoked: nothing to do
         if claims.client_id != client_id or claims.jti is None:
             log.info("client %s asked to revoke a token of client %s", client_id, claims.client_id)
-            return
-        await self._storage.revocations.add(
+            return None
+        added = await self._storage.revocations.add(
             token=RevokedToken(
                 jti=claims.jti,
                 client_id=claims.client_id,
@@ -78,17 +91,20 @@ class RevocationEndpoint:
             )
         )
         self._revoked.add(claims.jti, claims.expires_at)
+        return (claims.jti, "jwt") if added else None
 
-    async def _revoke_opaque(self, token: str, client_id: str) -> None:
+    async def _revoke_opaque(self, token: str, client_id: str) -> tuple[str, str] | None:
+        """``(hex selector, "opaque")`` if this call revoked the token."""
         parsed = parse_split_token(token)
         if parsed is None:
-            return
+            return None
         selector, verifier_hash = parsed
         record = await self._storage.tokens.get(selector=selector)
         if record is None or not hmac.compare_digest(verifier_hash, record.verifier_hash):
-            return
+            return None
         if record.client_id != client_id:
             log.info("client %s asked to revoke a token of client %s", client_id, record.client_id)
-            return
-        await self._storage.tokens.revoke(selector=selector, now=int(self._clock.now()))
+            return None
+        revoked = await self._storage.tokens.revoke(selector=selector, now=int(self._clock.now()))
         self._opaque.forget(selector)  # here at once; other processes through the feed
+        return (selector.hex(), "opaque") if revoked else None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oauth_server.storage.models import JTI_CHANGE, RevokedToken, SigningKeyRecord
 from oauth_server.storage.sql.misc import announce
+from oauth_server.storage.sql.purge import delete_batch
 from oauth_server.storage.sql.schema import revoked_tokens, signing_keys
 
 __all__ = ["SqlRevocationRepository", "SqlSigningKeyRepository"]
@@ -63,6 +64,11 @@ class SqlSigningKeyRepository:
             )
         return result.rowcount == 1
 
+    async def delete(self, *, kid: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(signing_keys).where(signing_keys.c.kid == kid))
+        return result.rowcount == 1
+
 
 class SqlRevocationRepository:
     def __init__(self, engine: AsyncEngine) -> None:
@@ -99,3 +105,12 @@ class SqlRevocationRepository:
                 )
                 for row in result
             ]
+
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        return await delete_batch(
+            self._engine,
+            revoked_tokens,
+            revoked_tokens.c.jti,
+            revoked_tokens.c.expires_at < before,
+            limit=limit,
+        )

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from oauth_server.storage.models import Change
+from oauth_server.storage.sql.purge import delete_batch
 from oauth_server.storage.sql.schema import changes, server_meta
 
 __all__ = ["SqlChangeFeed", "SqlMetaRepository", "announce"]
@@ -70,3 +71,13 @@ class SqlChangeFeed:
         async with self._engine.connect() as conn:
             result = await conn.execute(select(func.max(changes.c.change_id)))
             return int(result.scalar_one_or_none() or 0)
+
+    async def purge_older(self, *, before: int, limit: int) -> int:
+        newest = select(func.max(changes.c.change_id)).scalar_subquery()
+        return await delete_batch(
+            self._engine,
+            changes,
+            changes.c.change_id,
+            (changes.c.created_at < before) & (changes.c.change_id < newest),
+            limit=limit,
+        )

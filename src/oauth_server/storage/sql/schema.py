@@ -10,12 +10,14 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
 )
 
 __all__ = [
+    "audit_events",
     "changes",
     "clients",
     "metadata",
@@ -122,4 +124,18 @@ changes = Table(
     Index("ix_changes_created_at", "created_at"),
     # Ids must never be reused after a purge: readers keep a high-water mark.
     sqlite_autoincrement=True,
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    # One chain per writing process: instances never touch each other's rows or sequences.
+    Column("chain_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("digest", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("chain_id", "seq", name="pk_audit_events"),
+    Index("ix_audit_events_at_ms", "at_ms"),
 )

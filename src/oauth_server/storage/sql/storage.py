@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oauth_server.storage.migrate import upgrade
+from oauth_server.storage.sql.audit import SqlAuditRepository
 from oauth_server.storage.sql.batching import BatchWriter, SqliteThreadBatchWriter
 from oauth_server.storage.sql.clients import SqlClientRepository
 from oauth_server.storage.sql.engine import create_engine, create_sync_sqlite_engine, sqlite_file
@@ -28,6 +29,7 @@ class SqlStorage:
         self.changes = SqlChangeFeed(engine)
         self.keys = SqlSigningKeyRepository(engine)
         self.revocations = SqlRevocationRepository(engine)
+        self.audit = SqlAuditRepository(engine)
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStorage:

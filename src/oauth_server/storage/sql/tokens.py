@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from oauth_server.storage.models import TOKEN_CHANGE, AccessTokenRecord
 from oauth_server.storage.sql.batching import AsyncBatchWriter, BatchWriter, GroupCommitter
 from oauth_server.storage.sql.misc import announce
+from oauth_server.storage.sql.purge import delete_batch
 from oauth_server.storage.sql.schema import opaque_tokens
 
 __all__ = ["SqlAccessTokenRepository"]
@@ -71,3 +72,12 @@ class SqlAccessTokenRepository:
             if revoked:  # caches of validated tokens in every process drop it
                 await announce(conn, kind=TOKEN_CHANGE, key=selector.hex(), now=now)
         return revoked
+
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        return await delete_batch(
+            self._engine,
+            opaque_tokens,
+            opaque_tokens.c.selector,
+            opaque_tokens.c.expires_at < before,
+            limit=limit,
+        )

@@ -1,0 +1,162 @@
+"""No secret or token value ever reaches the audit trail or the logs (SECURITY.md: "no secret
+in any log line"): a session handles client secrets (right, wrong, rotated), JWT and opaque
+access tokens, then the audit table and every log line are searched for each of them.
+
+In process, the logs are every record at DEBUG level from every logger (caplog); then the
+same session runs against a real ``oauth-server serve`` with debug logging and the access log
+on, and its stdout/stderr are searched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from oauth_server.audit import verify_trail
+from oauth_server.cli import main
+from oauth_server.clock import SystemClock
+from oauth_server.config import Settings
+from oauth_server.services import Services
+from oauth_server.storage import open_storage
+from oauth_server.web.app import create_app
+from tests.conftest import lifespan
+from tests.e2e.leaks import leaked, run_session
+from tests.process import CLI, ServerProcess
+
+
+def test_the_search_finds_what_it_looks_for() -> None:
+    assert leaked("a log line with s3cr3t-value in it", ["s3cr3t-value", "other"]) == [
+        "s3cr3t… (12 chars)"
+    ]
+
+
+async def test_no_secret_in_audit_trail_or_logs(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = settings.model_copy(update={"audit_token_issued": True, "demo_data": False})
+    app = create_app(settings, clock=SystemClock())
+    async with lifespan(app):
+        services: Services = app.state.services
+        jwt = await services.registry.create(client_id="leak-jwt", scopes=["restaurants:read"])
+        opaque = await services.registry.create(
+            client_id="leak-opaque", scopes=["restaurants:read"], token_format="opaque"
+        )
+        assert jwt.secret is not None
+        assert opaque.secret is not None
+
+        async def rotate(client_id: str) -> str:
+            rotated = await services.registry.rotate_secret(client_id)
+            assert rotated is not None
+            assert rotated.secret is not None
+            return rotated.secret
+
+        async def no_wait() -> None:  # the rotating process drops its cached client at once
+            return None
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            session = await run_session(
+                http,
+                jwt_client=("leak-jwt", jwt.secret),
+                opaque_client=("leak-opaque", opaque.secret),
+                rotate=rotate,
+                sync_wait=no_wait,
+            )
+        await services.keys.rotate(immediately=True)
+
+    storage = open_storage(settings.database_url)
+    try:
+        rows = await storage.audit.scan(after=None, limit=100_000)
+        assert all(report.ok for report in await verify_trail(storage.audit))
+    finally:
+        await storage.close()
+    audit = "\n".join(f"{r.chain_id} {r.seq} {r.kind} {r.data} {r.digest.hex()}" for r in rows)
+    logs = caplog.text + "\n".join(
+        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
+        for record in caplog.records
+    )
+    # The haystacks are the right ones: what should be there is.
+    assert "client_auth_failed" in audit
+    assert "token_issued" in audit
+    for identifier in session.identifiers:
+        assert identifier in audit
+    assert "client leak-jwt asked to revoke a token of client leak-opaque" in logs
+    assert leaked(audit, session.secrets) == []
+    assert leaked(logs, session.secrets) == []
+
+
+@pytest.mark.slow
+async def test_no_secret_in_a_real_servers_output_or_audit_trail(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "OAUTH_SERVER_DATABASE_URL": database_url,
+        "OAUTH_SERVER_SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        "OAUTH_SERVER_DEMO_DATA": "false",
+        "OAUTH_SERVER_LOG_LEVEL": "debug",
+        "OAUTH_SERVER_ACCESS_LOG": "true",
+        "OAUTH_SERVER_AUDIT_TOKEN_ISSUED": "true",
+        "OAUTH_SERVER_CACHE_SYNC_INTERVAL": "0.1",
+    }
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run, [CLI, *args], env=env, capture_output=True, text=True, check=True
+        )
+
+    async def create(client_id: str, *options: str) -> tuple[str, str]:
+        result = await cli(
+            "clients", "create", "--client-id", client_id, "--scope", "restaurants:read",
+            *options, "--json",
+        )  # fmt: skip
+        return client_id, json.loads(result.stdout)["client_secret"]
+
+    jwt_client = await create("leak-jwt")
+    opaque_client = await create("leak-opaque", "--token-format", "opaque")
+
+    async def rotate(client_id: str) -> str:  # by another process, as an operator would
+        result = await cli("clients", "rotate-secret", client_id, "--json")
+        secret: str = json.loads(result.stdout)["client_secret"]
+        return secret
+
+    async def sync_wait() -> None:
+        await asyncio.sleep(0.5)
+
+    server = ServerProcess(env, log=tmp_path / "server.log")
+    await asyncio.to_thread(server.start)
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            session = await run_session(
+                http,
+                jwt_client=jwt_client,
+                opaque_client=opaque_client,
+                rotate=rotate,
+                sync_wait=sync_wait,
+            )
+    finally:
+        await asyncio.to_thread(server.stop)  # the audit buffer is written at shutdown
+    output = server.output()
+    runner = CliRunner()
+    tail = ["audit", "tail", "-n", "100000", "--json"]
+    audit = (await asyncio.to_thread(runner.invoke, main, tail, env=env)).stdout
+    verified = await asyncio.to_thread(runner.invoke, main, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0
+    assert "every chain verifies" in verified.output
+
+    assert '"POST /oauth/token HTTP/1.1" 401' in output  # the access log was on
+    assert "token_issued" in audit
+    assert "client_auth_failed" in audit
+    for identifier in session.identifiers:
+        assert identifier in audit
+    assert leaked(output, session.secrets) == []
+    assert leaked(audit, session.secrets) == []
