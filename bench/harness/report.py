@@ -2,12 +2,13 @@
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from .dataset import DatasetSize, LoadReport
 from .loads import Scenario
 from .targets import Role, Target
 from .wrk import WrkResult
@@ -42,6 +43,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     non2xx: int
+    throttled: int
     socket_errors: int
     peak_rss_mb: float
     rounds: int
@@ -67,6 +69,7 @@ def aggregate(measurements: Sequence[Measurement], targets: Sequence[Target]) ->
                     p50_ms=statistics.median(r.p50_ms for r in results),
                     p99_ms=statistics.median(r.p99_ms for r in results),
                     non2xx=sum(r.non2xx for r in results),
+                    throttled=sum(r.throttled for r in results),
                     socket_errors=sum(r.socket_errors for r in results),
                     peak_rss_mb=max(m.peak_rss_mb for m in runs),
                     rounds=len(runs),
@@ -75,10 +78,122 @@ def aggregate(measurements: Sequence[Measurement], targets: Sequence[Target]) ->
     return rows
 
 
+WORKER_SCALING_TARGET = 1.6  # 2 workers against 1, same database
+LOADED_TOLERANCE = 0.10  # loaded against empty database, same workers
+
+
 def _ratio(row: Row, base: Row | None) -> str:
     if base is None or row.failed or base.failed:
         return "-"
     return f"{row.rps / base.rps:.2f}x"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The same scenario on two of our targets that differ in one respect."""
+
+    scenario: Scenario
+    base: Row
+    other: Row
+
+    @property
+    def ratio(self) -> float | None:
+        if self.base.failed or self.other.failed:
+            return None
+        return self.other.rps / self.base.rps
+
+
+# What a target is compared on (None: not at all), and whether it is the base (False) or the
+# other side (True) of the comparison.
+Side = tuple[Hashable | None, bool]
+
+
+def _pairs(rows: Sequence[Row], side: Callable[[Target], Side]) -> list[Pair]:
+    """Rows of the same scenario whose targets have the same comparison key, base and other."""
+    found: dict[tuple[Scenario, Hashable], dict[bool, Row]] = {}
+    for row in rows:
+        key, flag = side(row.target)
+        if key is not None:
+            found.setdefault((row.scenario, key), {})[flag] = row
+    return [
+        Pair(scenario, both[False], both[True])
+        for (scenario, _), both in found.items()
+        if len(both) == 2
+    ]
+
+
+def _worker_side(target: Target) -> Side:
+    if target.database is None or target.loaded or target.workers not in (1, 2):
+        return None, False
+    return target.database.backend, target.workers == 2
+
+
+def _loaded_side(target: Target) -> Side:
+    if target.database is None:
+        return None, False
+    return (target.database.backend, target.workers), target.loaded
+
+
+def _verdict(pair: Pair, minimum: float) -> str:
+    ratio = pair.ratio
+    if ratio is None:
+        return "? (requests failed)"
+    return "met" if ratio >= minimum else "**not met**"
+
+
+def _worker_section(rows: Sequence[Row]) -> list[str]:
+    found = _pairs(rows, _worker_side)
+    if not found:
+        return []
+    lines = [
+        "",
+        f"**2 workers against 1** (target: at least {WORKER_SCALING_TARGET}x, same database):",
+        "",
+        "| Scenario | Database | 1 worker req/s | 2 workers req/s | 2 workers / 1 | target |",
+        "|---|---|--:|--:|--:|---|",
+    ]
+    for pair in found:
+        assert pair.base.target.database is not None
+        lines.append(
+            f"| {pair.scenario.value} | {pair.base.target.database.backend}"
+            f" | {pair.base.rps:,.0f} | {pair.other.rps:,.0f} | {_ratio(pair.other, pair.base)}"
+            f" | {_verdict(pair, WORKER_SCALING_TARGET)} |"
+        )
+    return lines
+
+
+def _loaded_section(rows: Sequence[Row], loads: Sequence[LoadReport]) -> list[str]:
+    found = _pairs(rows, _loaded_side)
+    if not found:
+        return []
+    size = DatasetSize()
+    lines = [
+        "",
+        f"**Loaded against empty database** ({size.clients:,} clients, {size.tokens:,} opaque"
+        f" tokens, {size.revoked_jtis:,} revoked JWT ids; target: within"
+        f" {LOADED_TOLERANCE:.0%} of the empty database's rate):",
+        "",
+        "| Scenario | Database | Workers | empty req/s | loaded req/s | loaded / empty"
+        " | peak RSS MB empty / loaded | target |",
+        "|---|---|--:|--:|--:|--:|--:|---|",
+    ]
+    for pair in found:
+        target = pair.base.target
+        assert target.database is not None
+        lines.append(
+            f"| {pair.scenario.value} | {target.database.backend} | {target.workers}"
+            f" | {pair.base.rps:,.0f} | {pair.other.rps:,.0f} | {_ratio(pair.other, pair.base)}"
+            f" | {pair.base.peak_rss_mb:.0f} / {pair.other.peak_rss_mb:.0f}"
+            f" | {_verdict(pair, 1 - LOADED_TOLERANCE)} |"
+        )
+    if loads:
+        lines += ["", "Data set load times (generation, bulk insert, ANALYZE):", ""]
+        lines += [f"- {load.summary()}" for load in loads]
+    return lines
+
+
+def _errors(row: Row) -> str:
+    return f"{row.non2xx} ({row.throttled} x 429)" if row.throttled else str(row.non2xx)
 
 
 def render_markdown(
@@ -86,18 +201,17 @@ def render_markdown(
     machine: dict[str, str],
     settings: RunSettings,
     skipped: Sequence[str],
+    loads: Sequence[LoadReport] = (),
 ) -> str:
+    """The report without a title: it goes under one in results/*.md and in the README."""
     reference = {r.scenario: r for r in rows if r.target.role is Role.REFERENCE}
     ceiling = next((r for r in rows if r.target.role is Role.CEILING), None)
     lines = [
-        "# PythonOauthServer vs node-oidc-provider"
-        + (" (quick smoke run)" if settings.quick else ""),
-        "",
-        f"- Date: {machine['date']}",
+        f"- Date: {machine['date']}" + (" (quick smoke run)" if settings.quick else ""),
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory']},"
         f" Linux {machine['kernel']}",
-        f"- Python {machine['python']}; Node.js {machine['node']};"
-        f" oidc-provider {machine['oidc-provider']}; {machine['wrk']}",
+        f"- Python {machine['python']}; PostgreSQL {machine['postgresql']};"
+        f" Node.js {machine['node']}; oidc-provider {machine['oidc-provider']}; {machine['wrk']}",
         f"- Method: wrk, {settings.threads} threads, {settings.connections} connections over"
         f" loopback, on the same machine as the servers; each measurement {settings.duration_s} s"
         f" after a {settings.warmup_s} s warm-up; {settings.rounds} round(s) alternating the"
@@ -112,7 +226,7 @@ def render_markdown(
         lines.append(
             f"| {row.scenario.description} | {row.target.server} | {row.target.config}"
             f" | {row.rps:,.0f}{' (!)' if row.failed else ''}"
-            f" | {row.p50_ms:.2f} | {row.p99_ms:.2f} | {row.non2xx}"
+            f" | {row.p50_ms:.2f} | {row.p99_ms:.2f} | {_errors(row)}"
             f" | {row.socket_errors} | {row.peak_rss_mb:.0f}"
             f" | {_ratio(row, reference.get(row.scenario))} | {_ratio(row, ceiling)} |"
         )
@@ -121,9 +235,23 @@ def render_markdown(
             "",
             "(!) some requests failed: that rate is not comparable, so no ratio is given.",
         ]
+    lines += _worker_section(rows)
+    lines += _loaded_section(rows, loads)
     if skipped:
-        lines += ["", "Not measured:", *(f"- {reason}" for reason in skipped)]
+        lines += ["", "Not measured:", "", *(f"- {reason}" for reason in skipped)]
     return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path, block: str, body: str) -> bool:
+    """Replace what stands between `<!-- {block} -->` and `<!-- /{block} -->` in the README;
+    False when the markers are not there."""
+    text = readme.read_text()
+    start, end = f"<!-- {block} -->\n", f"<!-- /{block} -->"
+    head, found, rest = text.partition(start)
+    if not found or end not in rest:
+        return False
+    readme.write_text(head + start + body + rest[rest.index(end) :])
+    return True
 
 
 def raw_json(
@@ -132,10 +260,15 @@ def raw_json(
     machine: dict[str, str],
     settings: RunSettings,
     skipped: Sequence[str],
+    loads: Sequence[LoadReport] = (),
 ) -> str:
     document = {
         "machine": machine,
         "settings": asdict(settings),
+        "loads": [
+            {"database": load.database.backend, "rows": load.rows, "seconds": load.seconds}
+            for load in loads
+        ],
         "measurements": [
             {
                 "round": m.round,
@@ -156,6 +289,7 @@ def raw_json(
                 "p50_ms": r.p50_ms,
                 "p99_ms": r.p99_ms,
                 "non2xx": r.non2xx,
+                "throttled": r.throttled,
                 "socket_errors": r.socket_errors,
                 "peak_rss_mb": r.peak_rss_mb,
                 "rounds": r.rounds,
