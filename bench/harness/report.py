@@ -8,8 +8,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from . import REPO_DIR
 from .dataset import DatasetSize, LoadReport
 from .loads import Scenario
+from .profiles import profile_path
 from .targets import Role, Target
 from .wrk import WrkResult
 
@@ -135,10 +137,17 @@ def _loaded_side(target: Target) -> Side:
 
 
 def _verdict(pair: Pair, minimum: float) -> str:
+    """Met or not; where not, the profile that says where the time goes (or how to take it)."""
     ratio = pair.ratio
     if ratio is None:
         return "? (requests failed)"
-    return "met" if ratio >= minimum else "**not met**"
+    if ratio >= minimum:
+        return "met"
+    key = pair.other.target.key
+    path = profile_path(pair.scenario, key)
+    if path.exists():
+        return f"**not met**: `{path.relative_to(REPO_DIR)}`"
+    return f"**not met**: `bench/profile.py {pair.scenario} --targets {key}`"
 
 
 def _worker_section(rows: Sequence[Row]) -> list[str]:
