@@ -64,6 +64,7 @@ DEFAULT_PLAN: Mapping[str, Sequence[Scenario] | None] = {
     "python-w1-postgresql": _SUBSET,
     "python-w2-postgresql": _SUBSET,
     "ceiling": None,
+    "ceiling-w2": None,
 }
 _SCALE_SCENARIOS = (*_SUBSET, Scenario.INTROSPECT_UNKNOWN)
 _SCALE_TARGETS = (

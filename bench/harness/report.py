@@ -124,10 +124,17 @@ def _pairs(rows: Sequence[Row], side: Callable[[Target], Side]) -> list[Pair]:
     ]
 
 
+_NO_DATABASE = "- (bare ASGI)"
+
+
 def _worker_side(target: Target) -> Side:
-    if target.database is None or target.loaded or target.workers not in (1, 2):
+    if target.loaded or target.workers not in (1, 2):
         return None, False
-    return target.database.backend, target.workers == 2
+    if target.database is not None:
+        return target.database.backend, target.workers == 2
+    if target.role is Role.CEILING:
+        return _NO_DATABASE, target.workers == 2
+    return None, False
 
 
 def _loaded_side(target: Target) -> Side:
@@ -141,6 +148,8 @@ def _verdict(pair: Pair, minimum: float) -> str:
     ratio = pair.ratio
     if ratio is None:
         return "? (requests failed)"
+    if pair.base.target.role is Role.CEILING:
+        return "(what this machine allows)"
     if ratio >= minimum:
         return "met"
     key = pair.other.target.key
@@ -156,15 +165,17 @@ def _worker_section(rows: Sequence[Row]) -> list[str]:
         return []
     lines = [
         "",
-        f"**2 workers against 1** (target: at least {WORKER_SCALING_TARGET}x, same database):",
+        f"**2 workers against 1** (target: at least {WORKER_SCALING_TARGET}x, same database;"
+        " the bare-ASGI row shows what a second process gains at all on this machine, where"
+        " wrk shares the cores):",
         "",
         "| Scenario | Database | 1 worker req/s | 2 workers req/s | 2 workers / 1 | target |",
         "|---|---|--:|--:|--:|---|",
     ]
     for pair in found:
-        assert pair.base.target.database is not None
+        database = pair.base.target.database
         lines.append(
-            f"| {pair.scenario.value} | {pair.base.target.database.backend}"
+            f"| {pair.scenario.value} | {database.backend if database else _NO_DATABASE}"
             f" | {pair.base.rps:,.0f} | {pair.other.rps:,.0f} | {_ratio(pair.other, pair.base)}"
             f" | {_verdict(pair, WORKER_SCALING_TARGET)} |"
         )
@@ -214,7 +225,9 @@ def render_markdown(
 ) -> str:
     """The report without a title: it goes under one in results/*.md and in the README."""
     reference = {r.scenario: r for r in rows if r.target.role is Role.REFERENCE}
-    ceiling = next((r for r in rows if r.target.role is Role.CEILING), None)
+    ceiling = next(
+        (r for r in rows if r.target.role is Role.CEILING and r.target.workers == 1), None
+    )
     lines = [
         f"- Date: {machine['date']}" + (" (quick smoke run)" if settings.quick else ""),
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory']},"
@@ -311,6 +324,7 @@ def raw_json(
 
 
 _COLOURS = {Role.REFERENCE: "#8c8c8c", Role.CANDIDATE: "#3572a5", Role.CEILING: "#e0a040"}
+_LOADED_COLOUR = "#8db3d9"  # our server on a loaded database
 
 
 def write_chart(rows: Sequence[Row], path: Path, title: str) -> None:
@@ -332,7 +346,7 @@ def write_chart(rows: Sequence[Row], path: Path, title: str) -> None:
     bars = axes.barh(
         positions,
         [r.rps for r in rows],
-        color=[_COLOURS[r.target.role] for r in rows],
+        color=[_LOADED_COLOUR if r.target.loaded else _COLOURS[r.target.role] for r in rows],
         hatch=["//" if r.failed else "" for r in rows],
     )
     values = [f"{r.rps:,.0f}{' (failed)' if r.failed else ''}" for r in rows]

@@ -133,13 +133,14 @@ def node_target(tokens: Literal["jwt", "opaque"], port: int) -> Target:
     )
 
 
-def ceiling_target(port: int) -> Target:
-    """The bare ASGI hello-world under uvicorn + uvloop + httptools."""
+def ceiling_target(workers: int, port: int) -> Target:
+    """The bare ASGI hello-world under uvicorn + uvloop + httptools. With 2 workers it shows
+    what a second process can gain on this machine at all, with wrk on the same cores."""
     absent = [name for name in ("uvicorn", "uvloop", "httptools") if find_spec(name) is None]
     return Target(
-        key="ceiling",
+        key="ceiling" if workers == 1 else f"ceiling-w{workers}",
         server="bare ASGI (ceiling)",
-        config="uvicorn, 1 process, uvloop + httptools",
+        config=f"uvicorn, {workers} process{'es' if workers > 1 else ''}, uvloop + httptools",
         role=Role.CEILING,
         argv=(
             sys.executable,
@@ -157,6 +158,8 @@ def ceiling_target(port: int) -> Target:
             "--no-access-log",
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ),
         env={},
         cwd=BENCH_DIR,
@@ -164,6 +167,7 @@ def ceiling_target(port: int) -> Target:
         ready_path="/",
         loads={Scenario.CEILING: lambda: plain_get("/")},
         missing=f"not importable here: {', '.join(absent)}" if absent else None,
+        workers=workers,
     )
 
 
@@ -265,17 +269,20 @@ def python_server_target(
 def default_targets(workdir: Path) -> list[Target]:
     """Every target a run may choose from; workdir holds per-run state such as SQLite files."""
     run = python_run(workdir)
-    python = [
-        python_server_target(workers, database, free_port(), run, loaded=loaded)
-        for loaded, workers in ((False, 1), (False, 2), (True, 1))
-        for database in (
-            sqlite_database(workdir / f"w{workers}{'-loaded' if loaded else ''}.db"),
-            postgres_database(f"w{workers}{'_loaded' if loaded else ''}"),
-        )
-    ]
+    python = []
+    for backend in ("sqlite", "postgresql"):
+        for workers, loaded in ((1, False), (2, False), (1, True)):
+            label = f"w{workers}{'_loaded' if loaded else ''}"
+            database = (
+                sqlite_database(workdir / f"{label}.db")
+                if backend == "sqlite"
+                else postgres_database(label)
+            )
+            python.append(python_server_target(workers, database, free_port(), run, loaded=loaded))
     return [
         node_target("jwt", free_port()),
         node_target("opaque", free_port()),
         *python,
-        ceiling_target(free_port()),
+        ceiling_target(1, free_port()),
+        ceiling_target(2, free_port()),
     ]
