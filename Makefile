@@ -31,6 +31,8 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The benchmark (bench/README.md). BENCH_ARGS=--scale: empty against loaded databases;
+# BENCH_ARGS=--quick: smoke test. Profiles: $(BIN)/python bench/profile.py [SCENARIO...]
 bench: $(STAMP)
 	bench/setup.sh
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark PythonOauthServer against node-oidc-provider 9 and a bare-ASGI ceiling, with wrk.
 
-    python bench/run.py            # full run: 10 s per measurement, 2 rounds (under 10 minutes)
+    python bench/run.py            # full run: every target, 8 s per measurement, 2 rounds
+    python bench/run.py --scale    # our server on empty and on loaded databases (1 worker)
     python bench/run.py --quick    # smoke test, written under bench/results/raw/quick/
     python bench/run.py --only cc-jwt-post introspect --targets node-jwt node-opaque
 
@@ -15,13 +16,16 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from harness import BENCH_DIR
+from harness import BENCH_DIR, REPO_DIR
+from harness.databases import DatabaseError
+from harness.dataset import LoadReport
 from harness.loads import LoadError, Scenario
 from harness.machine import machine_info
 from harness.report import (
@@ -30,36 +34,87 @@ from harness.report import (
     aggregate,
     raw_json,
     render_markdown,
+    update_readme,
     write_chart,
 )
-from harness.servers import PeakRss, Server, ServerError, running
+from harness.servers import PeakRss, Server, ServerError, provisioned_server
 from harness.targets import Target, default_targets
 from harness.wrk import WrkError, run_wrk
 
 RESULTS_DIR = BENCH_DIR / "results"
 RAW_DIR = RESULTS_DIR / "raw"
+README = REPO_DIR / "README.md"
 TIME_BUDGET_S = 600
+LOAD_ESTIMATE_S = 20  # loading the scale data set into one database, roughly
 
 Step = tuple[int, Scenario, Target]
+
+# Which scenarios each target runs, by mode; None: every scenario the target serves.
+_SUBSET = (
+    Scenario.CC_JWT_POST,
+    Scenario.CC_OPAQUE_POST,
+    Scenario.INTROSPECT,
+    Scenario.RESOURCE_GET,
+)
+DEFAULT_PLAN: Mapping[str, Sequence[Scenario] | None] = {
+    "node-jwt": None,
+    "node-opaque": None,
+    "python-w1-sqlite": None,
+    "python-w2-sqlite": _SUBSET,
+    "python-w1-postgresql": _SUBSET,
+    "python-w2-postgresql": _SUBSET,
+    "ceiling": None,
+    "ceiling-w2": None,
+}
+_SCALE_SCENARIOS = (*_SUBSET, Scenario.INTROSPECT_UNKNOWN)
+_SCALE_TARGETS = (
+    "python-w1-sqlite",
+    "python-w1-sqlite-loaded",
+    "python-w1-postgresql",
+    "python-w1-postgresql-loaded",
+)
+SCALE_PLAN: Mapping[str, Sequence[Scenario] | None] = dict.fromkeys(
+    _SCALE_TARGETS, _SCALE_SCENARIOS
+)
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str  # results/<name>.md and .png
+    title: str
+    readme_block: str  # README.md's <!-- block --> ... <!-- /block --> gets the report
+    plan: Mapping[str, Sequence[Scenario] | None]
+
+
+DEFAULT = Mode("latest", "PythonOauthServer vs node-oidc-provider", "bench-table", DEFAULT_PLAN)
+SCALE = Mode(
+    "scale", "PythonOauthServer on empty and loaded databases", "bench-scale-table", SCALE_PLAN
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--rounds", type=int, default=2, help="the median over rounds is reported")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="measure our server (1 worker) on empty and on loaded databases, SQLite and"
+        " PostgreSQL; writes results/scale.md",
+    )
     parser.add_argument(
         "--only",
         nargs="+",
         type=Scenario,
         choices=list(Scenario),
         metavar="SCENARIO",
-        help=f"scenarios to run (default all): {', '.join(Scenario)}",
+        help=f"scenarios to run on every selected target that serves them: {', '.join(Scenario)}",
     )
     parser.add_argument(
-        "--targets", nargs="+", metavar="TARGET", help="targets to run (default all)"
+        "--targets", nargs="+", metavar="TARGET", help="targets to run (default: the mode's)"
     )
     parser.add_argument(
         "--quick",
@@ -72,11 +127,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def plan(targets: Sequence[Target], scenarios: Sequence[Scenario], rounds: int) -> list[Step]:
+def assign(
+    targets: Sequence[Target],
+    chosen: Mapping[str, Sequence[Scenario] | None],
+    only: Sequence[Scenario] | None,
+) -> dict[str, list[Scenario]]:
+    """The scenarios each chosen target runs (targets left with none are left out)."""
+    assigned = {}
+    for target in targets:
+        if target.key not in chosen:
+            continue
+        wanted = only or chosen[target.key] or list(target.loads)
+        if scenarios := [s for s in wanted if s in target.loads]:
+            assigned[target.key] = scenarios
+    return assigned
+
+
+def plan(
+    targets: Sequence[Target], assigned: Mapping[str, Sequence[Scenario]], rounds: int
+) -> list[Step]:
     steps: list[Step] = []
     for round_no in range(1, rounds + 1):
-        for scenario in scenarios:
-            serving = [t for t in targets if scenario in t.loads]
+        for scenario in Scenario:
+            serving = [t for t in targets if scenario in assigned.get(t.key, ())]
             if round_no % 2 == 0:
                 serving.reverse()
             steps += [(round_no, scenario, target) for target in serving]
@@ -116,7 +189,7 @@ def measure(
         measurements.append(Measurement(round_no, scenario, target.key, result, peak_mb))
         print(
             f"{label}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms,"
-            f" p99 {result.p99_ms:.2f} ms, non-2xx {result.non2xx},"
+            f" p99 {result.p99_ms:.2f} ms, non-2xx {result.non2xx} (429: {result.throttled}),"
             f" socket errors {result.socket_errors}, peak RSS {peak_mb:.0f} MB",
             flush=True,
         )
@@ -132,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = RunSettings(
         args.duration, args.warmup, args.connections, args.threads, args.rounds, args.quick
     )
-    scenarios: list[Scenario] = args.only or list(Scenario)
+    mode = SCALE if args.scale else DEFAULT
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     machine = machine_info()
@@ -144,27 +217,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             known = ", ".join(t.key for t in every)
             sys.exit(f"unknown target(s) {', '.join(sorted(unknown))}; known: {known}")
-        chosen = [t for t in every if not args.targets or t.key in args.targets]
-        skipped = [f"{t.key}: {t.missing}" for t in chosen if t.missing]
-        available = [t for t in chosen if not t.missing]
+        chosen = {key: mode.plan.get(key) for key in args.targets} if args.targets else mode.plan
+        assigned = assign(every, chosen, args.only)
+        selected = [t for t in every if t.key in assigned]
+        skipped = [f"{t.key}: {t.missing}" for t in selected if t.missing]
+        available = [t for t in selected if not t.missing]
 
-        servers: dict[str, Server] = {}
-        for target in available:
-            if any(s in target.loads for s in scenarios):
-                try:
-                    log = RAW_DIR / "logs" / f"{target.key}.log"
-                    servers[target.key] = stack.enter_context(running(target, log))
-                except ServerError as error:
-                    skipped.append(str(error))
-        steps = plan([t for t in available if t.key in servers], scenarios, settings.rounds)
-        estimate = len(steps) * (settings.warmup_s + settings.duration_s + 1)
+        steps = plan(available, assigned, settings.rounds)
+        loading = sum(LOAD_ESTIMATE_S for t in available if t.loaded)
+        estimate = len(steps) * (settings.warmup_s + settings.duration_s + 0.5) + loading
         print(f"{len(steps)} measurements, about {estimate / 60:.1f} min", flush=True)
         if estimate > TIME_BUDGET_S:
             print(f"warning: over the {TIME_BUDGET_S // 60} min budget", flush=True)
+
+        servers: dict[str, Server] = {}
+        loads: list[LoadReport] = []
+        for target in available:
+            log = RAW_DIR / "logs" / f"{target.key}.log"
+            try:
+                servers[target.key], loaded = stack.enter_context(provisioned_server(target, log))
+            except (DatabaseError, ServerError) as error:
+                skipped.append(f"{target.key}: {error}")
+                continue
+            if loaded:
+                loads.append(loaded)
         for reason in skipped:
             print(f"skipped: {reason}", flush=True)
         started = time.monotonic()
-        measurements, failures = measure(steps, servers, settings)
+        measurements, failures = measure(
+            [step for step in steps if step[2].key in servers], servers, settings
+        )
         print(f"measured in {(time.monotonic() - started) / 60:.1f} min", flush=True)
 
     skipped += failures
@@ -175,15 +257,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = RAW_DIR / "quick" if settings.quick else RESULTS_DIR
     (out_dir / "history").mkdir(parents=True, exist_ok=True)
     RAW_DIR.mkdir(parents=True, exist_ok=True)
-    markdown = render_markdown(rows, machine, settings, skipped)
-    for path in (out_dir / "latest.md", out_dir / "history" / f"{stamp}.md"):
-        path.write_text(markdown)
-    (RAW_DIR / f"{stamp}{'-quick' if settings.quick else ''}.json").write_text(
-        raw_json(measurements, rows, machine, settings, skipped)
-    )
-    write_chart(rows, out_dir / "latest.png", f"{machine['cpu']}, {machine['date']}")
+    body = render_markdown(rows, machine, settings, skipped, loads)
+    markdown = f"# {mode.title}\n\n{body}"
+    report, chart = out_dir / f"{mode.name}.md", out_dir / f"{mode.name}.png"
+    report.write_text(markdown)
+    (out_dir / "history" / f"{stamp}-{mode.name}.md").write_text(markdown)
+    raw = RAW_DIR / f"{stamp}-{mode.name}{'-quick' if settings.quick else ''}.json"
+    raw.write_text(raw_json(measurements, rows, machine, settings, skipped, loads))
+    write_chart(rows, chart, f"{machine['cpu']}, {machine['date']}")
     print(markdown)
-    print(f"written: {out_dir / 'latest.md'}, {out_dir / 'latest.png'}, {RAW_DIR}/{stamp}*.json")
+    written = [report, chart, raw]
+    if not settings.quick and update_readme(README, mode.readme_block, body):
+        written.append(README)
+    print(f"written: {', '.join(map(str, written))}")
     if any(r.non2xx or r.socket_errors for r in rows):
         print("warning: some requests failed (non-2xx or socket errors)", file=sys.stderr)
     return 0
@@ -193,5 +279,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        print("interrupted: servers stopped", file=sys.stderr)
+        print("interrupted: servers stopped, databases dropped", file=sys.stderr)
         sys.exit(130)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from http.client import HTTPException
+from pathlib import Path
 
 from . import BENCH_DIR
 from .loopback import request
@@ -20,6 +21,7 @@ class Scenario(StrEnum):
     CC_OPAQUE_POST = "cc-opaque-post"
     CC_OPAQUE_BASIC = "cc-opaque-basic"
     INTROSPECT = "introspect"
+    INTROSPECT_UNKNOWN = "introspect-unknown"
     RESOURCE_GET = "resource-get"
     CEILING = "ceiling"
 
@@ -34,6 +36,7 @@ _DESCRIPTIONS = {
     Scenario.CC_OPAQUE_POST: "client_credentials, opaque, client_secret_post",
     Scenario.CC_OPAQUE_BASIC: "client_credentials, opaque, client_secret_basic",
     Scenario.INTROSPECT: "introspection of a valid opaque token",
+    Scenario.INTROSPECT_UNKNOWN: "introspection of unknown opaque tokens (a lookup each)",
     Scenario.RESOURCE_GET: "GET resource with a JWT bearer",
     Scenario.CEILING: "hello-world GET (framework ceiling)",
 }
@@ -66,6 +69,12 @@ def token_basic(path: str, client_id: str, client_secret: str, scope: str = SCOP
 
 def introspect(path: str, token: str, client_id: str, client_secret: str) -> Load:
     return Load("introspect.lua", path, _client_env(client_id, client_secret, BENCH_TOKEN=token))
+
+
+def introspect_each(path: str, tokens_file: Path, client_id: str, client_secret: str) -> Load:
+    """Introspection of the tokens in a file, one per line, in turn."""
+    env = _client_env(client_id, client_secret, BENCH_TOKENS_FILE=str(tokens_file))
+    return Load("introspect_each.lua", path, env)
 
 
 def bearer_get(path: str, token: str) -> Load:

@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .databases import postgres_version
 from .targets import node_binary, oidc_provider_version
 
 
@@ -18,6 +19,7 @@ def machine_info() -> dict[str, str]:
         "memory": f"{int(_proc_field('/proc/meminfo', 'MemTotal').split()[0]) / 2**20:.1f} GiB",
         "kernel": platform.release(),
         "python": sys.version.split()[0],
+        "postgresql": (postgres_version() or "not reachable").split()[0],
         "node": _first_line([node_binary(), "--version"]),
         "oidc-provider": oidc_provider_version() or "not installed",
         "wrk": _first_line(["wrk", "-v"]),

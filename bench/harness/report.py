@@ -2,13 +2,16 @@
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from . import REPO_DIR
+from .dataset import DatasetSize, LoadReport
 from .loads import Scenario
+from .profiles import profile_path
 from .targets import Role, Target
 from .wrk import WrkResult
 
@@ -42,6 +45,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     non2xx: int
+    throttled: int
     socket_errors: int
     peak_rss_mb: float
     rounds: int
@@ -67,6 +71,7 @@ def aggregate(measurements: Sequence[Measurement], targets: Sequence[Target]) ->
                     p50_ms=statistics.median(r.p50_ms for r in results),
                     p99_ms=statistics.median(r.p99_ms for r in results),
                     non2xx=sum(r.non2xx for r in results),
+                    throttled=sum(r.throttled for r in results),
                     socket_errors=sum(r.socket_errors for r in results),
                     peak_rss_mb=max(m.peak_rss_mb for m in runs),
                     rounds=len(runs),
@@ -75,10 +80,140 @@ def aggregate(measurements: Sequence[Measurement], targets: Sequence[Target]) ->
     return rows
 
 
+WORKER_SCALING_TARGET = 1.6  # 2 workers against 1, same database
+LOADED_TOLERANCE = 0.10  # loaded against empty database, same workers
+
+
 def _ratio(row: Row, base: Row | None) -> str:
     if base is None or row.failed or base.failed:
         return "-"
     return f"{row.rps / base.rps:.2f}x"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The same scenario on two of our targets that differ in one respect."""
+
+    scenario: Scenario
+    base: Row
+    other: Row
+
+    @property
+    def ratio(self) -> float | None:
+        if self.base.failed or self.other.failed:
+            return None
+        return self.other.rps / self.base.rps
+
+
+# What a target is compared on (None: not at all), and whether it is the base (False) or the
+# other side (True) of the comparison.
+Side = tuple[Hashable | None, bool]
+
+
+def _pairs(rows: Sequence[Row], side: Callable[[Target], Side]) -> list[Pair]:
+    """Rows of the same scenario whose targets have the same comparison key, base and other."""
+    found: dict[tuple[Scenario, Hashable], dict[bool, Row]] = {}
+    for row in rows:
+        key, flag = side(row.target)
+        if key is not None:
+            found.setdefault((row.scenario, key), {})[flag] = row
+    return [
+        Pair(scenario, both[False], both[True])
+        for (scenario, _), both in found.items()
+        if len(both) == 2
+    ]
+
+
+_NO_DATABASE = "- (bare ASGI)"
+
+
+def _worker_side(target: Target) -> Side:
+    if target.loaded or target.workers not in (1, 2):
+        return None, False
+    if target.database is not None:
+        return target.database.backend, target.workers == 2
+    if target.role is Role.CEILING:
+        return _NO_DATABASE, target.workers == 2
+    return None, False
+
+
+def _loaded_side(target: Target) -> Side:
+    if target.database is None:
+        return None, False
+    return (target.database.backend, target.workers), target.loaded
+
+
+def _verdict(pair: Pair, minimum: float) -> str:
+    """Met or not; where not, the profile that says where the time goes (or how to take it)."""
+    ratio = pair.ratio
+    if ratio is None:
+        return "? (requests failed)"
+    if pair.base.target.role is Role.CEILING:
+        return "(what this machine allows)"
+    if ratio >= minimum:
+        return "met"
+    key = pair.other.target.key
+    path = profile_path(pair.scenario, key)
+    if path.exists():
+        return f"**not met**: `{path.relative_to(REPO_DIR)}`"
+    return f"**not met**: `bench/profile.py {pair.scenario} --targets {key}`"
+
+
+def _worker_section(rows: Sequence[Row]) -> list[str]:
+    found = _pairs(rows, _worker_side)
+    if not found:
+        return []
+    lines = [
+        "",
+        f"**2 workers against 1** (target: at least {WORKER_SCALING_TARGET}x, same database;"
+        " the bare-ASGI row shows what a second process gains at all on this machine, where"
+        " wrk shares the cores):",
+        "",
+        "| Scenario | Database | 1 worker req/s | 2 workers req/s | 2 workers / 1 | target |",
+        "|---|---|--:|--:|--:|---|",
+    ]
+    for pair in found:
+        database = pair.base.target.database
+        lines.append(
+            f"| {pair.scenario.value} | {database.backend if database else _NO_DATABASE}"
+            f" | {pair.base.rps:,.0f} | {pair.other.rps:,.0f} | {_ratio(pair.other, pair.base)}"
+            f" | {_verdict(pair, WORKER_SCALING_TARGET)} |"
+        )
+    return lines
+
+
+def _loaded_section(rows: Sequence[Row], loads: Sequence[LoadReport]) -> list[str]:
+    found = _pairs(rows, _loaded_side)
+    if not found:
+        return []
+    size = DatasetSize()
+    lines = [
+        "",
+        f"**Loaded against empty database** ({size.clients:,} clients, {size.tokens:,} opaque"
+        f" tokens, {size.revoked_jtis:,} revoked JWT ids; target: within"
+        f" {LOADED_TOLERANCE:.0%} of the empty database's rate):",
+        "",
+        "| Scenario | Database | Workers | empty req/s | loaded req/s | loaded / empty"
+        " | peak RSS MB empty / loaded | target |",
+        "|---|---|--:|--:|--:|--:|--:|---|",
+    ]
+    for pair in found:
+        target = pair.base.target
+        assert target.database is not None
+        lines.append(
+            f"| {pair.scenario.value} | {target.database.backend} | {target.workers}"
+            f" | {pair.base.rps:,.0f} | {pair.other.rps:,.0f} | {_ratio(pair.other, pair.base)}"
+            f" | {pair.base.peak_rss_mb:.0f} / {pair.other.peak_rss_mb:.0f}"
+            f" | {_verdict(pair, 1 - LOADED_TOLERANCE)} |"
+        )
+    if loads:
+        lines += ["", "Data set load times (generation, bulk insert, ANALYZE):", ""]
+        lines += [f"- {load.summary()}" for load in loads]
+    return lines
+
+
+def _errors(row: Row) -> str:
+    return f"{row.non2xx} ({row.throttled} x 429)" if row.throttled else str(row.non2xx)
 
 
 def render_markdown(
@@ -86,44 +221,73 @@ def render_markdown(
     machine: dict[str, str],
     settings: RunSettings,
     skipped: Sequence[str],
+    loads: Sequence[LoadReport] = (),
 ) -> str:
+    """The report without a title: it goes under one in results/*.md and in the README."""
     reference = {r.scenario: r for r in rows if r.target.role is Role.REFERENCE}
-    ceiling = next((r for r in rows if r.target.role is Role.CEILING), None)
+    ceiling = next(
+        (r for r in rows if r.target.role is Role.CEILING and r.target.workers == 1), None
+    )
     lines = [
-        "# PythonOauthServer vs node-oidc-provider"
-        + (" (quick smoke run)" if settings.quick else ""),
-        "",
-        f"- Date: {machine['date']}",
+        f"- Date: {machine['date']}" + (" (quick smoke run)" if settings.quick else ""),
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory']},"
         f" Linux {machine['kernel']}",
-        f"- Python {machine['python']}; Node.js {machine['node']};"
-        f" oidc-provider {machine['oidc-provider']}; {machine['wrk']}",
+        f"- Python {machine['python']}; PostgreSQL {machine['postgresql']};"
+        f" Node.js {machine['node']}; oidc-provider {machine['oidc-provider']}; {machine['wrk']}",
         f"- Method: wrk, {settings.threads} threads, {settings.connections} connections over"
         f" loopback, on the same machine as the servers; each measurement {settings.duration_s} s"
         f" after a {settings.warmup_s} s warm-up; {settings.rounds} round(s) alternating the"
         " servers; req/s and latencies are medians over the rounds, error counts are summed,"
         " peak RSS is the largest sum of RSS over the server's process tree.",
+    ]
+    # The ratio columns only where the run measured what they divide by.
+    ratios = [
+        *(["vs node-oidc-provider"] if reference else []),
+        *(["vs ceiling"] if ceiling else []),
+    ]
+    lines += [
         "",
         "| Scenario | Server | Config | req/s | p50 ms | p99 ms | non-2xx | socket errors"
-        " | peak RSS MB | vs node-oidc-provider | vs ceiling |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f" | peak RSS MB |{''.join(f' {name} |' for name in ratios)}",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|" + "--:|" * len(ratios),
     ]
     for row in rows:
-        lines.append(
-            f"| {row.scenario.description} | {row.target.server} | {row.target.config}"
-            f" | {row.rps:,.0f}{' (!)' if row.failed else ''}"
-            f" | {row.p50_ms:.2f} | {row.p99_ms:.2f} | {row.non2xx}"
-            f" | {row.socket_errors} | {row.peak_rss_mb:.0f}"
-            f" | {_ratio(row, reference.get(row.scenario))} | {_ratio(row, ceiling)} |"
-        )
+        cells = [
+            row.scenario.description,
+            row.target.server,
+            row.target.config,
+            f"{row.rps:,.0f}{' (!)' if row.failed else ''}",
+            f"{row.p50_ms:.2f}",
+            f"{row.p99_ms:.2f}",
+            _errors(row),
+            str(row.socket_errors),
+            f"{row.peak_rss_mb:.0f}",
+            *([_ratio(row, reference.get(row.scenario))] if reference else []),
+            *([_ratio(row, ceiling)] if ceiling else []),
+        ]
+        lines.append(f"| {' | '.join(cells)} |")
     if any(row.failed for row in rows):
         lines += [
             "",
             "(!) some requests failed: that rate is not comparable, so no ratio is given.",
         ]
+    lines += _worker_section(rows)
+    lines += _loaded_section(rows, loads)
     if skipped:
-        lines += ["", "Not measured:", *(f"- {reason}" for reason in skipped)]
+        lines += ["", "Not measured:", "", *(f"- {reason}" for reason in skipped)]
     return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path, block: str, body: str) -> bool:
+    """Replace what stands between `<!-- {block} -->` and `<!-- /{block} -->` in the README;
+    False when the markers are not there."""
+    text = readme.read_text()
+    start, end = f"<!-- {block} -->\n", f"<!-- /{block} -->"
+    head, found, rest = text.partition(start)
+    if not found or end not in rest:
+        return False
+    readme.write_text(head + start + body + rest[rest.index(end) :])
+    return True
 
 
 def raw_json(
@@ -132,10 +296,15 @@ def raw_json(
     machine: dict[str, str],
     settings: RunSettings,
     skipped: Sequence[str],
+    loads: Sequence[LoadReport] = (),
 ) -> str:
     document = {
         "machine": machine,
         "settings": asdict(settings),
+        "loads": [
+            {"database": load.database.backend, "rows": load.rows, "seconds": load.seconds}
+            for load in loads
+        ],
         "measurements": [
             {
                 "round": m.round,
@@ -156,6 +325,7 @@ def raw_json(
                 "p50_ms": r.p50_ms,
                 "p99_ms": r.p99_ms,
                 "non2xx": r.non2xx,
+                "throttled": r.throttled,
                 "socket_errors": r.socket_errors,
                 "peak_rss_mb": r.peak_rss_mb,
                 "rounds": r.rounds,
@@ -168,6 +338,7 @@ def raw_json(
 
 
 _COLOURS = {Role.REFERENCE: "#8c8c8c", Role.CANDIDATE: "#3572a5", Role.CEILING: "#e0a040"}
+_LOADED_COLOUR = "#8db3d9"  # our server on a loaded database
 
 
 def write_chart(rows: Sequence[Row], path: Path, title: str) -> None:
@@ -189,7 +360,7 @@ def write_chart(rows: Sequence[Row], path: Path, title: str) -> None:
     bars = axes.barh(
         positions,
         [r.rps for r in rows],
-        color=[_COLOURS[r.target.role] for r in rows],
+        color=[_LOADED_COLOUR if r.target.loaded else _COLOURS[r.target.role] for r in rows],
         hatch=["//" if r.failed else "" for r in rows],
     )
     values = [f"{r.rps:,.0f}{' (failed)' if r.failed else ''}" for r in rows]

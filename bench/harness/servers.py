@@ -6,11 +6,13 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
+from .databases import migrate, provisioned
+from .dataset import LoadReport, load
 from .loopback import request
 from .targets import Target
 
@@ -60,6 +62,25 @@ def running(target: Target, log_path: Path, ready_timeout: float = 60.0) -> Iter
             yield server
         finally:
             _stop(process)
+
+
+@contextmanager
+def provisioned_server(
+    target: Target, log_path: Path
+) -> Iterator[tuple[Server, LoadReport | None]]:
+    """The target's database (created, and loaded with the scale data set if the target asks)
+    and its server, for the duration of the block; the server stops before the database goes.
+    Yields the server and the data set's load report, if any."""
+    report = None
+    with ExitStack() as stack:
+        if target.database is not None:
+            database = stack.enter_context(provisioned(target.database))
+            if target.loaded:
+                migrate(database, target.env)
+                print(f"loading the data set into {target.key}...", flush=True)
+                report = load(database)
+                print(f"loaded {report.summary()}", flush=True)
+        yield stack.enter_context(running(target, log_path)), report
 
 
 def _wait_ready(server: Server, timeout: float) -> None:

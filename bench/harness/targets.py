@@ -1,13 +1,16 @@
 """The servers under test. A Target says how to start a server and which loads it serves.
 
 To add a server: write a factory returning a Target (see python_server_target) and list it in
-default_targets(). Each scenario maps to a function building its Load; it runs once the server
-is ready, just before each measurement, so it may fetch a fresh token or create a client.
+default_targets(); bench/run.py's plans say which scenarios each target runs by default. Each
+scenario maps to a function building its Load; it runs once the server is ready, just before
+each measurement, so it may fetch a fresh token or create a client. Our server's targets name
+their database, which the run creates (and fills, for a loaded one) before starting them.
 """
 
 import functools
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -19,7 +22,15 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 
-from . import BENCH_DIR, REPO_DIR
+from . import BENCH_DIR, OAUTH_SERVER_CLI, REPO_DIR
+from .databases import (
+    POSTGRES_SERVER,
+    Database,
+    postgres_database,
+    postgres_version,
+    sqlite_database,
+)
+from .dataset import DatasetSize, unknown_tokens
 from .loads import (
     SCOPE,
     Load,
@@ -28,13 +39,13 @@ from .loads import (
     bearer_get,
     fetch_token,
     introspect,
+    introspect_each,
     plain_get,
     token_basic,
     token_post,
 )
 
 NODE_DIR = BENCH_DIR / "node"
-OAUTH_SERVER_CLI = REPO_DIR / ".venv" / "bin" / "oauth-server"
 
 
 class Role(Enum):
@@ -56,6 +67,9 @@ class Target:
     ready_path: str  # GET answering 2xx once the server serves
     loads: Mapping[Scenario, Callable[[], Load]]
     missing: str | None = None  # why this target cannot run on this machine
+    workers: int = 1
+    database: Database | None = None  # our server's; provisioned by the run
+    loaded: bool = False  # the database holds the scale data set before the server starts
 
     @property
     def base_url(self) -> str:
@@ -119,13 +133,14 @@ def node_target(tokens: Literal["jwt", "opaque"], port: int) -> Target:
     )
 
 
-def ceiling_target(port: int) -> Target:
-    """The bare ASGI hello-world under uvicorn + uvloop + httptools."""
+def ceiling_target(workers: int, port: int) -> Target:
+    """The bare ASGI hello-world under uvicorn + uvloop + httptools. With 2 workers it shows
+    what a second process can gain on this machine at all, with wrk on the same cores."""
     absent = [name for name in ("uvicorn", "uvloop", "httptools") if find_spec(name) is None]
     return Target(
-        key="ceiling",
+        key="ceiling" if workers == 1 else f"ceiling-w{workers}",
         server="bare ASGI (ceiling)",
-        config="uvicorn, 1 process, uvloop + httptools",
+        config=f"uvicorn, {workers} process{'es' if workers > 1 else ''}, uvloop + httptools",
         role=Role.CEILING,
         argv=(
             sys.executable,
@@ -143,6 +158,8 @@ def ceiling_target(port: int) -> Target:
             "--no-access-log",
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ),
         env={},
         cwd=BENCH_DIR,
@@ -150,12 +167,35 @@ def ceiling_target(port: int) -> Target:
         ready_path="/",
         loads={Scenario.CEILING: lambda: plain_get("/")},
         missing=f"not importable here: {', '.join(absent)}" if absent else None,
+        workers=workers,
     )
 
 
-def python_server_target(workers: int, database_url: str, port: int) -> Target:
-    """PythonOauthServer: `oauth-server serve` in development mode (demo client admin/getroot)."""
-    env = {"OAUTH_SERVER_DATABASE_URL": database_url, "OAUTH_SERVER_ENV": "development"}
+@dataclass(frozen=True)
+class PythonRun:
+    """What every PythonOauthServer target of a run shares."""
+
+    secret_key: str  # the same OAUTH_SERVER_SECRET_KEY for all workers and CLI calls
+    unknown_tokens: Path  # the introspect-unknown scenario's tokens, one per line
+    postgres: str | None  # PostgreSQL's version, None when it does not answer
+
+
+def python_run(workdir: Path) -> PythonRun:
+    tokens = workdir / "unknown-tokens.txt"
+    tokens.write_text("\n".join(unknown_tokens(10_000)) + "\n")
+    return PythonRun(secrets.token_urlsafe(32), tokens, postgres_version())
+
+
+def python_server_target(
+    workers: int, database: Database, port: int, run: PythonRun, *, loaded: bool = False
+) -> Target:
+    """PythonOauthServer: `oauth-server serve` in development mode (demo client admin/getroot);
+    a loaded target's database gets the scale data set (harness.dataset) before it starts."""
+    env = {
+        "OAUTH_SERVER_DATABASE_URL": database.url,
+        "OAUTH_SERVER_ENV": "development",
+        "OAUTH_SERVER_SECRET_KEY": run.secret_key,
+    }
 
     @functools.cache
     def opaque_client() -> tuple[str, str]:
@@ -194,15 +234,24 @@ def python_server_target(workers: int, database_url: str, port: int) -> Target:
         Scenario.CC_OPAQUE_POST: lambda: token_post("/oauth/token", *opaque_client()),
         Scenario.CC_OPAQUE_BASIC: lambda: token_basic("/oauth/token", *opaque_client()),
         Scenario.INTROSPECT: introspect_opaque,
+        Scenario.INTROSPECT_UNKNOWN: lambda: introspect_each(
+            "/oauth/introspect", run.unknown_tokens, *opaque_client()
+        ),
         Scenario.RESOURCE_GET: lambda: bearer_get(
             "/api/restaurants", fetch_token(port, "/oauth/token", "admin", "getroot")
         ),
     }
-    database = database_url.split(":", 1)[0].split("+", 1)[0]
+    missing = None
+    if not OAUTH_SERVER_CLI.exists():
+        missing = f"{OAUTH_SERVER_CLI} not installed yet"
+    elif database.backend == "postgresql" and run.postgres is None:
+        missing = f"no PostgreSQL server answers at {POSTGRES_SERVER}"
+    size = DatasetSize()
     return Target(
-        key=f"python-w{workers}-{database}",
+        key=f"python-w{workers}-{database.backend}{'-loaded' if loaded else ''}",
         server="PythonOauthServer",
-        config=f"{workers} worker{'s' if workers > 1 else ''}, {database}",
+        config=f"{workers} worker{'s' if workers > 1 else ''}, {database.backend}"
+        + (f", {size.clients:,} clients + {size.tokens:,} tokens" if loaded else ""),
         role=Role.CANDIDATE,
         argv=(str(OAUTH_SERVER_CLI), "serve", "--port", str(port), "--workers", str(workers)),
         env=env,
@@ -210,16 +259,30 @@ def python_server_target(workers: int, database_url: str, port: int) -> Target:
         port=port,
         ready_path="/readyz",
         loads=loads,
-        missing=None if OAUTH_SERVER_CLI.exists() else f"{OAUTH_SERVER_CLI} not installed yet",
+        missing=missing,
+        workers=workers,
+        database=database,
+        loaded=loaded,
     )
 
 
 def default_targets(workdir: Path) -> list[Target]:
     """Every target a run may choose from; workdir holds per-run state such as SQLite files."""
+    run = python_run(workdir)
+    python = []
+    for backend in ("sqlite", "postgresql"):
+        for workers, loaded in ((1, False), (2, False), (1, True)):
+            label = f"w{workers}{'_loaded' if loaded else ''}"
+            database = (
+                sqlite_database(workdir / f"{label}.db")
+                if backend == "sqlite"
+                else postgres_database(label)
+            )
+            python.append(python_server_target(workers, database, free_port(), run, loaded=loaded))
     return [
         node_target("jwt", free_port()),
         node_target("opaque", free_port()),
-        python_server_target(1, f"sqlite+aiosqlite:///{workdir / 'w1.db'}", free_port()),
-        python_server_target(2, f"sqlite+aiosqlite:///{workdir / 'w2.db'}", free_port()),
-        ceiling_target(free_port()),
+        *python,
+        ceiling_target(1, free_port()),
+        ceiling_target(2, free_port()),
     ]

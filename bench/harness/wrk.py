@@ -22,6 +22,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     non2xx: int
+    throttled: int  # 429 responses, counted among non2xx too
     socket_errors: int
 
 

@@ -1,7 +1,9 @@
 -- Shared part of the benchmark's wrk scripts: configuration from the environment, encoders,
 -- and the response/done hooks that print one machine-readable summary line:
---   BENCH_JSON {"requests":..,"duration_s":..,"rps":..,"p50_ms":..,"p99_ms":..,"non2xx":..,"socket_errors":..}
--- Every wrk thread runs in its own Lua state, so the per-thread non-2xx counters are collected
+--   BENCH_JSON {"requests":..,"duration_s":..,"rps":..,"p50_ms":..,"p99_ms":..,"non2xx":..,
+--               "throttled":..,"socket_errors":..}
+-- (throttled: the 429 responses among the non-2xx ones).
+-- Every wrk thread runs in its own Lua state, so the per-thread counters are collected
 -- in done() through the thread objects that setup() kept (thread:get reads a thread's global).
 local M = {}
 
@@ -69,26 +71,31 @@ function setup(thread)
 end
 
 non2xx = 0
+throttled = 0
 
 function response(status, headers, body)
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
+    if status == 429 then
+      throttled = throttled + 1
+    end
   end
 end
 
 function done(summary, latency, requests)
-  local failed = 0
+  local failed, limited = 0, 0
   for _, thread in ipairs(threads) do
     failed = failed + thread:get("non2xx")
+    limited = limited + thread:get("throttled")
   end
   local e = summary.errors
   local seconds = summary.duration / 1e6
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_s":%.3f,"rps":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,'
-      .. '"non2xx":%d,"socket_errors":%d}\n',
+      .. '"non2xx":%d,"throttled":%d,"socket_errors":%d}\n',
     summary.requests, seconds, summary.requests / seconds,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    failed, e.connect + e.read + e.write + e.timeout))
+    failed, limited, e.connect + e.read + e.write + e.timeout))
 end
 
 return M
