@@ -61,7 +61,7 @@ GRANT = {"grant_type": "client_credentials"}
         ({}, None, "", "client authentication required"),
         ({}, "Basic !!!", "", "malformed Basic credentials"),
         ({}, "Bearer abc", "", "unsupported client authentication scheme; use Basic"),
-        ({"client_id": "app", "client_secret": "x" * 600}, None, "", "credentials too long"),
+        ({"client_id": "app", "client_secret": "x" * 600}, None, "app", "credentials too long"),
     ],
 )
 async def test_client_authentication_failures_are_recorded(
