@@ -20,7 +20,6 @@ client; ``detail`` goes only to the log.
     │   ├── InvalidBearerRequest      400 malformed request, two token methods (§3.1)
     │   ├── InvalidToken              401 expired, revoked, malformed, foreign token (§3.1)
     │   └── InsufficientScope         403 token lacks the scope (§3.1)
-    ├── RequestTimeout                408 the body arrived too slowly
     ├── RequestTooLarge               413 body over the configured cap, refused before parsing
     ├── NotFound                      404 no such resource
     ├── MethodNotAllowed              405 wrong HTTP method
@@ -48,7 +47,6 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "OAuthError",
-    "RequestTimeout",
     "RequestTooLarge",
     "ServerError",
     "ServiceError",
@@ -193,11 +191,6 @@ class InvalidToken(BearerError):
 class InsufficientScope(BearerError):
     error = "insufficient_scope"
     status_code = 403
-
-
-class RequestTimeout(ServiceError):
-    error = "invalid_request"
-    status_code = 408
 
 
 class RequestTooLarge(ServiceError):

@@ -26,9 +26,15 @@ async def test_every_response_carries_the_security_headers(
 ) -> None:
     response = await client.request(method, path)
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["x-frame-options"] == "DENY"
-    assert response.headers["referrer-policy"] == "no-referrer"
     assert "strict-transport-security" not in response.headers
+
+
+async def test_rendered_pages_cannot_be_framed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert response.headers["referrer-policy"] == "no-referrer"
 
 
 async def test_hsts_with_an_https_issuer(database_url: str) -> None:

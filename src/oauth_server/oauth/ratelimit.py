@@ -64,6 +64,11 @@ class RateLimiter:
     ) -> None:
         self._audit = audit
         self._audited: dict[tuple[str, str], float] = {}
+        # In-memory counting only: the failure keys this process has counted, and until when.
+        # A key absent here has no failures, so its budget need not be looked up — two of the
+        # three counter operations of a successful request, skipped. (Redis counters are fed by
+        # every instance, so there every check asks Redis.)
+        self._failing: dict[tuple[str, str], float] | None = None
         storage: Storage
         # Our own pool (limits would build one we could not close at shutdown).
         self._pool = ConnectionPool.from_url(redis_url, socket_timeout=1.0) if redis_url else None
@@ -78,6 +83,7 @@ class RateLimiter:
             )
         else:
             storage = MemoryStorage()
+            self._failing = {}
         self._storage = storage
         self._limiter = FixedWindowRateLimiter(storage)
         self._failures_client = parse_limit(policy.auth_failures_per_client)
@@ -119,6 +125,9 @@ class RateLimiter:
         await self._storage.reset()
 
     async def _require(self, item: RateLimitItem, kind: str, key: str) -> None:
+        failing = self._failing
+        if failing is not None and failing.get((kind, key), 0.0) < time.monotonic():
+            return
         try:
             allowed = await self._limiter.test(item, kind, key)
         except Exception as exc:
@@ -153,6 +162,11 @@ class RateLimiter:
             self._audit.record("rate_limited", reason=kind, limit=str(item), client_id=key[:256])
 
     async def _hit(self, item: RateLimitItem, kind: str, key: str) -> None:
+        if self._failing is not None:
+            if len(self._failing) > 100_000:
+                now = time.monotonic()
+                self._failing = {k: t for k, t in self._failing.items() if t > now}
+            self._failing[(kind, key)] = time.monotonic() + item.get_expiry()
         try:
             await self._limiter.hit(item, kind, key)
         except Exception as exc:

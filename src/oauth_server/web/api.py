@@ -16,7 +16,6 @@ Starlette still hosts it (lifespan, the 404 for unknown paths, the last-resort e
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,7 +28,6 @@ from pydantic import BaseModel
 from oauth_server.errors import (
     InvalidRequest,
     MethodNotAllowed,
-    RequestTimeout,
     RequestTooLarge,
     ServerError,
     ServiceError,
@@ -42,7 +40,15 @@ from oauth_server.web.openapi import build_openapi
 if TYPE_CHECKING:
     from oauth_server.services import Services
 
-__all__ = ["Api", "Call", "Doc", "FastRouter", "error_response", "security_headers"]
+__all__ = [
+    "HTML_HEADERS",
+    "Api",
+    "Call",
+    "Doc",
+    "FastRouter",
+    "error_response",
+    "security_headers",
+]
 
 log = logging.getLogger("oauth_server.web")
 
@@ -109,6 +115,10 @@ def error_response(exc: BaseException, method: str, path: str) -> OAuthResponse:
     return render_error(ServerError(f"internal error; request id {request_id}"))
 
 
+class ClientDisconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
 class Api:
     """Collects operations and their documentation."""
 
@@ -148,19 +158,10 @@ class FastRouter:
     """The outermost ASGI app: serves the declared operations itself and hands everything
     else (lifespan, unknown paths) to ``app``, whose ``state`` it shares."""
 
-    def __init__(
-        self,
-        app: Any,
-        *,
-        api: Api,
-        max_body_bytes: int,
-        body_timeout: float = 15.0,
-        hsts: bool = False,
-    ) -> None:
+    def __init__(self, app: Any, *, api: Api, max_body_bytes: int, hsts: bool = False) -> None:
         self._app = app
         self.state = app.state
         self._max_body = max_body_bytes
-        self._body_timeout = body_timeout
         self._security_headers = security_headers(hsts=hsts)
         self._exact: dict[str, _Route] = {}
         self._prefixed: list[_Route] = []
@@ -214,6 +215,8 @@ class FastRouter:
             request = await self._request(scope, receive, method, path)
             services: Services = self.state.services
             response = await handler(Call(request, services, params))
+        except ClientDisconnected:
+            return  # nobody to answer (the protocol may have answered 408 already)
         except Exception as exc:
             response = error_response(exc, method, path)
         await _send(send, response, self._security_headers, head=method == "HEAD")
@@ -253,23 +256,21 @@ class FastRouter:
                 raise InvalidRequest("invalid Content-Length")
             if int(declared) > limit:
                 raise RequestTooLarge(f"the request body exceeds {limit} bytes")
+        # No deadline here: the server's protocol enforces OAUTH_SERVER_BODY_TIMEOUT
+        # (oauth_server.web.protocol), far cheaper than a timeout around every receive().
         chunks: list[bytes] = []
         size = 0
-        try:
-            async with asyncio.timeout(self._body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        break
-                    chunk: bytes = message.get("body", b"")
-                    size += len(chunk)
-                    if size > limit:
-                        raise RequestTooLarge(f"the request body exceeds {limit} bytes")
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
-            raise RequestTimeout("the request body arrived too slowly") from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(f"the request body exceeds {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -287,14 +288,18 @@ def _encode(name: str, value: str) -> tuple[bytes, bytes]:
     return pair
 
 
+# Pages a browser renders (the docs) also forbid framing (clickjacking, RFC 9700 §4.16) and
+# referrer leaks; JSON responses are never rendered, so they carry only the headers below.
+HTML_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
-    """Headers on every response: no MIME sniffing, no framing (clickjacking, RFC 9700
-    §4.16), no referrer leaks; HSTS when the public issuer is https."""
-    headers = [
-        (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"no-referrer"),
-    ]
+    """Headers on every response: no MIME sniffing; HSTS when the public issuer is https."""
+    headers = [(b"x-content-type-options", b"nosniff")]
     if hsts:
         headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
     return headers

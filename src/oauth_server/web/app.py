@@ -109,7 +109,6 @@ def create_app(
         fallback,
         api=api,
         max_body_bytes=settings.max_body_bytes,
-        body_timeout=settings.body_timeout,
         hsts=settings.public_issuer.startswith("https://"),
     )
 
@@ -122,5 +121,6 @@ def create_app_from_env() -> FastRouter:
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
         header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
     )
     return create_app(settings)

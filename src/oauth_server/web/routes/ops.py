@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oauth_server.errors import TemporarilyUnavailable
 from oauth_server.oauth.http import OAuthResponse
-from oauth_server.web.api import Api, Call
+from oauth_server.web.api import HTML_HEADERS, Api, Call
 
 __all__ = ["register"]
 
@@ -39,4 +39,6 @@ def register(api: Api, *, openapi: bytes) -> None:
 
     @api.route("/docs", methods=["GET"])
     async def docs(call: Call) -> OAuthResponse:
-        return OAuthResponse(200, _DOCS_PAGE, {"Content-Type": "text/html; charset=utf-8"})
+        return OAuthResponse(
+            200, _DOCS_PAGE, {"Content-Type": "text/html; charset=utf-8", **HTML_HEADERS}
+        )
