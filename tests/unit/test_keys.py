@@ -269,3 +269,18 @@ async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) 
     clock.advance(10 * RETIRE)
     assert await keys.purge_expired(margin=0) == []  # the newest stays
     assert keys.ring.signing_key(clock.now()).kid == second
+
+
+async def test_jtis_are_unique_within_and_across_processes(storage: SqlStorage) -> None:
+    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
+    from tests.fakes import make_client
+
+    clock = FrozenClock()
+    keys = manager(storage, clock)
+    await keys.ensure_current()
+    grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
+    issuers = [
+        JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL) for _ in range(2)
+    ]  # two processes
+    jtis = [(await issuer.issue(grant)).token_id for issuer in issuers for _ in range(500)]
+    assert len(set(jtis)) == 1000

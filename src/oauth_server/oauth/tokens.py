@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import itertools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,7 +12,7 @@ from typing import Protocol
 import orjson
 
 from oauth_server.clock import Clock
-from oauth_server.crypto import new_split_token, new_token
+from oauth_server.crypto import new_split_token
 from oauth_server.oauth.keys import KeyRing
 from oauth_server.oauth.scopes import format_scope
 from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat
@@ -96,12 +98,20 @@ class JwtAccessTokenIssuer:
         self._clock = clock
         self._ttl = ttl
         self._headers: dict[str, bytes] = {}
+        # jti (RFC 7519 §4.1.7) must be unique, not unpredictable: 96 random bits drawn once
+        # per process, then a counter. A random value per token cost a getrandom() system
+        # call, 6% of JWT issuance in the profile.
+        self._jti_prefix = base64.urlsafe_b64encode(os.urandom(12)).decode("ascii")
+        self._jti_counter = itertools.count()
+
+    def _jti(self) -> str:
+        return f"{self._jti_prefix}{next(self._jti_counter):x}"
 
     async def issue(self, grant: TokenGrant) -> IssuedToken:
         now = int(self._clock.now())
         key = self._ring.signing_key(now)
         audience = grant.audience
-        jti = new_token(16)
+        jti = self._jti()
         claims = {
             "iss": self._issuer,
             "sub": grant.subject,
