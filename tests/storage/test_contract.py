@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from oauth_server.crypto import hash_secret, new_split_token
 from oauth_server.storage import (
@@ -284,3 +284,19 @@ async def test_audit_append_is_idempotent_and_scans_in_chain_order(storage: SqlS
     assert await storage.audit.scan(after=("b", 3), limit=2) == []
     newest = await storage.audit.recent(limit=2)
     assert [(r.chain_id, r.seq) for r in newest] == [("b", 3), ("b", 2)]
+
+
+async def test_token_writes_wait_for_a_lock_held_in_this_process(storage: SqlStorage) -> None:
+    """On SQLite a batch is written on the event loop only if the write lock is free; a lock
+    held by a transaction of this same process (which needs the loop to finish) must send the
+    batch to a waiting thread instead of deadlocking the loop."""
+    record = token()
+    async with storage.engine.begin() as conn:
+        await conn.execute(text("UPDATE server_meta SET value = value"))
+        await conn.execute(text("INSERT INTO server_meta (key, value) VALUES ('lock', 'held')"))
+        writing = asyncio.create_task(storage.tokens.add(token=record))
+        started = asyncio.get_running_loop().time()
+        await asyncio.sleep(0.2)  # returns on time only if the loop is free
+        assert asyncio.get_running_loop().time() - started < 1.0
+    await asyncio.wait_for(writing, 10)
+    assert await storage.tokens.get(selector=record.selector) == record

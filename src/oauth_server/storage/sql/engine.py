@@ -90,13 +90,20 @@ def sqlite_file(url: str) -> str | None:
     return database
 
 
-def create_sync_sqlite_engine(path: str) -> Engine:
-    """A synchronous engine on the same SQLite file, with the same pragmas and transactions."""
-    # One connection, created and used only by the batch writer's own thread.
+def create_sync_sqlite_engine(path: str, *, wait_for_locks: bool = True) -> Engine:
+    """A synchronous engine on the same SQLite file, with the same pragmas and transactions;
+    without ``wait_for_locks`` a busy database fails at once instead of waiting."""
+    # One connection, used only by the batch writer.
     engine = sqlalchemy.create_engine(f"sqlite:///{path}", pool_size=1, max_overflow=0)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
+    if not wait_for_locks:
+        event.listen(engine, "connect", _no_busy_wait)
     return engine
+
+
+def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oauth_server.storage.migrate import upgrade
 from oauth_server.storage.sql.audit import SqlAuditRepository
-from oauth_server.storage.sql.batching import BatchWriter, SqliteThreadBatchWriter
+from oauth_server.storage.sql.batching import BatchWriter, SqliteBatchWriter
 from oauth_server.storage.sql.clients import SqlClientRepository
 from oauth_server.storage.sql.engine import create_engine, create_sync_sqlite_engine, sqlite_file
 from oauth_server.storage.sql.keys import SqlRevocationRepository, SqlSigningKeyRepository
@@ -36,7 +36,11 @@ class SqlStorage:
         engine = create_engine(url, pool_size=pool_size)
         path = sqlite_file(url)
         writer = (
-            SqliteThreadBatchWriter(create_sync_sqlite_engine(path), opaque_tokens)
+            SqliteBatchWriter(
+                create_sync_sqlite_engine(path, wait_for_locks=False),
+                create_sync_sqlite_engine(path),
+                opaque_tokens,
+            )
             if path is not None
             else None
         )
