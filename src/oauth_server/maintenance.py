@@ -27,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
 
+from oauth_server.background import Periodic
 from oauth_server.clock import Clock
 from oauth_server.oauth.keys import KeyManager
+from oauth_server.storage.errors import log_background_failure
 from oauth_server.storage.protocols import Storage
 
 __all__ = ["PurgeReport", "Purger", "change_retention"]
@@ -88,7 +89,13 @@ class Purger:
         self._grace = grace
         self._change_retention = change_retention
         self._key_margin = key_margin
-        self._task: asyncio.Task[None] | None = None
+        self._background = Periodic(
+            "purge",
+            self._run_logged,
+            interval=lambda: interval * random.uniform(0.75, 1.25),  # noqa: S311 - jitter
+            # The database may be down; the next pass catches up.
+            on_error=lambda exc: log_background_failure(log, "purge", exc),
+        )
 
     async def run_once(self) -> PurgeReport:
         """One full pass over every table."""
@@ -110,23 +117,17 @@ class Purger:
 
     async def start(self) -> None:
         """Purge in the background every ``interval`` seconds (never when it is 0)."""
-        if self._interval > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="purge")
+        if self._interval > 0:
+            self._background.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval * random.uniform(0.75, 1.25))  # noqa: S311
-            try:
-                report = await self.run_once()
-            except Exception:  # the database may be down; the next pass catches up
-                log.warning("purge failed", exc_info=True)
-                continue
-            if report != PurgeReport():
-                log.info("purged %s", report)
+    @property
+    def running(self) -> bool:
+        return self._background.running
+
+    async def _run_logged(self) -> None:
+        report = await self.run_once()
+        if report != PurgeReport():
+            log.info("purged %s", report)

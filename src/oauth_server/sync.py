@@ -12,11 +12,10 @@ below the mark are remembered as gaps and looked for again until they appear or
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from contextlib import suppress
 
+from oauth_server.background import Periodic
 from oauth_server.clock import Clock
 from oauth_server.storage.errors import log_background_failure
 from oauth_server.storage.models import Change
@@ -42,13 +41,18 @@ class ChangeSync:
     ) -> None:
         self._feed = feed
         self._clock = clock
-        self._interval = interval
         self._gap_timeout = gap_timeout
         self._batch = batch
         self._subscribers: dict[str, list[Subscriber]] = {}
         self._high = 0
         self._gaps: dict[int, float] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic(
+            "change-sync",
+            self.poll,
+            interval=lambda: interval,
+            # The database may be down; caches keep their TTL bound meanwhile.
+            on_error=lambda exc: log_background_failure(log, "change feed poll", exc),
+        )
 
     def subscribe(self, kind: str, subscriber: Subscriber) -> None:
         self._subscribers.setdefault(kind, []).append(subscriber)
@@ -56,22 +60,10 @@ class ChangeSync:
     async def start(self) -> None:
         """Skip history (caches start empty) and poll in the background."""
         self._high = await self._feed.last_id()
-        self._task = asyncio.create_task(self._run(), name="change-sync")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.poll()
-            except Exception as exc:  # the database may be down; caches keep their TTL bound
-                log_background_failure(log, "change feed poll", exc)
+        await self._poller.stop()
 
     async def poll(self) -> int:
         """Read and dispatch new changes; return how many were dispatched."""

@@ -199,6 +199,7 @@ async def test_services_start_and_stop_the_purge(settings: Settings, clock: Froz
     services = build_services(settings.model_copy(update={"purge_interval": 0.02}), clock=clock)
     await prepare(services.settings, services.storage, clock=clock)
     await services.start()
+    assert services.purger.running
     try:
         old = RevokedToken(jti="old", client_id="c", expires_at=1, revoked_at=1)
         await services.storage.revocations.add(token=old)
@@ -209,7 +210,7 @@ async def test_services_start_and_stop_the_purge(settings: Settings, clock: Froz
         assert await services.storage.revocations.active(now=0) == []
     finally:
         await services.close()
-    assert services.purger._task is None
+    assert not services.purger.running
 
 
 async def test_changes_are_kept_as_long_as_a_token_lives(

@@ -25,11 +25,11 @@ import logging
 import os
 import secrets
 import socket
-from contextlib import suppress
 from typing import Unpack
 
 from oauth_server.audit.chain import GENESIS, seal
 from oauth_server.audit.events import AuditFields, AuditKind
+from oauth_server.background import Periodic
 from oauth_server.clock import Clock
 from oauth_server.storage.models import AuditRecord
 from oauth_server.storage.protocols import AuditRepository
@@ -57,7 +57,6 @@ class AuditTrail:
         self.chain_id = secrets.token_hex(16)
         self._repository = repository
         self._clock = clock
-        self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._max_buffered = max_buffered
         self._events: list[_Event] = []
@@ -67,7 +66,12 @@ class AuditTrail:
         self._head = GENESIS
         self._dropped = 0
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._writer = Periodic(
+            "audit-flush",
+            self.flush,
+            interval=lambda: flush_interval,
+            on_error=self._flush_failed,
+        )
         # The first event names who writes the chain: which program, process and machine.
         self.record("chain_started", program=program, pid=os.getpid(), host=socket.gethostname())
 
@@ -129,27 +133,15 @@ class AuditTrail:
 
     async def start(self) -> None:
         """Write in the background every ``flush_interval`` seconds."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="audit-flush")
+        self._writer.start()
 
     async def close(self) -> None:
         """Stop the background writer and write what is left (shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._writer.stop()
         try:
             await self.flush()
         except Exception:
             log.error("could not write %d audit events at shutdown; they are lost", self.pending)
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.warning(
-                    "writing audit events failed; %d kept for retry", self.pending, exc_info=True
-                )
+    def _flush_failed(self, exc: Exception) -> None:
+        log.warning("writing audit events failed; %d kept for retry", self.pending, exc_info=exc)

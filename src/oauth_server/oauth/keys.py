@@ -42,6 +42,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from oauth_server.audit import NO_AUDIT, AuditRecorder
+from oauth_server.background import Periodic
 from oauth_server.clock import Clock
 from oauth_server.config import Settings
 from oauth_server.storage.errors import log_background_failure
@@ -310,7 +311,7 @@ class KeyManager:
         self._last_reload = float("-inf")
         self._records: list[SigningKeyRecord] = []
         self._parsed: dict[str, LoadedKey] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._schedule: Periodic | None = None
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -478,19 +479,14 @@ class KeyManager:
 
     async def start(self, *, check_every: float = 60.0) -> None:
         await self.ensure_current()
-        self._task = asyncio.create_task(self._schedule(check_every), name="key-rotation")
+        self._schedule = Periodic(
+            "key-rotation",
+            self.ensure_current,
+            interval=lambda: check_every,
+            on_error=lambda exc: log_background_failure(log, "key rotation check", exc),
+        )
+        self._schedule.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _schedule(self, every: float) -> None:
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.ensure_current()
-            except Exception as exc:
-                log_background_failure(log, "key rotation check", exc)
+        if self._schedule is not None:
+            await self._schedule.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +17,7 @@ from joserfc import jwk
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from oauth_server.background import Periodic
 from oauth_server.clock import Clock
 from oauth_server.resource.jwt import ALLOWED_ALGS
 
@@ -51,7 +51,9 @@ class RemoteJwks:
         self._keys: dict[str, _Key] = {}
         self._last_fetch = float("-inf")
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._refresher = Periodic(
+            "jwks-refresh", self.refresh, interval=lambda: max_age, on_error=self._refresh_failed
+        )
 
     @property
     def kids(self) -> list[str]:
@@ -102,19 +104,11 @@ class RemoteJwks:
 
     async def start(self) -> None:
         await self.refresh()
-        self._task = asyncio.create_task(self._run(), name="jwks-refresh")
+        self._refresher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+        await self._refresher.stop()
         await self._http.aclose()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._max_age)
-            try:
-                await self.refresh()
-            except (httpx.HTTPError, ValueError):
-                log.warning("refreshing %s failed; keeping the keys we have", self._url)
+    def _refresh_failed(self, exc: Exception) -> None:
+        log.warning("refreshing %s failed; keeping the keys we have: %s", self._url, exc)
