@@ -35,6 +35,14 @@ async def new_client(app: FastRouter, client_id: str, **options: object) -> str:
     return created.secret
 
 
+async def token_for(client: httpx.AsyncClient, auth: str) -> str:
+    response = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": auth}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
 async def introspect(client: httpx.AsyncClient, token: str, auth: str = ADMIN) -> httpx.Response:
     return await client.post(
         "/oauth/introspect", data={"token": token}, headers={"Authorization": auth}
@@ -248,13 +256,7 @@ async def test_revocation_takes_effect_everywhere_at_once(
 ) -> None:
     secret = await new_client(app, "rv", scopes=["restaurent"], token_format=token_format)
     auth = basic("rv", secret)
-    token = (
-        await client.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": auth},
-        )
-    ).json()["access_token"]
+    token = await token_for(client, auth)
     assert (await client.get("/restaurent", headers=bearer(token))).status_code == 200
     response = await revoke(client, token, auth)
     assert response.status_code == 200
@@ -278,13 +280,7 @@ async def test_another_clients_token_is_not_revoked(
 ) -> None:
     secret = await new_client(app, "victim", scopes=["restaurent"], token_format=token_format)
     victim = basic("victim", secret)
-    token = (
-        await client.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": victim},
-        )
-    ).json()["access_token"]
+    token = await token_for(client, victim)
     other = await new_client(app, "attacker", scopes=["restaurent"])
     assert (await revoke(client, token, basic("attacker", other))).status_code == 200
     assert (await introspect(client, token, victim)).json()["active"] is True
@@ -297,13 +293,7 @@ async def test_storage_failure_is_503_never_a_false_200(
 ) -> None:
     secret = await new_client(app, "st", scopes=["restaurent"], token_format=token_format)
     auth = basic("st", secret)
-    token = (
-        await client.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": auth},
-        )
-    ).json()["access_token"]
+    token = await token_for(client, auth)
     storage = services(app).storage
 
     async def down(**_: object) -> bool:

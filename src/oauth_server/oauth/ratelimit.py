@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -128,18 +129,20 @@ class RateLimiter:
         failing = self._failing
         if failing is not None and failing.get((kind, key), 0.0) < time.monotonic():
             return
-        try:
-            allowed = await self._limiter.test(item, kind, key)
-        except Exception as exc:
-            self._outage(exc)
-            return
-        if not allowed:
-            self._record_denial(item, kind, key)
-            raise TooManyRequests(await self._retry_after(item, kind, key))
+        await self._enforce(self._limiter.test, item, kind, key)
 
     async def _consume(self, item: RateLimitItem, kind: str, key: str) -> None:
+        await self._enforce(self._limiter.hit, item, kind, key)
+
+    async def _enforce(
+        self,
+        check: Callable[[RateLimitItem, str, str], Awaitable[bool]],
+        item: RateLimitItem,
+        kind: str,
+        key: str,
+    ) -> None:
         try:
-            allowed = await self._limiter.hit(item, kind, key)
+            allowed = await check(item, kind, key)
         except Exception as exc:
             self._outage(exc)
             return
