@@ -13,6 +13,7 @@ from oauth_server.crypto import verify_secret
 from oauth_server.oauth.clients import ClientRegistry
 from oauth_server.oauth.keys import KeyError_
 from oauth_server.resource.restaurants import restaurant_from_document
+from oauth_server.services import build_key_manager
 from oauth_server.storage import AlreadyExists, Storage
 
 __all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "StartupRefused", "prepare"]
@@ -65,7 +66,6 @@ class StartupRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class StartupReport:
-    seeded_demo: bool
     demo_client_present: bool
 
 
@@ -76,14 +76,11 @@ async def prepare(
     await storage.migrate()
     try:
         # Creates the first signing key, or proves the stored ones decrypt with this secret.
-        from oauth_server.services import build_key_manager
-
         await build_key_manager(settings, storage, clock, audit=audit).ensure_current()
     except KeyError_ as exc:
         raise StartupRefused(str(exc)) from None
-    seeded = False
     if settings.seed_demo_data:
-        seeded = await _seed_demo_data(storage, clock=clock, audit=audit)
+        await _seed_demo_data(storage, clock=clock, audit=audit)
     demo_present = await demo_client_present(storage)
     if settings.env == "production":
         problems = settings.production_problems()
@@ -94,7 +91,7 @@ async def prepare(
             )
         if problems:
             raise StartupRefused("refusing to start in production:\n  - " + "\n  - ".join(problems))
-    return StartupReport(seeded_demo=seeded, demo_client_present=demo_present)
+    return StartupReport(demo_client_present=demo_present)
 
 
 async def demo_client_present(storage: Storage) -> bool:
@@ -104,9 +101,9 @@ async def demo_client_present(storage: Storage) -> bool:
     )
 
 
-async def _seed_demo_data(storage: Storage, *, clock: Clock, audit: AuditRecorder) -> bool:
+async def _seed_demo_data(storage: Storage, *, clock: Clock, audit: AuditRecorder) -> None:
     if await storage.meta.get(key=_DEMO_SEEDED):
-        return False
+        return
     registry = ClientRegistry(storage, clock=clock, audit=audit)
     with suppress(AlreadyExists):
         await registry.create(
@@ -124,4 +121,3 @@ async def _seed_demo_data(storage: Storage, *, clock: Clock, audit: AuditRecorde
     log.warning(
         "seeded the demo client %r and %d restaurants", DEMO_CLIENT_ID, len(DEMO_RESTAURANTS)
     )
-    return True

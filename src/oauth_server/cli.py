@@ -23,7 +23,6 @@ from oauth_server.bootstrap import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     StartupRefused,
-    demo_client_present,
     prepare,
 )
 from oauth_server.clock import SystemClock
@@ -138,8 +137,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             os.environ[f"OAUTH_SERVER_{name}"] = str(value)
 
     async def bootstrap(storage: SqlStorage, audit: AuditRecorder) -> bool:
-        await prepare(settings, storage, clock=SystemClock(), audit=audit)
-        return await demo_client_present(storage)
+        report = await prepare(settings, storage, clock=SystemClock(), audit=audit)
+        return report.demo_client_present
 
     try:
         demo = _with_audit(settings, "serve", bootstrap)

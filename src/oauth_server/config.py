@@ -235,16 +235,6 @@ class Settings(BaseSettings):
     def seed_demo_data(self) -> bool:
         return self.demo_data if self.demo_data is not None else self.env == "development"
 
-    @property
-    def sqlite_path(self) -> Path | None:
-        """The database file for a file-based SQLite URL, else ``None``."""
-        if not self.database_url.startswith("sqlite"):
-            return None
-        path = self.database_url.split(":///", 1)[-1]
-        if not path or path == ":memory:":
-            return None
-        return Path(path)
-
     def production_problems(self) -> list[str]:
         """Reasons this configuration is unsafe for production (empty when it is fine)."""
         problems: list[str] = []

@@ -7,7 +7,6 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -118,7 +117,7 @@ def test_declared_oversized_body_is_413_without_reading_it(server: ServerProcess
     assert status == 413
 
 
-def test_security_headers_on_real_responses(server: ServerProcess, tmp_path: Path) -> None:
+def test_security_headers_on_real_responses(server: ServerProcess) -> None:
     response = httpx.get(f"{server.url}/restaurent")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "strict-transport-security" not in response.headers  # http issuer

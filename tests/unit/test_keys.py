@@ -158,10 +158,11 @@ async def test_rotate_and_remove(storage: SqlStorage) -> None:
     assert keys.ring.signing_key(clock.now()).kid == old  # publish lead first
     assert [row["state"] for row in keys.describe()] == ["active", "pending"]
     immediate = await keys.rotate(immediately=True)
+    assert immediate is not None
     assert keys.ring.signing_key(clock.now()).kid == immediate
-    assert await keys.remove(immediate or "")
-    assert keys.ring.verification_key(immediate or "", clock.now()) is None
-    assert not await keys.remove(immediate or "")
+    assert await keys.remove(immediate)
+    assert keys.ring.verification_key(immediate, clock.now()) is None
+    assert not await keys.remove(immediate)
     # Removing the signing key leaves the server able to sign.
     keys.ring.signing_key(clock.now())
 

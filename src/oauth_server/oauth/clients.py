@@ -158,17 +158,19 @@ class ClientRegistry:
     async def rotate_secret(self, client_id: str) -> NewClient | None:
         """Replace the secret; the old one stops working everywhere within the sync interval."""
         secret = new_secret()
+        secret_hash = hash_secret(secret)
         now = int(self._clock.now())
         client = await self._storage.clients.get(client_id=client_id)
         if client is None:
             return None
         if not await self._storage.clients.set_secret_hash(
-            client_id=client_id, secret_hash=hash_secret(secret), now=now
+            client_id=client_id, secret_hash=secret_hash, now=now
         ):
             return None
         await self._changed(client_id, now)
         self._audit.record("client_secret_rotated", client_id=client_id)
-        return NewClient(client=replace(client, secret_hash=hash_secret(secret)), secret=secret)
+        updated = replace(client, secret_hash=secret_hash, updated_at=now)
+        return NewClient(client=updated, secret=secret)
 
     async def delete(self, client_id: str) -> bool:
         now = int(self._clock.now())

@@ -47,7 +47,6 @@ class RemoteJwks:
         self._clock = clock
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._min_refresh_interval = min_refresh_interval
-        self._max_age = max_age
         self._keys: dict[str, _Key] = {}
         self._last_fetch = float("-inf")
         self._lock = asyncio.Lock()

@@ -74,26 +74,25 @@ def public_view(restaurant: Restaurant) -> dict[str, Any]:
     return {"Name": restaurant.name, "Address": restaurant.address}
 
 
-def _check_text(field: str, value: str | None, limit: int, *, required: bool = False) -> None:
+def _check_text(
+    field: str, value: str | None, limit: int, *, required: bool = False, blank: bool = True
+) -> None:
+    """``required``: must be present; ``blank``: may be empty or whitespace when present."""
     if value is None:
         if required:
             raise InvalidRequest(f"{field} is required")
         return
     if len(value) > limit:
         raise InvalidRequest(f"{field} must be at most {limit} characters")
-    if required and not value.strip():
+    if not blank and not value.strip():
         raise InvalidRequest(f"{field} must not be empty")
     if any(ord(char) < 0x20 and char not in "\t" for char in value):
         raise InvalidRequest(f"{field} must not contain control characters")
 
 
 def check_changes(changes: RestaurantChanges) -> None:
-    _check_text("Name", changes.name, NAME_MAX)
-    if changes.name is not None and not changes.name.strip():
-        raise InvalidRequest("Name must not be empty")
-    _check_text("Address", changes.address, ADDRESS_MAX)
-    if changes.address is not None and not changes.address.strip():
-        raise InvalidRequest("Address must not be empty")
+    _check_text("Name", changes.name, NAME_MAX, blank=False)
+    _check_text("Address", changes.address, ADDRESS_MAX, blank=False)
     _check_text("open", changes.open, TIME_MAX)
     _check_text("close", changes.close, TIME_MAX)
 
@@ -121,8 +120,8 @@ def restaurant_from_document(document: Any, *, now: int) -> Restaurant:
     for field, value in fields.items():
         if value is not None and not isinstance(value, str):
             raise InvalidRequest(f"{field} must be a string")
-    _check_text("Name", fields["Name"], NAME_MAX, required=True)
-    _check_text("Address", fields["Address"], ADDRESS_MAX, required=True)
+    _check_text("Name", fields["Name"], NAME_MAX, required=True, blank=False)
+    _check_text("Address", fields["Address"], ADDRESS_MAX, required=True, blank=False)
     _check_text("open", fields["open"], TIME_MAX)
     _check_text("close", fields["close"], TIME_MAX)
     return Restaurant(

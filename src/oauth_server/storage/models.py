@@ -45,10 +45,6 @@ class Client:
     created_at: int = 0
     updated_at: int = 0
 
-    @property
-    def is_confidential(self) -> bool:
-        return self.secret_hash is not None
-
 
 @dataclass(frozen=True, slots=True)
 class AccessTokenRecord:
