@@ -159,10 +159,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_level=settings.log_level,
         access_log=settings.access_log,
         server_header=False,
-        # X-Forwarded-For is trusted only from the proxies named in OAUTH_SERVER_TRUSTED_PROXIES
-        # (RFC 9700 §4.13): uvicorn's default would trust any local client.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
+        # X-Forwarded-For is read by the app, only from OAUTH_SERVER_TRUSTED_PROXIES and only
+        # when it names an IP (oauth_server.addresses); uvicorn's would trust any local client.
+        proxy_headers=False,
         timeout_graceful_shutdown=15,
     )
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from oauth_server.addresses import TrustedProxies
 from oauth_server.oauth.ratelimit import RateLimitPolicy, parse_limit
 
 __all__ = ["ConfigError", "Environment", "Settings", "load_settings", "settings_table"]
@@ -143,12 +144,25 @@ class Settings(BaseSettings):
     rate_limits: bool = True
     """Enforce the rate limits below."""
 
-    rate_limit_auth_failures_per_client: str = "20/minute"
-    """Failed client authentications per client id before its attempts get 429 (RFC 6749
-    §2.3.1 brute-force protection; the correct secret is refused too until the window ends)."""
+    rate_limit_auth_failures_per_client_address: str = "20/minute"
+    """Failed client authentications per client id from one address before that client id's
+    attempts from that address get 429 (RFC 6749 §2.3.1 brute-force protection; the correct
+    secret is refused too until the window ends). The client keeps working from its other
+    addresses, so nobody can lock out a client they do not share an address with."""
+
+    rate_limit_auth_failures_per_client: str = "1000/minute"
+    """Failed client authentications per client id from all addresses together before every
+    attempt for it gets 429: a ceiling that only a guessing attack spread over many addresses
+    reaches (it then locks the client out everywhere for the window)."""
 
     rate_limit_auth_failures_per_address: str = "100/minute"
-    """Failed client authentications per client address before its attempts get 429."""
+    """Failed client authentications per client address, across client ids, before its
+    attempts get 429. Per-address limits count an IPv6 address by its /64."""
+
+    rate_limit_bearer_failures_per_address: str = "100/minute"
+    """Refused bearer tokens (unknown, expired, revoked, forged) presented to the restaurants
+    API per client address before its bearer requests get 429 without the token being looked
+    at; far above what a client retrying with an expired token sends."""
 
     rate_limit_tokens_per_client: str = "1200000/minute"
     """Token requests per client (a runaway-client guard, far above any legitimate rate)."""
@@ -157,8 +171,10 @@ class Settings(BaseSettings):
     """Introspection requests per calling client."""
 
     trusted_proxies: str = ""
-    """Comma-separated addresses of reverse proxies whose `X-Forwarded-For`/`-Proto` headers
-    are believed (empty: none; the client address is the peer's)."""
+    """Comma-separated addresses or networks (`10.0.0.0/8`) of reverse proxies whose
+    `X-Forwarded-For`/`-Proto` headers are believed (empty: none; the client address is the
+    peer's). From a trusted peer, the client is the rightmost untrusted hop; a hop that is not
+    an IP address makes the header ignored."""
 
     purge_interval: Annotated[float, Field(ge=0, le=86_400)] = 300.0
     """Seconds between background purges of expired opaque tokens, expired revocations,
@@ -187,8 +203,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_rate_limits(self) -> Settings:
         for name in (
+            "rate_limit_auth_failures_per_client_address",
             "rate_limit_auth_failures_per_client",
             "rate_limit_auth_failures_per_address",
+            "rate_limit_bearer_failures_per_address",
             "rate_limit_tokens_per_client",
             "rate_limit_introspections_per_client",
         ):
@@ -198,13 +216,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"OAUTH_SERVER_{name.upper()}: {exc}") from None
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("OAUTH_SERVER_REDIS_URL must start with redis:// or rediss://")
+        try:
+            TrustedProxies(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"OAUTH_SERVER_TRUSTED_PROXIES: {exc}") from None
         return self
 
     @property
     def rate_limit_policy(self) -> RateLimitPolicy:
         return RateLimitPolicy(
+            auth_failures_per_client_address=self.rate_limit_auth_failures_per_client_address,
             auth_failures_per_client=self.rate_limit_auth_failures_per_client,
             auth_failures_per_address=self.rate_limit_auth_failures_per_address,
+            bearer_failures_per_address=self.rate_limit_bearer_failures_per_address,
             tokens_per_client=self.rate_limit_tokens_per_client,
             introspections_per_client=self.rate_limit_introspections_per_client,
         )

@@ -216,15 +216,22 @@ class MethodNotAllowed(ServiceError):
 
 
 class TooManyRequests(ServiceError):
+    """RFC 6585 §4: 429 with ``Retry-After``. At a resource server it also carries the Bearer
+    challenge (``challenge``), which RFC 6750 §3 allows on any response."""
+
     error = "too_many_requests"
     status_code = 429
 
     def __init__(self, retry_after: int, description: str | None = None) -> None:
         super().__init__(description or "too many requests; retry later")
         self.retry_after = max(1, retry_after)
+        self.challenge: str | None = None
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        headers = {"Retry-After": str(self.retry_after)}
+        if self.challenge:
+            headers["WWW-Authenticate"] = self.challenge
+        return headers
 
 
 class ServerError(ServiceError):

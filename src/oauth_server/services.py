@@ -132,6 +132,7 @@ def build_services(
             redis_url=settings.redis_url,
             key_prefix=settings.redis_key_prefix,
             audit=audit,
+            clock=clock,
         )
         if settings.rate_limits
         else None
@@ -198,7 +199,11 @@ def build_services(
         ),
         restaurants=restaurants,
         guard=ResourceGuard(
-            verifier, resource=resource, realm=RESOURCE_REALM, resource_metadata=resource_metadata
+            verifier,
+            resource=resource,
+            realm=RESOURCE_REALM,
+            resource_metadata=resource_metadata,
+            limiter=limiter,
         ),
         sync=sync,
         purger=build_purger(settings, storage, keys, clock),

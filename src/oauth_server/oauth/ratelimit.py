@@ -3,15 +3,28 @@
 Counted per process in memory by default, or shared by every instance through Redis when
 ``OAUTH_SERVER_REDIS_URL`` is set:
 
-* failed client authentications per client id and per client address — RFC 6749 §2.3.1: the
-  server "MUST protect any endpoint utilizing [password authentication] against brute force
-  attacks". Once a budget is spent, every attempt for that client id (or from that address)
-  gets 429 until the window ends, the correct secret included: otherwise guessing would go on
-  at full speed. The price is that someone who knows a client id can lock it out for a window;
-  the per-address budget and short windows keep that price small, and 256-bit generated
-  secrets make guessing hopeless anyway;
+* failed client authentications — RFC 6749 §2.3.1: the server "MUST protect any endpoint
+  utilizing [password authentication] against brute force attacks" — in three budgets:
+
+  - per (client id, address), small (20 a minute): once spent, that client id gets 429 *from
+    that address* until the window ends, the correct secret included (otherwise guessing would
+    go on at full speed). Someone who knows a client id can lock out only their own address:
+    the client keeps working from its own;
+  - per client id, a ceiling far above it (1000 a minute) that only a distributed attack
+    reaches; then the client id is locked out everywhere for the window — the price of
+    stopping guessing from many addresses (256-bit generated secrets make it hopeless anyway);
+  - per address, across client ids (credential stuffing);
+
+* failed bearer-token validations at the resource server per address (random opaque tokens,
+  garbage JWTs: each may cost a database read). Once spent, that address's bearer requests get
+  429 before the token is looked at; a valid token costs the limiter nothing while no address is
+  locked out (:meth:`RateLimiter.bearer_failed` is called only on failure);
 * token requests per client and introspection requests per calling client, with defaults high
   enough never to throttle legitimate load (they stop a runaway client, not a busy one).
+
+Per-address budgets count an IPv6 address by its /64 (:func:`oauth_server.addresses.address_key`).
+Each refusal is audited as ``rate_limited`` with the budget as ``reason``, at most once a minute
+(by the injected clock) per budget and key.
 
 If the shared counter store is unreachable the limiter fails open and logs it: rate limiting
 is a second line of defence, and an outage of Redis must not become an outage of OAuth.
@@ -24,18 +37,40 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
-from oauth_server.audit import NO_AUDIT, AuditRecorder
+from oauth_server.addresses import address_key
+from oauth_server.audit import NO_AUDIT, AuditFields, AuditRecorder
+from oauth_server.clock import Clock, SystemClock
 from oauth_server.errors import TooManyRequests
 
 __all__ = ["RateLimitPolicy", "RateLimiter", "parse_limit"]
 
 log = logging.getLogger(__name__)
+
+# Budget names: the ``reason`` of ``rate_limited`` audit events, and part of the counter keys.
+FAILURES_ADDRESS = "auth-failures-address"
+FAILURES_CLIENT_ADDRESS = "auth-failures-client-address"
+FAILURES_CLIENT = "auth-failures-client"
+BEARER_FAILURES_ADDRESS = "bearer-failures-address"
+TOKENS = "tokens"
+INTROSPECTIONS = "introspections"
+
+# The audit fields naming each budget's key, in the order of the key's parts.
+_KEY_FIELDS: dict[str, tuple[Literal["ip", "client_id"], ...]] = {
+    FAILURES_ADDRESS: ("ip",),
+    FAILURES_CLIENT_ADDRESS: ("ip", "client_id"),
+    FAILURES_CLIENT: ("client_id",),
+    BEARER_FAILURES_ADDRESS: ("ip",),
+    TOKENS: ("client_id",),
+    INTROSPECTIONS: ("client_id",),
+}
+_MAX_TRACKED = 100_000
 
 
 def parse_limit(value: str) -> RateLimitItem:
@@ -48,8 +83,10 @@ def parse_limit(value: str) -> RateLimitItem:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitPolicy:
-    auth_failures_per_client: str = "20/minute"
+    auth_failures_per_client_address: str = "20/minute"
+    auth_failures_per_client: str = "1000/minute"
     auth_failures_per_address: str = "100/minute"
+    bearer_failures_per_address: str = "100/minute"
     tokens_per_client: str = "1200000/minute"
     introspections_per_client: str = "1200000/minute"
 
@@ -62,14 +99,22 @@ class RateLimiter:
         redis_url: str | None = None,
         key_prefix: str = "oauth-server",
         audit: AuditRecorder = NO_AUDIT,
+        clock: Clock | None = None,
     ) -> None:
         self._audit = audit
-        self._audited: dict[tuple[str, str], float] = {}
+        # The audit's once-a-minute rule reads the injected clock; the counters' windows are
+        # the limits library's, on the wall clock (it takes no clock).
+        self._clock = clock or SystemClock()
+        self._audited: dict[tuple[str, ...], float] = {}
         # In-memory counting only: the failure keys this process has counted, and until when.
-        # A key absent here has no failures, so its budget need not be looked up — two of the
-        # three counter operations of a successful request, skipped. (Redis counters are fed by
-        # every instance, so there every check asks Redis.)
-        self._failing: dict[tuple[str, str], float] | None = None
+        # A key absent here has no failures, so its budget need not be looked up — the counter
+        # operations of a successful request, skipped. (Redis counters are fed by every
+        # instance, so there every check asks Redis.)
+        self._failing: dict[tuple[str, ...], float] | None = None
+        self.bearer_lockouts: dict[str, float] = {}
+        """Address keys whose bearer-failure budget is spent → wall-clock time it resets.
+        Kept locally with either store, so that checking a bearer request never waits on
+        the store; an instance learns of a budget spent elsewhere at its next failure."""
         storage: Storage
         # Our own pool (limits would build one we could not close at shutdown).
         self._pool = ConnectionPool.from_url(redis_url, socket_timeout=1.0) if redis_url else None
@@ -87,8 +132,10 @@ class RateLimiter:
             self._failing = {}
         self._storage = storage
         self._limiter = FixedWindowRateLimiter(storage)
+        self._failures_client_address = parse_limit(policy.auth_failures_per_client_address)
         self._failures_client = parse_limit(policy.auth_failures_per_client)
         self._failures_address = parse_limit(policy.auth_failures_per_address)
+        self._bearer_failures = parse_limit(policy.bearer_failures_per_address)
         self._tokens = parse_limit(policy.tokens_per_client)
         self._introspections = parse_limit(policy.introspections_per_client)
         self._last_outage_log = 0.0
@@ -99,23 +146,74 @@ class RateLimiter:
 
     async def before_authentication(self, client_id: str, address: str) -> None:
         """Refuse to even check the credentials once a failure budget is spent."""
-        if address:
-            await self._require(self._failures_address, "auth-failures-address", address)
+        ip = address_key(address)
+        if ip:
+            await self._require(self._failures_address, FAILURES_ADDRESS, ip)
         if client_id:
-            await self._require(self._failures_client, "auth-failures-client", client_id)
+            if ip:
+                await self._require(
+                    self._failures_client_address, FAILURES_CLIENT_ADDRESS, ip, client_id
+                )
+            await self._require(self._failures_client, FAILURES_CLIENT, client_id)
 
     async def authentication_failed(self, client_id: str, address: str) -> None:
         """Count a failure; ``client_id`` is empty when the credentials were unreadable."""
-        if address:
-            await self._hit(self._failures_address, "auth-failures-address", address)
+        ip = address_key(address)
+        if ip:
+            await self._hit(self._failures_address, FAILURES_ADDRESS, ip)
         if client_id:
-            await self._hit(self._failures_client, "auth-failures-client", client_id)
+            if ip:
+                await self._hit(
+                    self._failures_client_address, FAILURES_CLIENT_ADDRESS, ip, client_id
+                )
+            await self._hit(self._failures_client, FAILURES_CLIENT, client_id)
+
+    def before_bearer(self, address: str) -> None:
+        """Refuse a bearer request from an address whose failure budget is spent, before its
+        token is looked at. Callers skip the call while :attr:`bearer_lockouts` is empty."""
+        ip = address_key(address)
+        until = self.bearer_lockouts.get(ip)
+        if until is None:
+            return
+        remaining = until - time.time()
+        if remaining <= 0:
+            del self.bearer_lockouts[ip]
+            return
+        self._record_denial(self._bearer_failures, BEARER_FAILURES_ADDRESS, (ip,))
+        raise TooManyRequests(
+            math.ceil(remaining), "too many invalid access tokens from this address; retry later"
+        )
+
+    async def bearer_failed(self, address: str) -> None:
+        """Count a refused bearer token; raises :class:`TooManyRequests` (RFC 6585 §4) when
+        this failure spends the address's budget, and from then on :meth:`before_bearer` does."""
+        ip = address_key(address)
+        if not ip:
+            return
+        item = self._bearer_failures
+        try:
+            allowed = await self._limiter.hit(item, BEARER_FAILURES_ADDRESS, ip)
+        except Exception as exc:
+            self._outage(exc)
+            return
+        if allowed:
+            return
+        retry_after = await self._retry_after(item, BEARER_FAILURES_ADDRESS, ip)
+        lockouts = self.bearer_lockouts
+        if len(lockouts) > _MAX_TRACKED:
+            now = time.time()
+            self.bearer_lockouts = {k: t for k, t in lockouts.items() if t > now}
+        self.bearer_lockouts[ip] = time.time() + retry_after
+        self._record_denial(item, BEARER_FAILURES_ADDRESS, (ip,))
+        raise TooManyRequests(
+            retry_after, "too many invalid access tokens from this address; retry later"
+        )
 
     async def token_requested(self, client_id: str) -> None:
-        await self._consume(self._tokens, "tokens", client_id)
+        await self._consume(self._tokens, TOKENS, client_id)
 
     async def introspection_requested(self, client_id: str) -> None:
-        await self._consume(self._introspections, "introspections", client_id)
+        await self._consume(self._introspections, INTROSPECTIONS, client_id)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -124,60 +222,65 @@ class RateLimiter:
     async def reset(self) -> None:
         """Forget every counter (tests, and an operator's escape hatch)."""
         await self._storage.reset()
+        self.bearer_lockouts.clear()
+        if self._failing is not None:
+            self._failing.clear()
 
-    async def _require(self, item: RateLimitItem, kind: str, key: str) -> None:
+    async def _require(self, item: RateLimitItem, kind: str, *key: str) -> None:
         failing = self._failing
-        if failing is not None and failing.get((kind, key), 0.0) < time.monotonic():
+        if failing is not None and failing.get((kind, *key), 0.0) < time.monotonic():
             return
         await self._enforce(self._limiter.test, item, kind, key)
 
-    async def _consume(self, item: RateLimitItem, kind: str, key: str) -> None:
+    async def _consume(self, item: RateLimitItem, kind: str, *key: str) -> None:
         await self._enforce(self._limiter.hit, item, kind, key)
 
     async def _enforce(
         self,
-        check: Callable[[RateLimitItem, str, str], Awaitable[bool]],
+        check: Callable[..., Awaitable[bool]],
         item: RateLimitItem,
         kind: str,
-        key: str,
+        key: tuple[str, ...],
     ) -> None:
         try:
-            allowed = await check(item, kind, key)
+            allowed = await check(item, kind, *key)
         except Exception as exc:
             self._outage(exc)
             return
         if not allowed:
             self._record_denial(item, kind, key)
-            raise TooManyRequests(await self._retry_after(item, kind, key))
+            raise TooManyRequests(await self._retry_after(item, kind, *key))
 
-    def _record_denial(self, item: RateLimitItem, kind: str, key: str) -> None:
+    def _record_denial(self, item: RateLimitItem, kind: str, key: tuple[str, ...]) -> None:
         """Audit a limit being hit — once a minute per limit and key, so that a flood of
         refused requests does not become a flood of audit rows."""
-        now = time.monotonic()
-        if now - self._audited.get((kind, key), -3600.0) < 60:
+        now = self._clock.now()
+        seen = (kind, *key)
+        last = self._audited.get(seen)
+        if last is not None and now - last < 60:
             return
         if len(self._audited) > 10_000:
             self._audited.clear()
-        self._audited[(kind, key)] = now
-        if kind == "auth-failures-address":
-            self._audit.record("rate_limited", reason=kind, limit=str(item), ip=key)
-        else:
-            self._audit.record("rate_limited", reason=kind, limit=str(item), client_id=key[:256])
+        self._audited[seen] = now
+        fields: AuditFields = {"reason": kind, "limit": str(item)}
+        for name, value in zip(_KEY_FIELDS[kind], key, strict=True):
+            fields[name] = value[:256]
+        self._audit.record("rate_limited", **fields)
 
-    async def _hit(self, item: RateLimitItem, kind: str, key: str) -> None:
+    async def _hit(self, item: RateLimitItem, kind: str, *key: str) -> None:
         if self._failing is not None:
-            if len(self._failing) > 100_000:
+            if len(self._failing) > _MAX_TRACKED:
                 now = time.monotonic()
                 self._failing = {k: t for k, t in self._failing.items() if t > now}
-            self._failing[(kind, key)] = time.monotonic() + item.get_expiry()
+            self._failing[(kind, *key)] = time.monotonic() + item.get_expiry()
         try:
-            await self._limiter.hit(item, kind, key)
+            await self._limiter.hit(item, kind, *key)
         except Exception as exc:
             self._outage(exc)
 
-    async def _retry_after(self, item: RateLimitItem, kind: str, key: str) -> int:
+    async def _retry_after(self, item: RateLimitItem, kind: str, *key: str) -> int:
         try:
-            stats = await self._limiter.get_window_stats(item, kind, key)
+            stats = await self._limiter.get_window_stats(item, kind, *key)
         except Exception:
             return item.get_expiry()
         return max(1, math.ceil(stats.reset_time - time.time()))

@@ -10,15 +10,19 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from oauth_server.errors import (
     BearerChallenge,
     InsufficientScope,
     InvalidBearerRequest,
     InvalidToken,
+    TooManyRequests,
 )
 from oauth_server.oauth.http import OAuthRequest
+
+if TYPE_CHECKING:
+    from oauth_server.oauth.ratelimit import RateLimiter
 
 __all__ = ["MAX_TOKEN_LENGTH", "AccessClaims", "ResourceGuard", "TokenVerifier", "bearer_token"]
 
@@ -83,11 +87,13 @@ class ResourceGuard:
         resource: str,
         realm: str,
         resource_metadata: str | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._verifier = verifier
         self._resource = resource
         self._realm = realm
         self._resource_metadata = resource_metadata
+        self._limiter = limiter
 
     async def authenticate(
         self, request: OAuthRequest, *, any_of: Collection[str], required: bool
@@ -95,14 +101,19 @@ class ResourceGuard:
         """Claims of a valid token holding one of ``any_of``.
 
         Without credentials: ``None`` when not ``required`` (the public view), else a 401
-        challenge. A token that is invalid is never treated as absent.
+        challenge. A token that is invalid is never treated as absent. Refused tokens are
+        counted per address; once the budget is spent, that address gets 429 (RFC 6585 §4)
+        before its tokens are looked at.
         """
+        limiter = self._limiter
         try:
             token = bearer_token(request)
             if token is None:
                 if required:
                     raise BearerChallenge("an access token is required")
                 return None
+            if limiter is not None and limiter.bearer_lockouts:
+                limiter.before_bearer(request.client_ip)
             claims = await self._verifier.verify(token)
             # RFC 8707 / RFC 9068 §4: refuse tokens minted for another resource.
             if self._resource not in claims.audience:
@@ -112,7 +123,23 @@ class ResourceGuard:
                     "the access token lacks the required scope", scope=" ".join(sorted(any_of))
                 )
             return claims
-        except (BearerChallenge, InvalidBearerRequest, InvalidToken, InsufficientScope) as error:
+        except InvalidToken as error:
+            error.realm = self._realm
+            error.resource_metadata = self._resource_metadata
+            if limiter is not None:
+                try:
+                    await limiter.bearer_failed(request.client_ip)
+                except TooManyRequests as limited:
+                    raise self._challenging(limited) from None
+            raise
+        except (BearerChallenge, InvalidBearerRequest, InsufficientScope) as error:
             error.realm = self._realm
             error.resource_metadata = self._resource_metadata
             raise
+        except TooManyRequests as limited:
+            raise self._challenging(limited) from None
+
+    def _challenging(self, limited: TooManyRequests) -> TooManyRequests:
+        challenge = BearerChallenge(realm=self._realm, resource_metadata=self._resource_metadata)
+        limited.challenge = challenge.headers()["WWW-Authenticate"]
+        return limited

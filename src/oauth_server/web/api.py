@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel
 
+from oauth_server.addresses import TrustedProxies
 from oauth_server.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -157,10 +158,19 @@ class FastRouter:
     """The outermost ASGI app: serves the declared operations itself and hands everything
     else (lifespan, unknown paths) to ``app``, whose ``state`` it shares."""
 
-    def __init__(self, app: Any, *, api: Api, max_body_bytes: int, hsts: bool = False) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        api: Api,
+        max_body_bytes: int,
+        hsts: bool = False,
+        trusted_proxies: TrustedProxies | None = None,
+    ) -> None:
         self._app = app
         self.state = app.state
         self._max_body = max_body_bytes
+        self._proxies = trusted_proxies or None
         self._security_headers = security_headers(hsts=hsts)
         self._exact: dict[str, _Route] = {}
         self._prefixed: list[_Route] = []
@@ -238,13 +248,16 @@ class FastRouter:
         )
         body = await self._body(receive, headers) if method in _BODY_METHODS else b""
         client = scope.get("client")
+        address = client[0] if client else ""
+        if self._proxies is not None:
+            address = _forwarded(self._proxies, scope, headers, address)
         return OAuthRequest(
             method=method,
             path=path,
             headers=headers,
             query=query,
             body=body,
-            client_ip=client[0] if client else "",
+            client_ip=address,
         )
 
     async def _body(self, receive: Receive, headers: Mapping[str, str]) -> bytes:
@@ -271,6 +284,18 @@ class FastRouter:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _forwarded(proxies: TrustedProxies, scope: Scope, headers: Mapping[str, str], peer: str) -> str:
+    """The client behind a trusted proxy (RFC 9700 §4.13: believed only from one). The scope is
+    updated as uvicorn's own proxy support would, for its access log."""
+    address = proxies.client_address(peer, headers.get("x-forwarded-for"))
+    if address != peer:
+        scope["client"] = (address, 0)
+    proto = headers.get("x-forwarded-proto")
+    if proto in ("http", "https") and proxies.trusts(peer):
+        scope["scheme"] = proto
+    return address
 
 
 _ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}

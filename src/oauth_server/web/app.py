@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from oauth_server import __version__
+from oauth_server.addresses import TrustedProxies
 from oauth_server.bootstrap import prepare
 from oauth_server.clock import Clock
 from oauth_server.config import Settings, load_settings
@@ -110,6 +111,7 @@ def create_app(
         api=api,
         max_body_bytes=settings.max_body_bytes,
         hsts=settings.public_issuer.startswith("https://"),
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
 
 

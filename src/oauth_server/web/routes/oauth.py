@@ -18,8 +18,9 @@ __all__ = ["register"]
 _COMMON_ERRORS = {
     413: ("Request body too large", ErrorBody),
     429: (
-        "too_many_requests: too many failed client authentications for the client id or from "
-        "the address, or too many requests from the client (`Retry-After`)",
+        "too_many_requests: too many failed client authentications for the client id from "
+        "this address, for the client id, or from the address, or too many requests from the "
+        "client (`Retry-After`)",
         ErrorBody,
     ),
     503: ("Storage temporarily unavailable", ErrorBody),

@@ -44,6 +44,10 @@ _ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
     400: ("Malformed request or id", ErrorBody),
     401: ("Missing, invalid or expired token (`WWW-Authenticate: Bearer`)", ErrorBody),
     403: ("insufficient_scope", ErrorBody),
+    429: (
+        "Too many invalid access tokens from this address (`Retry-After`, RFC 6585 §4)",
+        ErrorBody,
+    ),
     503: ("Storage temporarily unavailable (`Retry-After`)", ErrorBody),
 }
 _BODY_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
