@@ -21,6 +21,8 @@ from oauth_server.audit import AuditTrail, verify_trail
 from oauth_server.cli import main
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
+from oauth_server.errors import TooManyRequests
+from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.services import Services
 from oauth_server.storage import AuditRecord, SqlStorage, open_storage
 from oauth_server.storage.sql.schema import audit_events
@@ -60,8 +62,15 @@ async def test_security_events_reach_the_audit_table(
     assert kid is not None
     assert await built.keys.remove(kid)
     assert await built.registry.delete("svc")
-    # What the rate limiter calls when a limit is hit.
-    built.audit.record("rate_limited", ip="203.0.113.9", endpoint="/oauth/token", limit="10/s")
+    # The real rate limiter, recording into this trail, hitting a limit.
+    limiter = RateLimiter(
+        RateLimitPolicy(bearer_failures_per_address="1/minute"),
+        audit=built.audit,
+        clock=built.clock,
+    )
+    await limiter.bearer_failed("203.0.113.9")
+    with pytest.raises(TooManyRequests):
+        await limiter.bearer_failed("203.0.113.9")
     await built.audit.flush()
 
     recorded = await events(built.storage, built.audit.chain_id)
@@ -96,7 +105,10 @@ async def test_security_events_reach_the_audit_table(
         ("signing_key_created", {"kid": kid, "alg": "ES256"}),
         ("signing_key_removed", {"kid": kid}),
         ("client_deleted", {"client_id": "svc"}),
-        ("rate_limited", {"ip": "203.0.113.9", "endpoint": "/oauth/token", "limit": "10/s"}),
+        (
+            "rate_limited",
+            {"reason": "bearer-failures-address", "limit": "1 per 1 minute", "ip": "203.0.113.9"},
+        ),
     ]
     assert not any(kind == "token_issued" for kind, _ in recorded)  # off by default
     assert all(report.ok for report in await verify_trail(built.storage.audit))
