@@ -412,6 +412,23 @@ async def test_redis_counters_are_shared_between_instances(redis_prefix: str) ->
     await second.close()
 
 
+async def test_an_instance_enforces_shared_failures_from_its_own_first(redis_prefix: str) -> None:
+    # A successful request asks Redis nothing: an instance looks a budget up once it has
+    # counted a failure for the key itself, so a budget spent elsewhere allows one more try.
+    policy = RateLimitPolicy(auth_failures_per_client="2/minute")
+    first = RateLimiter(policy, redis_url=REDIS_URL, key_prefix=redis_prefix)
+    second = RateLimiter(policy, redis_url=REDIS_URL, key_prefix=redis_prefix)
+    for address in ("10.0.0.1", "10.0.0.2"):
+        await first.before_authentication("c", address)
+        await first.authentication_failed("c", address)
+    await second.before_authentication("c", "10.0.0.3")
+    await second.authentication_failed("c", "10.0.0.3")
+    with pytest.raises(TooManyRequests):
+        await second.before_authentication("c", "10.0.0.4")
+    await first.close()
+    await second.close()
+
+
 async def test_redis_bearer_budgets_are_shared_between_instances(redis_prefix: str) -> None:
     policy = RateLimitPolicy(bearer_failures_per_address="2/minute")
     first = RateLimiter(policy, redis_url=REDIS_URL, key_prefix=redis_prefix)

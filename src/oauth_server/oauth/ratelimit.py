@@ -1,7 +1,9 @@
 """Abuse control for the authorization server's own endpoints, on the ``limits`` library.
 
 Counted per process in memory by default, or shared by every instance through Redis when
-``OAUTH_SERVER_REDIS_URL`` is set:
+``OAUTH_SERVER_REDIS_URL`` is set. Either way an instance looks a failure budget up only once it
+has itself counted a failure for that key, so a successful request costs the store nothing; with
+Redis, a budget spent through other instances allows at most one more attempt here.
 
 * failed client authentications — RFC 6749 §2.3.1: the server "MUST protect any endpoint
   utilizing [password authentication] against brute force attacks" — in three budgets:
@@ -106,11 +108,13 @@ class RateLimiter:
         # the limits library's, on the wall clock (it takes no clock).
         self._clock = clock or SystemClock()
         self._audited: dict[tuple[str, ...], float] = {}
-        # In-memory counting only: the failure keys this process has counted, and until when.
-        # A key absent here has no failures, so its budget need not be looked up — the counter
-        # operations of a successful request, skipped. (Redis counters are fed by every
-        # instance, so there every check asks Redis.)
-        self._failing: dict[tuple[str, ...], float] | None = None
+        # The failure keys this process has counted, and until when. A key absent here has no
+        # failure this process has seen, so its budget is not looked up: a successful request
+        # costs the store nothing. In memory that is exact. With Redis, failures counted by
+        # other instances are enforced here from this instance's first failure for the key
+        # on: at most one extra attempt per instance and window, for no Redis round trip on
+        # the success path.
+        self._failing: dict[tuple[str, ...], float] = {}
         self.bearer_lockouts: dict[str, float] = {}
         """Address keys whose bearer-failure budget is spent → wall-clock time it resets.
         Kept locally with either store, so that checking a bearer request never waits on
@@ -129,7 +133,6 @@ class RateLimiter:
             )
         else:
             storage = MemoryStorage()
-            self._failing = {}
         self._storage = storage
         self._limiter = FixedWindowRateLimiter(storage)
         self._failures_client_address = parse_limit(policy.auth_failures_per_client_address)
@@ -146,6 +149,8 @@ class RateLimiter:
 
     async def before_authentication(self, client_id: str, address: str) -> None:
         """Refuse to even check the credentials once a failure budget is spent."""
+        if not self._failing:
+            return  # no failure seen: nothing to look up (the common case)
         ip = address_key(address)
         if ip:
             await self._require(self._failures_address, FAILURES_ADDRESS, ip)
@@ -223,12 +228,10 @@ class RateLimiter:
         """Forget every counter (tests, and an operator's escape hatch)."""
         await self._storage.reset()
         self.bearer_lockouts.clear()
-        if self._failing is not None:
-            self._failing.clear()
+        self._failing.clear()
 
     async def _require(self, item: RateLimitItem, kind: str, *key: str) -> None:
-        failing = self._failing
-        if failing is not None and failing.get((kind, *key), 0.0) < time.monotonic():
+        if self._failing.get((kind, *key), 0.0) < time.monotonic():
             return
         await self._enforce(self._limiter.test, item, kind, key)
 
@@ -268,11 +271,10 @@ class RateLimiter:
         self._audit.record("rate_limited", **fields)
 
     async def _hit(self, item: RateLimitItem, kind: str, *key: str) -> None:
-        if self._failing is not None:
-            if len(self._failing) > _MAX_TRACKED:
-                now = time.monotonic()
-                self._failing = {k: t for k, t in self._failing.items() if t > now}
-            self._failing[(kind, *key)] = time.monotonic() + item.get_expiry()
+        if len(self._failing) > _MAX_TRACKED:
+            now = time.monotonic()
+            self._failing = {k: t for k, t in self._failing.items() if t > now}
+        self._failing[(kind, *key)] = time.monotonic() + item.get_expiry()
         try:
             await self._limiter.hit(item, kind, *key)
         except Exception as exc:
