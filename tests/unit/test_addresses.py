@@ -3,10 +3,13 @@ trusted proxies and only when its hops are IP addresses."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from oauth_server.addresses import TrustedProxies, address_key, parse_ip
 from oauth_server.errors import TooManyRequests
+from oauth_server.oauth import ratelimit
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 
 
@@ -128,3 +131,37 @@ async def test_ipv6_bearer_failures_are_counted_by_their_64() -> None:
     with pytest.raises(TooManyRequests):
         limiter.before_bearer("2001:db8::abcd")
     limiter.before_bearer("2001:db8:0:1::1")
+
+
+class _Later:
+    """The ``time`` module as the limiter sees it, two minutes on."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def time(self) -> float:
+        return float(self._real.time()) + 120
+
+    def monotonic(self) -> float:
+        return float(self._real.monotonic()) + 120
+
+
+async def test_ended_lockouts_and_old_failures_are_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # So that valid tokens and correct secrets cost the limiter nothing again afterwards.
+    limiter = RateLimiter(
+        RateLimitPolicy(
+            bearer_failures_per_address="1/minute", auth_failures_per_address="1/minute"
+        )
+    )
+    await limiter.bearer_failed("192.0.2.1")
+    with pytest.raises(TooManyRequests):
+        await limiter.bearer_failed("192.0.2.1")
+    await limiter.authentication_failed("", "192.0.2.1")
+    assert limiter.bearer_lockouts
+    monkeypatch.setattr(ratelimit, "time", _Later(ratelimit.time))
+    limiter.before_bearer("192.0.2.2")
+    await limiter.before_authentication("", "192.0.2.2")
+    assert limiter.bearer_lockouts == {}
+    assert not limiter._failing

@@ -73,6 +73,7 @@ _KEY_FIELDS: dict[str, tuple[Literal["ip", "client_id"], ...]] = {
     INTROSPECTIONS: ("client_id",),
 }
 _MAX_TRACKED = 100_000
+_PRUNE_EVERY = 10.0  # seconds between sweeps of expired failure keys and lockouts
 
 
 def parse_limit(value: str) -> RateLimitItem:
@@ -115,6 +116,8 @@ class RateLimiter:
         # on: at most one extra attempt per instance and window, for no Redis round trip on
         # the success path.
         self._failing: dict[tuple[str, ...], float] = {}
+        self._failing_pruned = 0.0
+        self._lockouts_pruned = 0.0
         self.bearer_lockouts: dict[str, float] = {}
         """Address keys whose bearer-failure budget is spent → wall-clock time it resets.
         Kept locally with either store, so that checking a bearer request never waits on
@@ -151,6 +154,10 @@ class RateLimiter:
         """Refuse to even check the credentials once a failure budget is spent."""
         if not self._failing:
             return  # no failure seen: nothing to look up (the common case)
+        now = time.monotonic()
+        if now >= self._failing_pruned + _PRUNE_EVERY:
+            self._failing_pruned = now  # forget expired keys, so the common case comes back
+            self._failing = {k: t for k, t in self._failing.items() if t > now}
         ip = address_key(address)
         if ip:
             await self._require(self._failures_address, FAILURES_ADDRESS, ip)
@@ -176,17 +183,17 @@ class RateLimiter:
     def before_bearer(self, address: str) -> None:
         """Refuse a bearer request from an address whose failure budget is spent, before its
         token is looked at. Callers skip the call while :attr:`bearer_lockouts` is empty."""
+        now = time.time()
+        if now >= self._lockouts_pruned + _PRUNE_EVERY:
+            self._lockouts_pruned = now  # forget ended lockouts: valid tokens cost nothing again
+            self.bearer_lockouts = {k: t for k, t in self.bearer_lockouts.items() if t > now}
         ip = address_key(address)
         until = self.bearer_lockouts.get(ip)
-        if until is None:
-            return
-        remaining = until - time.time()
-        if remaining <= 0:
-            del self.bearer_lockouts[ip]
+        if until is None or until <= now:
             return
         self._record_denial(self._bearer_failures, BEARER_FAILURES_ADDRESS, (ip,))
         raise TooManyRequests(
-            math.ceil(remaining), "too many invalid access tokens from this address; retry later"
+            math.ceil(until - now), "too many invalid access tokens from this address; retry later"
         )
 
     async def bearer_failed(self, address: str) -> None:
