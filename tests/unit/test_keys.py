@@ -23,6 +23,7 @@ from oauth_server.oauth.keys import (
 )
 from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
 from tests.fakes import MemoryAudit
+from tests.faults import eventually
 
 TTL, LEEWAY = 3600, 30
 RETIRE = TTL + LEEWAY + 60
@@ -137,6 +138,44 @@ async def test_schedule_creates_first_key_then_successors(storage: SqlStorage) -
     assert keys.ring.signing_key(clock.now()).kid == records[1].kid
     # Private keys are stored encrypted, never as JWK JSON.
     assert all(b'"d"' not in record.private_key for record in records)
+
+
+async def test_schedule_sleeps_until_the_next_key_is_due(storage: SqlStorage) -> None:
+    clock = FrozenClock(1_000_000)
+    keys = manager(storage, clock, rotation_interval=3600, publish_lead=600)
+    await keys.ensure_current()
+    assert keys.seconds_to_next_check(poll=60) == 60  # nothing due within a poll
+    clock.advance(3600 - 600 - 5)
+    assert keys.seconds_to_next_check(poll=60) == 5  # not the rest of the poll
+    clock.advance(5)
+    assert keys.seconds_to_next_check(poll=60) == 1.0  # overdue (a failed check): retried soon
+    await keys.ensure_current()
+    assert keys.seconds_to_next_check(poll=60) == 60
+    off = manager(storage, clock, rotation_interval=0)
+    await off.load()
+    assert off.seconds_to_next_check(poll=60) == 60
+
+
+async def test_background_schedule_creates_the_key_when_due_not_a_poll_later(
+    storage: SqlStorage,
+) -> None:
+    clock = FrozenClock(1_000_000)
+    keys = manager(storage, clock, rotation_interval=3600, publish_lead=600)
+    await keys.ensure_current()
+    clock.advance(3600 - 600 - 0.2)
+    await keys.start(check_every=3600.0)  # a poll far longer than the test
+    try:
+        clock.advance(0.2)  # the successor is due now
+        await eventually(lambda: _count_keys(storage, 2), within=5)
+    finally:
+        await keys.stop()
+    records = await storage.keys.list()
+    # Created at its due time, so it takes over exactly one rotation interval after the first.
+    assert records[1].activates_at == records[0].activates_at + 3600
+
+
+async def _count_keys(storage: SqlStorage, expected: int) -> bool:
+    return len(await storage.keys.list()) == expected
 
 
 async def test_instances_racing_for_the_next_key_create_one(storage: SqlStorage) -> None:

@@ -76,6 +76,7 @@ AnyKey = ECKey | RSAKey | OKPKey
 # token lifetime and leeway: covers instances whose clocks lag a little.
 _RETIRE_MARGIN = 60
 _HKDF_INFO = b"oauth-server/signing-keys/v1"
+_RETRY_OVERDUE = 1.0
 
 
 class KeyError_(Exception):
@@ -397,12 +398,33 @@ class KeyManager:
         if not any(r.activates_at <= now for r in live):
             await self.create(activates_at=now)
             return
-        if self._rotation_interval <= 0:
-            return
-        newest = max(live, key=lambda r: (r.activates_at, r.generation))
-        takeover = newest.activates_at + self._rotation_interval
-        if now >= takeover - self._publish_lead:
+        due = self._next_due()
+        if due is not None and now >= due:
+            newest = max(live, key=lambda r: (r.activates_at, r.generation))
+            takeover = newest.activates_at + self._rotation_interval
             await self.create(activates_at=max(takeover, now + self._publish_lead))
+
+    def _next_due(self) -> float | None:
+        """When the next key must be created (a publish lead before it takes over), judged on
+        the keys last read; ``None`` when rotation is off. Now, if no key signs yet."""
+        live = [r for r in self._records if r.removed_at is None]
+        if not any(r.activates_at <= self._clock.now() for r in live):
+            return self._clock.now()
+        if self._rotation_interval <= 0:
+            return None
+        newest = max(live, key=lambda r: (r.activates_at, r.generation))
+        return newest.activates_at + self._rotation_interval - self._publish_lead
+
+    def seconds_to_next_check(self, *, poll: float) -> float:
+        """How long the schedule sleeps: until the next key is due, so that a key signs for
+        ``rotation_interval`` and not up to a poll longer, and at most ``poll`` (another
+        instance may have changed the keys). An overdue check (the last one failed) is retried
+        after a second, not in a busy loop."""
+        due = self._next_due()
+        if due is None:
+            return poll
+        delay = due - self._clock.now()
+        return min(poll, delay if delay > 0 else _RETRY_OVERDUE)
 
     async def rotate(self, *, immediately: bool = False) -> str | None:
         """Publish a new key now; it signs after the publish lead, or at once if asked."""
@@ -482,7 +504,7 @@ class KeyManager:
         self._schedule = Periodic(
             "key-rotation",
             self.ensure_current,
-            interval=lambda: check_every,
+            interval=lambda: self.seconds_to_next_check(poll=check_every),
             on_error=lambda exc: log_background_failure(log, "key rotation check", exc),
         )
         self._schedule.start()
