@@ -379,8 +379,15 @@ def keys() -> None:
     """Signing keys of JWT access tokens."""
 
 
-def _with_keys(work: Callable[[KeyManager], Awaitable[T]], command: str | None = None) -> T:
-    """Run ``work`` with the key manager; a ``command`` that changes keys is audited."""
+def _with_keys(
+    work: Callable[[KeyManager], Awaitable[T]],
+    command: str | None = None,
+    *,
+    despite_refused: bool = False,
+) -> T:
+    """Run ``work`` with the key manager; a ``command`` that changes keys is audited. With
+    ``despite_refused``, a key that fails its integrity check is reported and ``work`` runs
+    anyway (to list it, or to withdraw it)."""
     settings = _settings()
 
     async def run(storage: SqlStorage, audit: AuditRecorder | None = None) -> T:
@@ -388,8 +395,13 @@ def _with_keys(work: Callable[[KeyManager], Awaitable[T]], command: str | None =
             manager = build_key_manager(settings, storage, SystemClock(), audit=audit or NO_AUDIT)
             await manager.load()
         except KeyError_ as exc:
+            if not despite_refused:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"Warning: {exc}", err=True)
+        try:
+            return await work(manager)
+        except KeyError_ as exc:
             raise click.ClickException(str(exc)) from None
-        return await work(manager)
 
     if command is None:
         return _with_storage(settings, run)
@@ -404,7 +416,7 @@ def keys_list(as_json: bool) -> None:
     async def work(manager: KeyManager) -> list[dict[str, Any]]:
         return manager.describe()
 
-    rows = _with_keys(work)
+    rows = _with_keys(work, despite_refused=True)
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -438,7 +450,7 @@ def keys_remove(kid: str) -> None:
     async def work(manager: KeyManager) -> bool:
         return await manager.remove(kid)
 
-    if not _with_keys(work, "keys remove"):
+    if not _with_keys(work, "keys remove", despite_refused=True):
         raise click.ClickException(f"no active key {kid!r}")
     click.echo(f"removed {kid}")
 
