@@ -199,10 +199,16 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply all migrations (idempotent)."""
+    """Apply all migrations (idempotent). With the secret key at hand, signing keys stored
+    before their metadata was bound to them are re-encrypted with it."""
     settings = _settings()
 
     async def work(storage: SqlStorage) -> str | None:
+        if settings.secret_key is not None or settings.secret_key_file.exists():
+            try:
+                await build_key_manager(settings, storage, SystemClock()).load()
+            except KeyError_ as exc:
+                click.echo(f"Warning: {exc}", err=True)
         return await current_revision(storage.engine)
 
     revision = _with_storage(settings, work)

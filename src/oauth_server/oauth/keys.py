@@ -359,7 +359,8 @@ class KeyManager:
         self._audit = audit
         self._last_reload = float("-inf")
         self._records: list[SigningKeyRecord] = []
-        self._parsed: dict[str, LoadedKey] = {}
+        # kid -> (the stored fields the key was parsed from, the parsed key)
+        self._parsed: dict[str, tuple[tuple[str, str, bytes], LoadedKey]] = {}
         self._schedule: Periodic | None = None
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -379,14 +380,18 @@ class KeyManager:
         for record in records:
             if record.removed_at is not None:
                 continue
-            parsed = self._parsed.get(record.kid)
-            if parsed is None:
+            # A row whose fields changed since they were parsed is parsed (and checked) again.
+            fields = (record.alg, record.public_jwk, record.private_key)
+            known = self._parsed.get(record.kid)
+            if known is not None and known[0] == fields:
+                parsed = known[1]
+            else:
                 try:
                     parsed = await self._parse(record)
                 except KeyError_ as exc:
                     refused[record.kid] = str(exc)
                     continue
-                self._parsed[record.kid] = parsed
+                self._parsed[record.kid] = (fields, parsed)
             loaded.append(parsed)
         self._records = records
         self._refused = refused
