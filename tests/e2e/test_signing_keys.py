@@ -20,7 +20,7 @@ from oauth_server.cli import main
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, generate_private_jwk, key_binding
-from oauth_server.services import Services
+from oauth_server.services import Services, build_key_manager
 from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
 from oauth_server.storage.sql.schema import signing_keys
 from oauth_server.web.api import FastRouter
@@ -127,3 +127,31 @@ async def test_db_upgrade_rebinds_rows_stored_before_the_binding(settings: Setti
         assert orjson.loads(box.decrypt(stored.private_key, kid=kid, binding=binding))["d"]
     finally:
         await storage.close()
+
+
+async def test_a_removed_key_fails_once_the_change_arrives_even_if_verified_meanwhile(
+    app: FastRouter, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """The removal is made by another process (the CLI); this instance hears of it on the
+    change feed. A token verified between the feed's news and the reload it starts must not
+    stay cached as valid: the cache is emptied in the same step the ring loses the key."""
+    services: Services = app.state.services
+    await services.sync.stop()  # this test polls the feed itself
+    token = await seed_token(client)
+    kid = services.keys.ring.signing_key(clock.now()).kid
+    assert (await client.get("/restaurent", headers=bearer(token))).status_code == 200
+
+    cli = build_key_manager(services.settings, services.storage, clock)
+    await cli.load()
+    assert await cli.remove(kid)
+    assert await services.sync.poll() >= 1  # the news arrives; the reload starts
+    # Verified (and cached) while the reload is still reading the table.
+    assert (await client.get("/restaurent", headers=bearer(token))).status_code == 200
+
+    async def withdrawn() -> bool:
+        return kid not in await _jwks_kids(client)
+
+    await eventually(withdrawn, within=5)
+    refused = await client.get("/restaurent", headers=bearer(token))
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
