@@ -107,6 +107,38 @@ def test_tokens_and_key_rotation_across_instances(
     assert not accepted(a, after_b)
 
 
+def test_keys_remove_takes_the_key_out_of_every_instance(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = pair
+    signed_a, signed_b = token_from(a), token_from(b)
+    compromised = kid(signed_a)
+    for server in (a, b):  # verified, so cached as valid, at both instances
+        assert accepted(server, signed_a)
+        assert accepted(server, signed_b)
+    removed = subprocess.run(
+        [CLI, "keys", "remove", compromised], env=a.env, capture_output=True, text=True
+    )
+    assert removed.returncode == 0, removed.stderr
+    # The CLI is a process of its own: each instance learns of it on the change feed
+    # (OAUTH_SERVER_CACHE_SYNC_INTERVAL, 0.2 s here) and then rejects the key's tokens.
+    eventually(
+        lambda: not any(accepted(s, t) for s in (a, b) for t in (signed_a, signed_b)), timeout=5
+    )
+    assert compromised not in jwks_kids(a) | jwks_kids(b)
+    response = httpx.get(f"{b.url}/restaurent", headers={"Authorization": f"Bearer {signed_a}"})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    introspected = httpx.post(
+        f"{a.url}/oauth/introspect", data={"token": signed_b}, auth=("admin", "getroot")
+    )
+    assert introspected.json() == {"active": False}
+    # A new key took over at once: both instances sign with it and accept each other's tokens.
+    eventually(lambda: kid(token_from(a)) == kid(token_from(b)) != compromised, timeout=5)
+    assert accepted(a, token_from(b))
+    assert accepted(b, token_from(a))
+
+
 async def test_remote_resource_server_follows_rotation(
     pair: tuple[ServerProcess, ServerProcess],
 ) -> None:

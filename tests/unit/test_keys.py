@@ -223,6 +223,32 @@ async def test_rotate_and_remove(storage: SqlStorage) -> None:
     keys.ring.signing_key(clock.now())
 
 
+async def test_remove_withdraws_the_key_at_once_in_the_removing_process(
+    storage: SqlStorage,
+) -> None:
+    from oauth_server.errors import InvalidToken
+    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
+    from oauth_server.resource.jwt import JwtVerifier
+    from tests.fakes import make_client
+
+    clock = FrozenClock(1_000_000)
+    keys = manager(storage, clock)
+    await keys.ensure_current()
+    verifier = JwtVerifier(keys, issuer="https://as", clock=clock)
+    keys.on_withdrawn(verifier.clear_cache)  # as build_services wires it
+    issuer = JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL)
+    grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
+    token = (await issuer.issue(grant)).access_token
+    kid = keys.ring.signing_key(clock.now()).kid
+    await verifier.verify(token)  # cached as valid
+    assert await keys.remove(kid)
+    # No poll, no wait: out of the JWKS, and its tokens refused, when remove() returns.
+    assert kid not in jwks_kids(keys.ring, clock.now())
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await verifier.verify(token)
+    assert keys.ring.signing_key(clock.now()).kid != kid
+
+
 async def test_stored_keys_need_the_same_secret(storage: SqlStorage) -> None:
     clock = FrozenClock()
     await manager(storage, clock).ensure_current()
