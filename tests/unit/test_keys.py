@@ -195,7 +195,9 @@ async def _count_keys(storage: SqlStorage, expected: int) -> bool:
     return len(await storage.keys.list()) == expected
 
 
-async def test_instances_racing_for_the_next_key_create_one(storage: SqlStorage) -> None:
+async def test_managers_sharing_one_database_create_one_first_key(storage: SqlStorage) -> None:
+    """Five key managers in one event loop on SQLite (the cross-process race on PostgreSQL is
+    tests/e2e/test_multi_instance.py::test_processes_rotating_at_once_create_one_key)."""
     clock = FrozenClock(1_000_000)
     instances = [manager(storage, clock) for _ in range(5)]
     await asyncio.gather(*(keys.ensure_current() for keys in instances))
@@ -467,7 +469,8 @@ async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) 
     assert keys.ring.signing_key(clock.now()).kid == second
 
 
-async def test_jtis_are_unique_within_and_across_processes(storage: SqlStorage) -> None:
+async def test_jtis_are_unique_within_and_across_issuers(storage: SqlStorage) -> None:
+    """Two issuer objects stand for two processes: each draws its jti prefix at random."""
     from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
     from tests.fakes import make_client
 
@@ -477,6 +480,6 @@ async def test_jtis_are_unique_within_and_across_processes(storage: SqlStorage) 
     grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
     issuers = [
         JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL) for _ in range(2)
-    ]  # two processes
+    ]
     jtis = [(await issuer.issue(grant)).token_id for issuer in issuers for _ in range(500)]
     assert len(set(jtis)) == 1000
