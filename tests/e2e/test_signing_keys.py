@@ -155,3 +155,38 @@ async def test_a_removed_key_fails_once_the_change_arrives_even_if_verified_mean
     refused = await client.get("/restaurent", headers=bearer(token))
     assert refused.status_code == 401
     assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+
+async def test_the_cli_lists_a_refused_key_and_withdraws_it(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    assert settings.secret_key is not None
+    env = {
+        "OAUTH_SERVER_DATABASE_URL": settings.database_url,
+        "OAUTH_SERVER_SECRET_KEY": settings.secret_key.get_secret_value(),
+    }
+    storage = open_storage(settings.database_url)
+    try:
+        await prepare(settings, storage, clock=clock)
+        kid = (await storage.keys.list())[0].kid
+        await _tamper(storage, kid, public_jwk=_foreign_public_jwk(kid))
+    finally:
+        await storage.close()
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(main, list(args), env=env)
+        return result.exit_code, result.stdout, result.stderr
+
+    code, out, err = await asyncio.to_thread(run, "keys", "list", "--json")
+    assert code == 0, err
+    assert [(row["kid"], row["state"]) for row in orjson.loads(out)] == [(kid, "refused")]
+    assert f"cannot decrypt signing key {kid}" in err
+    code, out, err = await asyncio.to_thread(run, "keys", "rotate")
+    assert code != 0  # no new key is written while a stored one fails its check
+    code, out, err = await asyncio.to_thread(run, "keys", "remove", kid)
+    assert code == 0, err
+    code, out, err = await asyncio.to_thread(run, "keys", "list", "--json")
+    states = {row["kid"]: row["state"] for row in orjson.loads(out)}
+    assert states.pop(kid) == "removed"
+    assert list(states.values()) == ["active"]
