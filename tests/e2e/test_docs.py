@@ -54,6 +54,7 @@ async def test_docs_page_loads_only_same_origin_assets(client: httpx.AsyncClient
             assert asset.headers["content-type"].startswith("text/javascript")
             assert b"SwaggerUIBundle(" in asset.content
             assert b"/openapi.json" in asset.content
+            assert b"validatorUrl: null" in asset.content  # no badge from the online validator
 
 
 async def test_docs_page_has_a_strict_content_security_policy(client: httpx.AsyncClient) -> None:
