@@ -417,7 +417,8 @@ def _with_keys(
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def keys_list(as_json: bool) -> None:
-    """Show every key with its state: pending, active, retired (still verifying) or expired."""
+    """Show every key with its state: pending, active, retired (still verifying), expired,
+    removed, or refused (its stored row fails the integrity check)."""
 
     async def work(manager: KeyManager) -> list[dict[str, Any]]:
         return manager.describe()
@@ -451,7 +452,8 @@ def keys_rotate(immediately: bool) -> None:
 @keys.command("remove")
 @click.argument("kid")
 def keys_remove(kid: str) -> None:
-    """Withdraw a (compromised) key at once: tokens it signed stop verifying everywhere."""
+    """Withdraw a (compromised) key: its private key is erased, a new key signs at once, and
+    running servers drop it within OAUTH_SERVER_CACHE_SYNC_INTERVAL seconds."""
 
     async def work(manager: KeyManager) -> bool:
         return await manager.remove(kid)
