@@ -305,7 +305,7 @@ async def test_changed_key_metadata_is_refused(
     assert await other.reload_for_unknown_kid()
 
 
-def _legacy_row(box_secret: bytes, kid: str, alg: str, public_jwk: str, private: bytes) -> bytes:
+def _legacy_row(box_secret: bytes, kid: str, private: bytes) -> bytes:
     """The private key as the code before the binding stored it: the kid alone as AAD."""
     derived = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"oauth-server/signing-keys/v1"
@@ -320,7 +320,7 @@ async def _add_legacy_key(storage: SqlStorage, *, public_jwk: str | None = None)
     own = {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": "ES256"}
     public = public_jwk or orjson.dumps(own).decode()
     private = orjson.dumps(key.as_dict(private=True))
-    blob = _legacy_row(b"k" * 32, kid, "ES256", public, private)
+    blob = _legacy_row(b"k" * 32, kid, private)
     record = SigningKeyRecord(kid, 1, "ES256", public, blob, 1_000_000, 1_000_000)
     assert await storage.keys.add(key=record)
     return kid
