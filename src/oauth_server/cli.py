@@ -198,10 +198,16 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply all migrations (idempotent)."""
+    """Apply all migrations (idempotent). With the secret key at hand, signing keys stored
+    before their metadata was bound to them are re-encrypted with it."""
     settings = _settings()
 
     async def work(storage: SqlStorage) -> str | None:
+        if settings.secret_key is not None or settings.secret_key_file.exists():
+            try:
+                await build_key_manager(settings, storage, SystemClock()).load()
+            except KeyError_ as exc:
+                click.echo(f"Warning: {exc}", err=True)
         return await current_revision(storage.engine)
 
     revision = _with_storage(settings, work)
@@ -378,8 +384,15 @@ def keys() -> None:
     """Signing keys of JWT access tokens."""
 
 
-def _with_keys(work: Callable[[KeyManager], Awaitable[T]], command: str | None = None) -> T:
-    """Run ``work`` with the key manager; a ``command`` that changes keys is audited."""
+def _with_keys(
+    work: Callable[[KeyManager], Awaitable[T]],
+    command: str | None = None,
+    *,
+    despite_refused: bool = False,
+) -> T:
+    """Run ``work`` with the key manager; a ``command`` that changes keys is audited. With
+    ``despite_refused``, a key that fails its integrity check is reported and ``work`` runs
+    anyway (to list it, or to withdraw it)."""
     settings = _settings()
 
     async def run(storage: SqlStorage, audit: AuditRecorder | None = None) -> T:
@@ -387,8 +400,13 @@ def _with_keys(work: Callable[[KeyManager], Awaitable[T]], command: str | None =
             manager = build_key_manager(settings, storage, SystemClock(), audit=audit or NO_AUDIT)
             await manager.load()
         except KeyError_ as exc:
+            if not despite_refused:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"Warning: {exc}", err=True)
+        try:
+            return await work(manager)
+        except KeyError_ as exc:
             raise click.ClickException(str(exc)) from None
-        return await work(manager)
 
     if command is None:
         return _with_storage(settings, run)
@@ -398,12 +416,13 @@ def _with_keys(work: Callable[[KeyManager], Awaitable[T]], command: str | None =
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def keys_list(as_json: bool) -> None:
-    """Show every key with its state: pending, active, retired (still verifying) or expired."""
+    """Show every key with its state: pending, active, retired (still verifying), expired,
+    removed, or refused (its stored row fails the integrity check)."""
 
     async def work(manager: KeyManager) -> list[dict[str, Any]]:
         return manager.describe()
 
-    rows = _with_keys(work)
+    rows = _with_keys(work, despite_refused=True)
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -432,12 +451,13 @@ def keys_rotate(immediately: bool) -> None:
 @keys.command("remove")
 @click.argument("kid")
 def keys_remove(kid: str) -> None:
-    """Withdraw a (compromised) key at once: tokens it signed stop verifying everywhere."""
+    """Withdraw a (compromised) key: its private key is erased, a new key signs at once, and
+    running servers drop it within OAUTH_SERVER_CACHE_SYNC_INTERVAL seconds."""
 
     async def work(manager: KeyManager) -> bool:
         return await manager.remove(kid)
 
-    if not _with_keys(work, "keys remove"):
+    if not _with_keys(work, "keys remove", despite_refused=True):
         raise click.ClickException(f"no active key {kid!r}")
     click.echo(f"removed {kid}")
 

@@ -17,7 +17,7 @@ client; ``detail`` goes only to the log.
     │   └── UnsupportedTokenType      400 revoking this token type unsupported (RFC 7009 §2.2.1)
     ├── BearerError                   RFC 6750 §3 resource errors, ``WWW-Authenticate: Bearer``
     │   ├── BearerChallenge           401 no usable credentials: challenge without error (§3.1)
-    │   ├── InvalidBearerRequest      400 malformed request, two token methods (§3.1)
+    │   ├── InvalidBearerRequest      400 malformed or empty Bearer credentials (§3.1)
     │   ├── InvalidToken              401 expired, revoked, malformed, foreign token (§3.1)
     │   └── InsufficientScope         403 token lacks the scope (§3.1)
     ├── RequestTooLarge               413 body over the configured cap, refused before parsing
@@ -180,6 +180,12 @@ class BearerChallenge(BearerError):
 
 
 class InvalidBearerRequest(BearerError):
+    """The Bearer credentials are malformed or empty. RFC 6750 §3: the challenge is REQUIRED
+    when the request "does not include authentication credentials or does not contain an
+    access token that enables access"; this error is one of those, so it carries
+    ``error="invalid_request"`` in the challenge. A malformed *parameter* of a resource request
+    is a plain :class:`InvalidRequest`, without a challenge: it is not about the token."""
+
     error = "invalid_request"
     status_code = 400
 

@@ -143,6 +143,8 @@ def build_services(
     jwt_verifier = JwtVerifier(
         keys, issuer=issuer, clock=clock, leeway=settings.jwt_leeway, revoked=revoked
     )
+    # Tokens verified with a key that has left the ring are forgotten in the same step.
+    keys.on_withdrawn(jwt_verifier.clear_cache)
     opaque_verifier = OpaqueTokenVerifier(storage.tokens, issuer=issuer, clock=clock)
     verifier = AnyTokenVerifier(jwt=jwt_verifier, opaque=opaque_verifier)
     restaurants = RestaurantService(storage.restaurants, clock=clock)
@@ -150,7 +152,6 @@ def build_services(
     sync = ChangeSync(storage.changes, clock=clock, interval=settings.cache_sync_interval)
     sync.subscribe(CLIENT_CHANGE, directory.on_change)
     sync.subscribe(KEYS_CHANGE, keys.on_change)
-    sync.subscribe(KEYS_CHANGE, lambda _change: jwt_verifier.clear_cache())
     sync.subscribe(JTI_CHANGE, revoked.on_change)
     sync.subscribe(TOKEN_CHANGE, opaque_verifier.on_change)
     sync.subscribe(RESTAURANTS_CHANGE, restaurants.on_change)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -105,6 +107,105 @@ def test_tokens_and_key_rotation_across_instances(
     httpx.post(f"{a.url}/oauth/revoke", data={"token": after_b}, auth=("admin", "getroot"))
     eventually(lambda: not accepted(b, after_b), timeout=3)
     assert not accepted(a, after_b)
+
+
+def test_keys_remove_takes_the_key_out_of_every_instance(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = pair
+    signed_a, signed_b = token_from(a), token_from(b)
+    compromised = kid(signed_a)
+    for server in (a, b):  # verified, so cached as valid, at both instances
+        assert accepted(server, signed_a)
+        assert accepted(server, signed_b)
+    removed = subprocess.run(
+        [CLI, "keys", "remove", compromised], env=a.env, capture_output=True, text=True
+    )
+    assert removed.returncode == 0, removed.stderr
+    # The CLI is a process of its own: each instance learns of it on the change feed
+    # (OAUTH_SERVER_CACHE_SYNC_INTERVAL, 0.2 s here) and then rejects the key's tokens.
+    eventually(
+        lambda: not any(accepted(s, t) for s in (a, b) for t in (signed_a, signed_b)), timeout=5
+    )
+    assert compromised not in jwks_kids(a) | jwks_kids(b)
+    response = httpx.get(f"{b.url}/restaurent", headers={"Authorization": f"Bearer {signed_a}"})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    introspected = httpx.post(
+        f"{a.url}/oauth/introspect", data={"token": signed_b}, auth=("admin", "getroot")
+    )
+    assert introspected.json() == {"active": False}
+    # A new key took over at once: both instances sign with it and accept each other's tokens.
+    eventually(lambda: kid(token_from(a)) == kid(token_from(b)) != compromised, timeout=5)
+    assert accepted(a, token_from(b))
+    assert accepted(b, token_from(a))
+
+
+# One process of the race: load the keys, wait until the other has loaded them too, then
+# insert the same next generation at the same moment. The barrier sits in the repository's
+# insert, so what runs is the real KeyManager.rotate.
+_ROTATE_AT_THE_BARRIER = """
+import asyncio, json, sys, time
+from pathlib import Path
+from oauth_server.clock import SystemClock
+from oauth_server.config import load_settings
+from oauth_server.services import build_key_manager
+from oauth_server.storage import open_storage
+
+async def main(me, other):
+    settings = load_settings()
+    storage = open_storage(settings.database_url, pool_size=1)
+    keys = build_key_manager(settings, storage, SystemClock())
+    insert = storage.keys.add
+
+    async def at_the_barrier(*, key):
+        Path(me).touch()
+        deadline = time.monotonic() + 30
+        while not Path(other).exists():
+            assert time.monotonic() < deadline, "the other process never arrived"
+            await asyncio.sleep(0.01)
+        return await insert(key=key)
+
+    storage.keys.add = at_the_barrier
+    try:
+        print(json.dumps({"kid": await keys.rotate(immediately=True)}))
+    finally:
+        await storage.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_processes_rotating_at_once_create_one_key(postgres_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, **ENV, "OAUTH_SERVER_DATABASE_URL": postgres_url}
+    first = subprocess.run(
+        [CLI, "keys", "rotate", "--immediately"], env=env, capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr
+    ready = [str(tmp_path / "a.ready"), str(tmp_path / "b.ready")]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ROTATE_AT_THE_BARRIER, me, other],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for me, other in (ready, ready[::-1])
+    ]
+    outcomes = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=60)
+        assert racer.returncode == 0, err
+        outcomes.append(json.loads(out.strip().splitlines()[-1])["kid"])
+    winners = [kid for kid in outcomes if kid is not None]
+    assert len(winners) == 1, outcomes  # the other found its generation taken
+    listed = subprocess.run(
+        [CLI, "keys", "list", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 2  # the first key and exactly one successor
+    assert [row["kid"] for row in rows if row["state"] == "active"] == winners
 
 
 async def test_remote_resource_server_follows_rotation(

@@ -393,3 +393,54 @@ async def test_answers_match_the_documented_responses(
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+# RFC 6750 §3: the resource server MUST send the challenge when the request "does not include
+# authentication credentials or does not contain an access token that enables access to the
+# protected resource"; §3.1 names invalid_request among its error codes. A 400 about how the
+# token was sent is such an error and carries the challenge; a 400 about a parameter, with a
+# token that enables access (or on a route that needs none), is not about authentication and
+# carries none, so a client does not take it as a reason to fetch a new token.
+TOKEN_REQUEST_ERRORS = [
+    ("GET", "/restaurent", "Bearer "),
+    ("GET", "/restaurent", "Bearer a,b"),
+    ("GET", "/api/restaurants", "Bearer "),
+    ("GET", SEED_UPDATE, "Bearer a b"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "authorization"), TOKEN_REQUEST_ERRORS)
+async def test_malformed_credentials_get_a_bearer_invalid_request_challenge(
+    client: httpx.AsyncClient, method: str, url: str, authorization: str
+) -> None:
+    response = await client.request(method, url, headers={"Authorization": authorization})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="restaurants", error="invalid_request"')
+
+
+PARAMETER_ERRORS = [
+    "/api/restaurants?limit=abc",
+    "/api/restaurants?cursor=zz",
+    "/api/restaurants/xyz",
+    "/restaurentUpdate?id=123&Name=x",
+    "/restaurentUpdate?Name=x",
+    f"/restaurentUpdate?id={DEMO_ID}",
+]
+
+
+@pytest.mark.parametrize("with_token", [True, False], ids=["token", "no-token"])
+@pytest.mark.parametrize("url", PARAMETER_ERRORS)
+async def test_parameter_errors_carry_no_bearer_challenge(
+    client: httpx.AsyncClient, url: str, with_token: bool
+) -> None:
+    headers = bearer(await seed_token(client)) if with_token else {}
+    response = await client.get(url, headers=headers)
+    if not with_token and url.startswith("/restaurentUpdate"):
+        assert response.status_code == 401  # a token is required: the challenge comes first
+        assert "error=" not in response.headers["www-authenticate"]
+        return
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert "www-authenticate" not in response.headers

@@ -245,6 +245,18 @@ async def test_signing_keys_delete(storage: SqlStorage) -> None:
     assert [k.kid for k in await storage.keys.list()] == ["k2"]
 
 
+async def test_signing_keys_remove_erases_and_replace_is_conditional(storage: SqlStorage) -> None:
+    await storage.keys.add(key=SigningKeyRecord("k1", 1, "ES256", "{}", b"old", 1, 1))
+    assert not await storage.keys.replace_private_key(kid="k1", old=b"other", new=b"new")
+    assert await storage.keys.replace_private_key(kid="k1", old=b"old", new=b"new")
+    assert not await storage.keys.replace_private_key(kid="k1", old=b"old", new=b"newer")
+    assert (await storage.keys.list())[0].private_key == b"new"
+    assert await storage.keys.remove(kid="k1", now=5)
+    assert not await storage.keys.remove(kid="k1", now=6)
+    removed = (await storage.keys.list())[0]
+    assert (removed.removed_at, removed.private_key) == (5, b"")
+
+
 async def test_concurrent_purges_delete_each_row_once(database_url: str) -> None:
     stores = [open_storage(database_url, pool_size=3) for _ in range(2)]
     try:

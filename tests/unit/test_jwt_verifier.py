@@ -180,13 +180,18 @@ async def test_leeway_accepts_small_skew(verifier: JwtVerifier) -> None:
     await verifier.verify(sign(claims={**CLAIMS, "exp": NOW - 29, "nbf": NOW + 29}))
 
 
-async def test_unknown_kid_triggers_one_reload(verifier: JwtVerifier, keys: StaticKeys) -> None:
+async def test_unknown_kid_asks_the_key_source_to_reload(
+    verifier: JwtVerifier, keys: StaticKeys
+) -> None:
+    """The verifier's side: an unknown kid asks for one reload and retries once; a refused
+    reload means "unknown key". The rate limit itself is the key source's, tested on the real
+    ones in tests/unit/test_reload_limits.py."""
     late = make_key("late")
     token = sign(header={**HEADER, "kid": "late"}, key=late)
     keys.pending["late"] = late  # "another instance rotated": visible only after a reload
     assert (await verifier.verify(token)).jti == "jti-1"
     assert keys.reloads == 1
-    with pytest.raises(InvalidToken):  # reload budget spent: unknown kids are not a DoS lever
+    with pytest.raises(InvalidToken):  # this fake refuses a second reload
         await verifier.verify(sign(header={**HEADER, "kid": "x"}, key=make_key("x")))
 
 

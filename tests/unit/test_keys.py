@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import update
 
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
@@ -17,12 +22,16 @@ from oauth_server.oauth.keys import (
     KeyManager,
     KeyRing,
     LoadedKey,
+    NoSigningKey,
     expired_keys,
     generate_private_jwk,
+    key_binding,
     load_secret_key,
 )
 from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
+from oauth_server.storage.sql.schema import signing_keys
 from tests.fakes import MemoryAudit
+from tests.faults import eventually
 
 TTL, LEEWAY = 3600, 30
 RETIRE = TTL + LEEWAY + 60
@@ -30,16 +39,25 @@ RETIRE = TTL + LEEWAY + 60
 
 def test_encryption_round_trip_and_binding() -> None:
     box = KeyEncryption(b"s" * 32)
-    blob = box.encrypt(b"private", kid="k1")
+    bound = key_binding(kid="k1", alg="ES256", public_jwk='{"kty":"EC","x":"1"}')
+    blob = box.encrypt(b"private", binding=bound)
     assert b"private" not in blob
-    assert box.decrypt(blob, kid="k1") == b"private"
+    assert box.decrypt(blob, kid="k1", binding=bound) == b"private"
+    # The same JWK spelled differently binds the same; any change of what the row says fails.
+    assert bound == key_binding(kid="k1", alg="ES256", public_jwk='{ "x": "1", "kty": "EC" }')
+    for changed in (
+        key_binding(kid="k2", alg="ES256", public_jwk='{"kty":"EC","x":"1"}'),
+        key_binding(kid="k1", alg="RS256", public_jwk='{"kty":"EC","x":"1"}'),
+        key_binding(kid="k1", alg="ES256", public_jwk='{"kty":"EC","x":"2"}'),
+    ):
+        with pytest.raises(KeyError_, match="cannot decrypt signing key k1"):
+            box.decrypt(blob, kid="k1", binding=changed)
     with pytest.raises(KeyError_):
-        box.decrypt(blob, kid="k2")  # the kid is authenticated data
-    with pytest.raises(KeyError_):
-        KeyEncryption(b"t" * 32).decrypt(blob, kid="k1")
+        KeyEncryption(b"t" * 32).decrypt(blob, kid="k1", binding=bound)
     tampered = blob[:-1] + bytes([blob[-1] ^ 1])
     with pytest.raises(KeyError_):
-        box.decrypt(tampered, kid="k1")
+        box.decrypt(tampered, kid="k1", binding=bound)
+    assert box.decrypt_unbound(blob, kid="k1") is None  # a bound row is never read unbound
 
 
 def test_development_secret_is_generated_once(tmp_path: Path) -> None:
@@ -139,7 +157,47 @@ async def test_schedule_creates_first_key_then_successors(storage: SqlStorage) -
     assert all(b'"d"' not in record.private_key for record in records)
 
 
-async def test_instances_racing_for_the_next_key_create_one(storage: SqlStorage) -> None:
+async def test_schedule_sleeps_until_the_next_key_is_due(storage: SqlStorage) -> None:
+    clock = FrozenClock(1_000_000)
+    keys = manager(storage, clock, rotation_interval=3600, publish_lead=600)
+    await keys.ensure_current()
+    assert keys.seconds_to_next_check(poll=60) == 60  # nothing due within a poll
+    clock.advance(3600 - 600 - 5)
+    assert keys.seconds_to_next_check(poll=60) == 5  # not the rest of the poll
+    clock.advance(5)
+    assert keys.seconds_to_next_check(poll=60) == 1.0  # overdue (a failed check): retried soon
+    await keys.ensure_current()
+    assert keys.seconds_to_next_check(poll=60) == 60
+    off = manager(storage, clock, rotation_interval=0)
+    await off.load()
+    assert off.seconds_to_next_check(poll=60) == 60
+
+
+async def test_background_schedule_creates_the_key_when_due_not_a_poll_later(
+    storage: SqlStorage,
+) -> None:
+    clock = FrozenClock(1_000_000)
+    keys = manager(storage, clock, rotation_interval=3600, publish_lead=600)
+    await keys.ensure_current()
+    clock.advance(3600 - 600 - 0.2)
+    await keys.start(check_every=3600.0)  # a poll far longer than the test
+    try:
+        clock.advance(0.2)  # the successor is due now
+        await eventually(lambda: _count_keys(storage, 2), within=5)
+    finally:
+        await keys.stop()
+    records = await storage.keys.list()
+    # Created at its due time, so it takes over exactly one rotation interval after the first.
+    assert records[1].activates_at == records[0].activates_at + 3600
+
+
+async def _count_keys(storage: SqlStorage, expected: int) -> bool:
+    return len(await storage.keys.list()) == expected
+
+
+async def test_managers_sharing_one_database_create_one_first_key(storage: SqlStorage) -> None:
+    """Five key managers in one event loop on SQLite (the cross-process race on PostgreSQL is
+    tests/e2e/test_multi_instance.py::test_processes_rotating_at_once_create_one_key)."""
     clock = FrozenClock(1_000_000)
     instances = [manager(storage, clock) for _ in range(5)]
     await asyncio.gather(*(keys.ensure_current() for keys in instances))
@@ -167,6 +225,32 @@ async def test_rotate_and_remove(storage: SqlStorage) -> None:
     keys.ring.signing_key(clock.now())
 
 
+async def test_remove_withdraws_the_key_at_once_in_the_removing_process(
+    storage: SqlStorage,
+) -> None:
+    from oauth_server.errors import InvalidToken
+    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
+    from oauth_server.resource.jwt import JwtVerifier
+    from tests.fakes import make_client
+
+    clock = FrozenClock(1_000_000)
+    keys = manager(storage, clock)
+    await keys.ensure_current()
+    verifier = JwtVerifier(keys, issuer="https://as", clock=clock)
+    keys.on_withdrawn(verifier.clear_cache)  # as build_services wires it
+    issuer = JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL)
+    grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
+    token = (await issuer.issue(grant)).access_token
+    kid = keys.ring.signing_key(clock.now()).kid
+    await verifier.verify(token)  # cached as valid
+    assert await keys.remove(kid)
+    # No poll, no wait: out of the JWKS, and its tokens refused, when remove() returns.
+    assert kid not in jwks_kids(keys.ring, clock.now())
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await verifier.verify(token)
+    assert keys.ring.signing_key(clock.now()).kid != kid
+
+
 async def test_stored_keys_need_the_same_secret(storage: SqlStorage) -> None:
     clock = FrozenClock()
     await manager(storage, clock).ensure_current()
@@ -178,6 +262,119 @@ async def test_stored_keys_need_the_same_secret(storage: SqlStorage) -> None:
     )
     with pytest.raises(KeyError_, match="cannot decrypt"):
         await other.load()
+
+
+async def _tamper(storage: SqlStorage, kid: str, **values: object) -> None:
+    async with storage.engine.begin() as conn:
+        await conn.execute(update(signing_keys).where(signing_keys.c.kid == kid).values(**values))
+
+
+def _foreign_public_jwk(kid: str, alg: str = "ES256") -> str:
+    other = generate_private_jwk(alg)  # type: ignore[arg-type]
+    return orjson.dumps(
+        {**other.as_dict(private=False), "kid": kid, "use": "sig", "alg": alg}
+    ).decode()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda kid: {"alg": "RS256"}, id="alg"),
+        pytest.param(lambda kid: {"public_jwk": _foreign_public_jwk(kid)}, id="public-jwk"),
+    ],
+)
+async def test_changed_key_metadata_is_refused(
+    storage: SqlStorage, change: Callable[[str], dict[str, object]]
+) -> None:
+    clock = FrozenClock(1_000_000)
+    keys = manager(storage, clock)
+    await keys.ensure_current()
+    kid = keys.ring.signing_key(clock.now()).kid
+    await _tamper(storage, kid, **change(kid))
+    other = manager(storage, clock)  # a process loading the table after the change
+    with pytest.raises(KeyError_, match=f"cannot decrypt signing key {kid}.*public_jwk"):
+        await other.load()
+    assert other.verification_key(kid, clock.now()) is None
+    assert jwks_kids(other.ring, clock.now()) == []
+    assert [row["state"] for row in other.describe()] == ["refused"]
+    with pytest.raises(NoSigningKey):
+        other.ring.signing_key(clock.now())
+    assert NoSigningKey.status_code == 503  # a token request is told to retry, not a 500
+    # The request path's reload reports no failure of its own: the token is simply unknown.
+    clock.advance(5)
+    assert await other.reload_for_unknown_kid()
+
+
+def _legacy_row(box_secret: bytes, kid: str, private: bytes) -> bytes:
+    """The private key as the code before the binding stored it: the kid alone as AAD."""
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"oauth-server/signing-keys/v1"
+    ).derive(box_secret)
+    nonce = os.urandom(12)
+    return nonce + AESGCM(derived).encrypt(nonce, private, kid.encode())
+
+
+async def _add_legacy_key(storage: SqlStorage, *, public_jwk: str | None = None) -> str:
+    key = generate_private_jwk("ES256")
+    kid = key.thumbprint()
+    own = {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": "ES256"}
+    public = public_jwk or orjson.dumps(own).decode()
+    private = orjson.dumps(key.as_dict(private=True))
+    blob = _legacy_row(b"k" * 32, kid, private)
+    record = SigningKeyRecord(kid, 1, "ES256", public, blob, 1_000_000, 1_000_000)
+    assert await storage.keys.add(key=record)
+    return kid
+
+
+async def test_a_row_written_before_the_binding_is_rebound_on_load(storage: SqlStorage) -> None:
+    clock = FrozenClock(1_000_000)
+    kid = await _add_legacy_key(storage)
+    legacy = (await storage.keys.list())[0].private_key
+    keys = manager(storage, clock)
+    await keys.load()  # what `serve` and `db upgrade`'s start-up do with the secret at hand
+    assert keys.ring.signing_key(clock.now()).kid == kid
+    stored = (await storage.keys.list())[0]
+    assert stored.private_key != legacy
+    box = KeyEncryption(b"k" * 32)
+    assert box.decrypt_unbound(stored.private_key, kid=kid) is None
+    binding = key_binding(kid=kid, alg="ES256", public_jwk=stored.public_jwk)
+    assert box.decrypt(stored.private_key, kid=kid, binding=binding)
+    # From now on the row is bound like any other: changing its alg refuses it.
+    await _tamper(storage, kid, alg="RS256")
+    with pytest.raises(KeyError_, match=f"cannot decrypt signing key {kid}"):
+        await manager(storage, clock).load()
+
+
+async def test_a_row_written_before_the_binding_is_checked_against_its_key(
+    storage: SqlStorage,
+) -> None:
+    clock = FrozenClock(1_000_000)
+    kid = await _add_legacy_key(storage, public_jwk=_foreign_public_jwk("placeholder"))
+    await _tamper(storage, kid, public_jwk=_foreign_public_jwk(kid))
+    legacy = (await storage.keys.list())[0].private_key
+    keys = manager(storage, clock)
+    with pytest.raises(KeyError_, match="not the key's own"):
+        await keys.load()
+    assert jwks_kids(keys.ring, clock.now()) == []
+    assert (await storage.keys.list())[0].private_key == legacy  # not rebound
+
+
+async def test_a_removed_key_cannot_be_restored_by_clearing_its_removal(
+    storage: SqlStorage,
+) -> None:
+    clock = FrozenClock(1_000_000)
+    keys = manager(storage, clock)
+    await keys.ensure_current()
+    kid = keys.ring.signing_key(clock.now()).kid
+    assert await keys.remove(kid)
+    removed = next(r for r in await storage.keys.list() if r.kid == kid)
+    assert removed.private_key == b""  # erased with the removal
+    await _tamper(storage, kid, removed_at=None)
+    other = manager(storage, clock)
+    with pytest.raises(KeyError_, match=f"signing key {kid} was removed"):
+        await other.load()
+    assert other.verification_key(kid, clock.now()) is None
+    assert kid not in jwks_kids(other.ring, clock.now())
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256", "Ed25519", "EdDSA"])
@@ -272,7 +469,8 @@ async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) 
     assert keys.ring.signing_key(clock.now()).kid == second
 
 
-async def test_jtis_are_unique_within_and_across_processes(storage: SqlStorage) -> None:
+async def test_jtis_are_unique_within_and_across_issuers(storage: SqlStorage) -> None:
+    """Two issuer objects stand for two processes: each draws its jti prefix at random."""
     from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
     from tests.fakes import make_client
 
@@ -282,6 +480,6 @@ async def test_jtis_are_unique_within_and_across_processes(storage: SqlStorage) 
     grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
     issuers = [
         JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL) for _ in range(2)
-    ]  # two processes
+    ]
     jtis = [(await issuer.issue(grant)).token_id for issuer in issuers for _ in range(500)]
     assert len(set(jtis)) == 1000

@@ -1,8 +1,15 @@
 """Signing keys: generation, encryption at rest, the per-process key ring, rotation, JWKS.
 
 Keys live in the database so every instance agrees; private keys are stored encrypted with
-AES-256-GCM under a key derived (HKDF-SHA256) from ``OAUTH_SERVER_SECRET_KEY``, the key id as
-associated data. Each process parses them once into a :class:`KeyRing`.
+AES-256-GCM under a key derived (HKDF-SHA256) from ``OAUTH_SERVER_SECRET_KEY``. The associated
+data is what the row says about the key — its kid, its algorithm and its public JWK
+(:func:`key_binding`) — so whoever can write the table but lacks the secret cannot publish a
+key of their own under a stored private key, or change a key's algorithm: the row no longer
+decrypts, and the key is refused. ``keys remove`` erases the ciphertext, so clearing the
+removal later brings nothing back. Rows written before the binding (the kid alone was the
+associated data) are re-encrypted with it the first time a process with the secret loads them,
+after checking that the public JWK and algorithm agree with the private key. Each process
+parses the keys once into a :class:`KeyRing`.
 
 A key's life is fixed by timestamps, so every instance reaches the same answer on its own:
 
@@ -25,7 +32,7 @@ import logging
 import os
 import secrets
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +52,7 @@ from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.background import Periodic
 from oauth_server.clock import Clock
 from oauth_server.config import Settings
+from oauth_server.errors import TemporarilyUnavailable
 from oauth_server.storage.errors import log_background_failure
 from oauth_server.storage.models import Change, SigningKeyRecord
 from oauth_server.storage.protocols import Storage
@@ -57,8 +65,10 @@ __all__ = [
     "KeyManager",
     "KeyRing",
     "LoadedKey",
+    "NoSigningKey",
     "expired_keys",
     "generate_private_jwk",
+    "key_binding",
     "load_secret_key",
 ]
 
@@ -76,10 +86,16 @@ AnyKey = ECKey | RSAKey | OKPKey
 # token lifetime and leeway: covers instances whose clocks lag a little.
 _RETIRE_MARGIN = 60
 _HKDF_INFO = b"oauth-server/signing-keys/v1"
+_RETRY_OVERDUE = 1.0
 
 
 class KeyError_(Exception):
     """Signing keys cannot be used (undecryptable, none usable); the message says why."""
+
+
+class NoSigningKey(TemporarilyUnavailable, KeyError_):
+    """No usable key signs now (the active one was refused): a token request gets 503 with
+    ``Retry-After``, not a 500, until an operator withdraws it and a new key takes over."""
 
 
 def load_secret_key(settings: Settings) -> bytes:
@@ -103,8 +119,22 @@ def load_secret_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode("utf-8")
 
 
+def key_binding(*, kid: str, alg: str, public_jwk: str) -> bytes:
+    """The associated data that ties an encrypted private key to its row: canonical JSON
+    (sorted keys, no spaces) of the kid, the algorithm and the public JWK, so that a change of
+    any of them, but not of the JWK's spelling, fails decryption."""
+    try:
+        public = orjson.loads(public_jwk)
+    except orjson.JSONDecodeError:
+        raise KeyError_(f"signing key {kid} has a malformed public JWK") from None
+    return orjson.dumps(
+        {"alg": alg, "kid": kid, "public_jwk": public, "v": 2}, option=orjson.OPT_SORT_KEYS
+    )
+
+
 class KeyEncryption:
-    """AES-256-GCM under a key derived from the server secret; the kid is authenticated data."""
+    """AES-256-GCM under a key derived from the server secret; :func:`key_binding` is the
+    associated data."""
 
     def __init__(self, secret: bytes) -> None:
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
@@ -112,18 +142,37 @@ class KeyEncryption:
         )
         self._aead = AESGCM(derived)
 
-    def encrypt(self, plaintext: bytes, *, kid: str) -> bytes:
+    def encrypt(self, plaintext: bytes, *, binding: bytes) -> bytes:
         nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, plaintext, kid.encode("utf-8"))
+        return nonce + self._aead.encrypt(nonce, plaintext, binding)
 
-    def decrypt(self, blob: bytes, *, kid: str) -> bytes:
-        try:
-            return self._aead.decrypt(blob[:12], blob[12:], kid.encode("utf-8"))
-        except (InvalidTag, ValueError):
+    def decrypt(self, blob: bytes, *, kid: str, binding: bytes) -> bytes:
+        plaintext = self._open(blob, binding)
+        if plaintext is None:
             raise KeyError_(
                 f"cannot decrypt signing key {kid}: OAUTH_SERVER_SECRET_KEY differs from the one "
-                "the key was stored with"
-            ) from None
+                "the key was stored with, or the key's row was changed (its kid, alg or "
+                "public_jwk no longer match the encrypted private key)"
+            )
+        return plaintext
+
+    def decrypt_unbound(self, blob: bytes, *, kid: str) -> bytes | None:
+        """A row written before :func:`key_binding`: the kid alone was the associated data."""
+        return self._open(blob, kid.encode("utf-8"))
+
+    def _open(self, blob: bytes, associated: bytes) -> bytes | None:
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], associated)
+        except (InvalidTag, ValueError):
+            return None
+
+
+_KEY_TYPES: dict[str, type[AnyKey]] = {
+    "ES256": ECKey,
+    "RS256": RSAKey,
+    "Ed25519": OKPKey,
+    "EdDSA": OKPKey,
+}
 
 
 def generate_private_jwk(alg: SigningAlg) -> AnyKey:
@@ -238,7 +287,7 @@ class KeyRing:
     def signing_key(self, now: float) -> LoadedKey:
         self._refresh(now)
         if self._signing is None:
-            raise KeyError_("no signing key is active")
+            raise NoSigningKey("no signing key is usable", detail="no signing key is active")
         return self._signing
 
     def verification_key(self, kid: str, now: float) -> LoadedKey | None:
@@ -310,28 +359,63 @@ class KeyManager:
         self._audit = audit
         self._last_reload = float("-inf")
         self._records: list[SigningKeyRecord] = []
-        self._parsed: dict[str, LoadedKey] = {}
+        # kid -> (the stored fields the key was parsed from, the parsed key)
+        self._parsed: dict[str, tuple[tuple[str, str, bytes], LoadedKey]] = {}
         self._schedule: Periodic | None = None
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._refused: dict[str, str] = {}
+        self._on_withdrawn: list[Callable[[], None]] = []
 
     async def load(self) -> None:
-        """Read the keys and parse any not parsed before (parsing happens once per key)."""
+        """Read the keys and parse any not parsed before (parsing happens once per key).
+
+        A key that fails its integrity check is refused: left out of the ring (it neither
+        signs nor verifies, and is not published) and reported by a :class:`KeyError_` raised
+        once the ring holds every other key."""
         self._last_reload = self._clock.now()
         records = await self._storage.keys.list()
         loaded = []
+        refused: dict[str, str] = {}
         for record in records:
             if record.removed_at is not None:
                 continue
-            parsed = self._parsed.get(record.kid)
-            if parsed is None:
-                parsed = self._parse(record)
-                self._parsed[record.kid] = parsed
+            # A row whose fields changed since they were parsed is parsed (and checked) again.
+            fields = (record.alg, record.public_jwk, record.private_key)
+            known = self._parsed.get(record.kid)
+            if known is not None and known[0] == fields:
+                parsed = known[1]
+            else:
+                try:
+                    parsed = await self._parse(record)
+                except KeyError_ as exc:
+                    refused[record.kid] = str(exc)
+                    continue
+                self._parsed[record.kid] = (fields, parsed)
             loaded.append(parsed)
         self._records = records
+        self._refused = refused
+        withdrawn = {key.kid for key in self.ring.timeline} - {key.kid for key in loaded}
         self.ring.replace(loaded)
+        if withdrawn:
+            # In the same step as the ring change: no token verified meanwhile with the old
+            # ring can be left in a verifier's cache.
+            for listener in self._on_withdrawn:
+                listener()
         stored = {record.kid for record in records}
         self._parsed = {kid: key for kid, key in self._parsed.items() if kid in stored}
+        if refused:
+            for kid, reason in refused.items():
+                log.error("refusing signing key %s: %s", kid, reason)
+            raise KeyError_(
+                "\n".join(refused.values())
+                + "\nwithdraw a tampered key with `oauth-server keys remove KID`"
+            )
+
+    def on_withdrawn(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever a reload leaves out a key the ring held (removed,
+        purged or refused), right after the ring changes."""
+        self._on_withdrawn.append(listener)
 
     def verification_key(self, kid: str, now: float) -> LoadedKey | None:
         return self.ring.verification_key(kid, now)
@@ -342,24 +426,47 @@ class KeyManager:
         async with self._reload_lock:
             if self._clock.now() - self._last_reload < self._min_reload_interval:
                 return False
-            await self.load()
+            with suppress(KeyError_):  # logged by load(); the ring holds every key that passed
+                await self.load()
             return True
 
-    def _parse(self, record: SigningKeyRecord) -> LoadedKey:
-        private = orjson.loads(self._encryption.decrypt(record.private_key, kid=record.kid))
-        key = jwk.import_key(private)
-        if not isinstance(key, ECKey | RSAKey | OKPKey):
-            raise KeyError_(f"signing key {record.kid} has an unsupported type")
-        alg = record.alg
+    async def _parse(self, record: SigningKeyRecord) -> LoadedKey:
+        kid, alg = record.kid, record.alg
+        if not record.private_key:
+            raise KeyError_(f"signing key {kid} was removed: its private key has been erased")
         if alg not in SUPPORTED_ALGS:
-            raise KeyError_(f"signing key {record.kid} has an unsupported algorithm {alg}")
+            raise KeyError_(f"signing key {kid} has an unsupported algorithm {alg}")
+        binding = key_binding(kid=kid, alg=alg, public_jwk=record.public_jwk)
+        private = self._encryption.decrypt_unbound(record.private_key, kid=kid)
+        if private is None:
+            private = self._encryption.decrypt(record.private_key, kid=kid, binding=binding)
+            return self._loaded(record, alg, private)
+        # Written before the binding: check the row against the key itself, then bind it.
+        loaded = self._loaded(record, alg, private)
+        upgraded = self._encryption.encrypt(private, binding=binding)
+        if await self._storage.keys.replace_private_key(
+            kid=kid, old=record.private_key, new=upgraded
+        ):
+            log.warning("re-encrypted signing key %s with its kid, alg and public JWK bound", kid)
+        return loaded
+
+    @staticmethod
+    def _loaded(record: SigningKeyRecord, alg: SigningAlg, private: bytes) -> LoadedKey:
+        kid = record.kid
+        key = jwk.import_key(orjson.loads(private))
+        public = orjson.loads(record.public_jwk)
+        if not isinstance(key, _KEY_TYPES[alg]) or not isinstance(public, dict):
+            raise KeyError_(f"signing key {kid}: the stored alg {alg} does not fit the key")
+        expected = {**key.as_dict(private=False), "kid": kid, "alg": alg}
+        if any(public.get(name) != value for name, value in expected.items()):
+            raise KeyError_(f"signing key {kid}: the stored public JWK is not the key's own")
         return LoadedKey(
-            kid=record.kid,
+            kid=kid,
             alg=alg,
             generation=record.generation,
             activates_at=record.activates_at,
             key=key,
-            public_jwk=orjson.loads(record.public_jwk),
+            public_jwk=public,
         )
 
     async def create(self, *, activates_at: int, alg: SigningAlg | None = None) -> str | None:
@@ -368,6 +475,7 @@ class KeyManager:
         key = generate_private_jwk(alg)
         kid = key.thumbprint()
         public = {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": alg}
+        public_jwk = orjson.dumps(public).decode()
         private = orjson.dumps(key.as_dict(private=True))
         generation = max((r.generation for r in self._records), default=0) + 1
         now = int(self._clock.now())
@@ -376,8 +484,10 @@ class KeyManager:
                 kid=kid,
                 generation=generation,
                 alg=alg,
-                public_jwk=orjson.dumps(public).decode(),
-                private_key=self._encryption.encrypt(private, kid=kid),
+                public_jwk=public_jwk,
+                private_key=self._encryption.encrypt(
+                    private, binding=key_binding(kid=kid, alg=alg, public_jwk=public_jwk)
+                ),
                 created_at=now,
                 activates_at=activates_at,
             )
@@ -397,12 +507,33 @@ class KeyManager:
         if not any(r.activates_at <= now for r in live):
             await self.create(activates_at=now)
             return
-        if self._rotation_interval <= 0:
-            return
-        newest = max(live, key=lambda r: (r.activates_at, r.generation))
-        takeover = newest.activates_at + self._rotation_interval
-        if now >= takeover - self._publish_lead:
+        due = self._next_due()
+        if due is not None and now >= due:
+            newest = max(live, key=lambda r: (r.activates_at, r.generation))
+            takeover = newest.activates_at + self._rotation_interval
             await self.create(activates_at=max(takeover, now + self._publish_lead))
+
+    def _next_due(self) -> float | None:
+        """When the next key must be created (a publish lead before it takes over), judged on
+        the keys last read; ``None`` when rotation is off. Now, if no key signs yet."""
+        live = [r for r in self._records if r.removed_at is None]
+        if not any(r.activates_at <= self._clock.now() for r in live):
+            return self._clock.now()
+        if self._rotation_interval <= 0:
+            return None
+        newest = max(live, key=lambda r: (r.activates_at, r.generation))
+        return newest.activates_at + self._rotation_interval - self._publish_lead
+
+    def seconds_to_next_check(self, *, poll: float) -> float:
+        """How long the schedule sleeps: until the next key is due, so that a key signs for
+        ``rotation_interval`` and not up to a poll longer, and at most ``poll`` (another
+        instance may have changed the keys). An overdue check (the last one failed) is retried
+        after a second, not in a busy loop."""
+        due = self._next_due()
+        if due is None:
+            return poll
+        delay = due - self._clock.now()
+        return min(poll, delay if delay > 0 else _RETRY_OVERDUE)
 
     async def rotate(self, *, immediately: bool = False) -> str | None:
         """Publish a new key now; it signs after the publish lead, or at once if asked."""
@@ -444,6 +575,8 @@ class KeyManager:
             key = timeline.get(record.kid)
             if record.removed_at is not None:
                 state = "removed"
+            elif record.kid in self._refused:
+                state = "refused"
             elif key is None or record.activates_at > now:
                 state = "pending"
             elif key.signs_until is None or now < key.signs_until:
@@ -482,7 +615,7 @@ class KeyManager:
         self._schedule = Periodic(
             "key-rotation",
             self.ensure_current,
-            interval=lambda: check_every,
+            interval=lambda: self.seconds_to_next_check(poll=check_every),
             on_error=lambda exc: log_background_failure(log, "key rotation check", exc),
         )
         self._schedule.start()

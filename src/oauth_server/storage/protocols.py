@@ -81,7 +81,14 @@ class SigningKeyRepository(Protocol):
         ...
 
     async def remove(self, *, kid: str, now: int) -> bool:
-        """Withdraw a key at once (compromise): it stops signing and leaves the JWKS."""
+        """Withdraw a key at once (compromise): it stops signing and leaves the JWKS. Its
+        encrypted private key is erased in the same write, so clearing ``removed_at`` later
+        cannot bring it back."""
+        ...
+
+    async def replace_private_key(self, *, kid: str, old: bytes, new: bytes) -> bool:
+        """Store ``new`` as the key's encrypted private key if it is still ``old`` (a
+        re-encryption); ``True`` if this call changed it."""
         ...
 
     async def delete(self, *, kid: str) -> bool:

@@ -60,7 +60,17 @@ class SqlSigningKeyRepository:
                 update(signing_keys)
                 .where(signing_keys.c.kid == kid)
                 .where(signing_keys.c.removed_at.is_(None))
-                .values(removed_at=now)
+                .values(removed_at=now, private_key=b"")
+            )
+        return result.rowcount == 1
+
+    async def replace_private_key(self, *, kid: str, old: bytes, new: bytes) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(signing_keys)
+                .where(signing_keys.c.kid == kid)
+                .where(signing_keys.c.private_key == old)
+                .values(private_key=new)
             )
         return result.rowcount == 1
 
