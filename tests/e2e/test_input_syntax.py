@@ -198,7 +198,7 @@ async def test_restaurant_ids_cursors_and_query_fields_of_bad_syntax(
         ("POST", "/api/restaurants", '{"Name": "a\\u0000b", "Address": "x"}'),
         ("POST", "/api/restaurants", '{"Name": "\\ud800", "Address": "x"}'),
         ("POST", "/api/restaurants", '{"Name": "x", "Address": "a\\udfffb"}'),
-        ("POST", "/api/restaurants", '{"Name": "x", "Address": "y", "routine": {"open": "\\u0000"}}'),
+        ("POST", "/api/restaurants", '{"Name": "x", "Address": "y", "routine": {"open": "\\u0000"}}'),  # noqa: E501
         ("PATCH", f"/api/restaurants/{DEMO_ID}", '{"Name": "\\ud800"}'),
         ("PATCH", f"/api/restaurants/{DEMO_ID}", '{"Address": "a\\u0000"}'),
         ("PATCH", f"/api/restaurants/{DEMO_ID}", '{"routine": {"close": "\\udbff"}}'),
@@ -208,9 +208,7 @@ async def test_restaurant_fields_the_database_cannot_store(
     client: httpx.AsyncClient, method: str, path: str, body: str
 ) -> None:
     token = await seed_token(client, scope="restaurants:write")
-    response = await client.request(
-        method, path, content=body, headers={**JSON, **bearer(token)}
-    )
+    response = await client.request(method, path, content=body, headers={**JSON, **bearer(token)})
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_request"
 
