@@ -86,11 +86,11 @@ async def prepare(
     Production is checked before anything is written — not the schema, not a key, not a demo
     row — so a misconfigured instance leaves a shared database as it found it.
     """
-    if settings.env == "production":
-        checked_stored_data = await refuse_unsafe_production(settings, storage, clock=clock)
+    production = settings.env == "production"
+    checked = not production or await refuse_unsafe_production(settings, storage, clock=clock)
     await storage.migrate()
-    if settings.env == "production" and not checked_stored_data:
-        # The schema was older than this version's: its rows are readable only now.
+    if not checked:
+        # The schema was missing or older than this version's: its rows are readable only now.
         await refuse_unsafe_production(settings, storage, clock=clock)
     try:
         # Creates the first signing key, or proves the stored ones decrypt with this secret.
