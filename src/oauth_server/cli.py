@@ -184,8 +184,8 @@ def _banner(settings: Settings, demo: bool) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     lines = [
         "",
-        # First: the one URL clients must use (RFC 8414 §2: tokens
-        # `iss` and the metadata's `issuer` are it, whatever address the server listens on).
+        # First: the one URL clients must use (RFC 8414 §2: the tokens' `iss` and the
+        # metadata's `issuer` are it, whatever address the server listens on).
         f"  Issuer: {issuer}    <- clients must use this URL",
         f"  PythonOauthServer ({settings.env}) listening on {host}:{settings.port}, "
         f"database {redact_url(settings.database_url)}",
