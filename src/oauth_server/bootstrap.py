@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -15,8 +16,15 @@ from oauth_server.oauth.keys import KeyError_
 from oauth_server.resource.restaurants import restaurant_from_document
 from oauth_server.services import build_key_manager
 from oauth_server.storage import AlreadyExists, Storage
+from oauth_server.storage.sql.engine import sqlite_file
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "StartupRefused", "prepare"]
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "StartupRefused",
+    "prepare",
+    "refuse_unsafe_production",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +80,18 @@ class StartupReport:
 async def prepare(
     settings: Settings, storage: Storage, *, clock: Clock, audit: AuditRecorder = NO_AUDIT
 ) -> StartupReport:
-    """Migrate the database, seed demo data in development, and refuse unsafe production set-ups."""
+    """Refuse unsafe production set-ups, then migrate the database, create the first signing
+    key and, in development, seed the demo data.
+
+    Production is checked before anything is written — not the schema, not a key, not a demo
+    row — so a misconfigured instance leaves a shared database as it found it.
+    """
+    production = settings.env == "production"
+    checked = not production or await refuse_unsafe_production(settings, storage, clock=clock)
     await storage.migrate()
+    if not checked:
+        # The schema was missing or older than this version's: its rows are readable only now.
+        await refuse_unsafe_production(settings, storage, clock=clock)
     try:
         # Creates the first signing key, or proves the stored ones decrypt with this secret.
         await build_key_manager(settings, storage, clock, audit=audit).ensure_current()
@@ -81,17 +99,42 @@ async def prepare(
         raise StartupRefused(str(exc)) from None
     if settings.seed_demo_data:
         await _seed_demo_data(storage, clock=clock, audit=audit)
-    demo_present = await demo_client_present(storage)
-    if settings.env == "production":
-        problems = settings.production_problems()
-        if demo_present:
+    return StartupReport(demo_client_present=await demo_client_present(storage))
+
+
+async def refuse_unsafe_production(settings: Settings, storage: Storage, *, clock: Clock) -> bool:
+    """Raise :class:`StartupRefused` naming every reason this production start is unsafe —
+    the settings', and the stored data's (the demo client, signing keys that do not decrypt)
+    — reading the database, never writing to it. Returns whether the stored data could be
+    read: not while the schema is missing or older than this version's."""
+    problems = settings.production_problems()
+    readable = await _schema_is_current(settings, storage)
+    if readable:
+        if await demo_client_present(storage):
             problems.append(
                 f"the demo client {DEMO_CLIENT_ID!r} with its published secret exists; "
                 f"delete it with `oauth-server clients delete {DEMO_CLIENT_ID}`"
             )
-        if problems:
-            raise StartupRefused("refusing to start in production:\n  - " + "\n  - ".join(problems))
-    return StartupReport(demo_client_present=demo_present)
+        if settings.secret_key is not None:  # without one, production_problems said so
+            try:
+                await build_key_manager(settings, storage, clock).load()  # reads, decrypts
+            except KeyError_ as exc:
+                problems.append(str(exc))
+    if problems:
+        raise StartupRefused("refusing to start in production:\n  - " + "\n  - ".join(problems))
+    return readable
+
+
+async def _schema_is_current(settings: Settings, storage: Storage) -> bool:
+    if _new_sqlite_file(settings.database_url):
+        return False
+    return await storage.schema_is_current()
+
+
+def _new_sqlite_file(url: str) -> bool:
+    # A database file created a moment ago holds nothing; connecting would write its header.
+    path = sqlite_file(url)
+    return path is not None and (not os.path.exists(path) or os.path.getsize(path) == 0)
 
 
 async def demo_client_present(storage: Storage) -> bool:

@@ -24,9 +24,10 @@ from oauth_server.bootstrap import (
     DEMO_CLIENT_SECRET,
     StartupRefused,
     prepare,
+    refuse_unsafe_production,
 )
 from oauth_server.clock import SystemClock
-from oauth_server.config import ConfigError, Settings, load_settings, settings_table
+from oauth_server.config import ConfigError, Settings, load_settings, redact_url, settings_table
 from oauth_server.errors import InvalidRequest
 from oauth_server.maintenance import PurgeReport
 from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
@@ -48,21 +49,26 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _with_storage(settings: Settings, work: Callable[[SqlStorage], Awaitable[T]]) -> T:
+def _with_storage(
+    settings: Settings, work: Callable[[SqlStorage], Awaitable[T]], *, migrate: bool = True
+) -> T:
     async def run() -> T:
         storage = open_storage(settings.database_url, pool_size=2)
         try:
-            await storage.migrate()
+            if migrate:
+                await storage.migrate()
             return await work(storage)
         finally:
             await storage.close()
 
+    # Error messages name the database by its URL, never with its password.
+    where = redact_url(settings.database_url)
     try:
         return asyncio.run(run())
     except (OSError, ConnectionError) as exc:
-        raise click.ClickException(f"cannot reach the database: {exc}") from None
+        raise click.ClickException(f"cannot reach the database {where}: {exc}") from None
     except DBAPIError as exc:
-        raise click.ClickException(f"database error: {exc.orig}") from None
+        raise click.ClickException(f"database error at {where}: {exc.orig}") from None
 
 
 def _with_audit(
@@ -136,11 +142,17 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         if value is not None:
             os.environ[f"OAUTH_SERVER_{name}"] = str(value)
 
+    async def refuse_unsafe(storage: SqlStorage) -> None:
+        await refuse_unsafe_production(settings, storage, clock=SystemClock())
+
     async def bootstrap(storage: SqlStorage, audit: AuditRecorder) -> bool:
         report = await prepare(settings, storage, clock=SystemClock(), audit=audit)
         return report.demo_client_present
 
     try:
+        if settings.env == "production":
+            # Before the schema, the audit chain or anything else is written.
+            _with_storage(settings, refuse_unsafe, migrate=False)
         demo = _with_audit(settings, "serve", bootstrap)
     except StartupRefused as exc:
         raise click.ClickException(str(exc)) from None
@@ -167,17 +179,21 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def _banner(settings: Settings, demo: bool) -> None:
-    url = f"http://{settings.host}:{settings.port}"
+    issuer = settings.public_issuer
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
     lines = [
         "",
-        f"  PythonOauthServer ({settings.env}) on {url}",
-        f"  issuer {settings.public_issuer}   database {settings.database_url}",
+        # First: the one URL clients must use (RFC 8414 §2: the tokens' `iss` and the
+        # metadata's `issuer` are it, whatever address the server listens on).
+        f"  Issuer: {issuer}    <- clients must use this URL",
+        f"  PythonOauthServer ({settings.env}) listening on {host}:{settings.port}, "
+        f"database {redact_url(settings.database_url)}",
     ]
     if demo:
         lines += [
             f"  demo client: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET} (scope restaurent)",
             "",
-            f"  curl -s -X POST {url}/oauth/token -H 'Content-Type: application/json' \\",
+            f"  curl -s -X POST {issuer}/oauth/token -H 'Content-Type: application/json' \\",
             f'    -d \'{{"client_id": "{DEMO_CLIENT_ID}", "client_secret": '
             f'"{DEMO_CLIENT_SECRET}", "grant_type": "client_credentials", '
             '"scope": "restaurent"}\'',

@@ -7,9 +7,10 @@ refuses the ones that are unsafe (see :meth:`Settings.production_problems`).
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,13 +18,45 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from oauth_server.addresses import TrustedProxies
 from oauth_server.oauth.ratelimit import RateLimitPolicy, parse_limit
 
-__all__ = ["ConfigError", "Environment", "Settings", "load_settings", "settings_table"]
+__all__ = [
+    "ConfigError",
+    "Environment",
+    "Settings",
+    "load_settings",
+    "redact_url",
+    "settings_table",
+]
 
 Environment = Literal["development", "production"]
 
 
 class ConfigError(Exception):
     """The configuration is invalid; the message says which variable and why."""
+
+
+_PASSWORD_PARAMETERS = frozenset({"password", "passwd", "pass"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` — the one way a database or Redis
+    URL is shown (banner, logs, error messages): ``postgresql://app:***@db/oauth``. A password
+    given as a query parameter (``?password=…``) is hidden too."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = parts.netloc
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
+    query = "&".join(
+        f"{name}=***" if unquote_plus(name).lower() in _PASSWORD_PARAMETERS else field
+        for field in parts.query.split("&")
+        for name in (field.partition("=")[0],)
+    )
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _no_trailing_slash(value: str | None) -> str | None:
@@ -50,8 +83,10 @@ class Settings(BaseSettings):
     )
 
     env: Environment = "development"
-    """``development`` seeds the demo client and restaurants; ``production`` refuses unsafe
-    settings (non-https issuer, demo client present) and says why."""
+    """``development`` seeds the demo client and restaurants; ``production`` refuses to start,
+    before writing anything to the database, when a setting or the stored data is unsafe
+    (non-https issuer, no secret key, demo data on, demo client present, signing keys that do
+    not decrypt), printing every reason at once."""
 
     host: str = "127.0.0.1"
     """Interface to listen on."""
@@ -63,14 +98,22 @@ class Settings(BaseSettings):
     """Number of server processes (they share nothing but the database)."""
 
     issuer: Annotated[str | None, AfterValidator(_no_trailing_slash)] = None
-    """Public base URL of the server, used as the token issuer and in metadata. Defaults to
-    ``http://<host>:<port>`` in development; must be https in production."""
+    """Public base URL of the server, used as the token issuer and in metadata; the start-up
+    banner prints it first. Must be https in production. Defaults to
+    ``http://localhost:<port>`` when the host is a loopback or wildcard address (`127.0.0.1`,
+    `::1`, `0.0.0.0`, `::`), else ``http://<host>:<port>``."""
 
-    database_url: str = "sqlite:///var/oauth_server.db"
-    """``sqlite:///path`` (default, WAL mode) or ``postgresql://user@host/db`` (asyncpg)."""
+    database_url: Annotated[str, Field(repr=False)] = "sqlite:///var/oauth_server.db"
+    """``sqlite:///path`` (default, WAL mode; a new file is created readable by its owner
+    only, in a folder created likewise) or ``postgresql://user:password@host/db`` (asyncpg).
+    Its password is shown as `***` wherever the URL is printed or logged."""
 
-    database_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
-    """Connections per process for PostgreSQL."""
+    database_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
+    """Most database connections a server process holds, on either backend: a request that
+    finds them all busy waits up to 3 s for one, then gets 503. The change feed, purge, key
+    schedule and audit writer use the same pool; SQLite's token batch writer holds 2 more of
+    its own. Size PostgreSQL's `max_connections` as this times the processes of every
+    instance, plus 2 per CLI command running."""
 
     access_token_ttl: Annotated[int, Field(ge=60, le=86_400)] = 3600
     """Lifetime of access tokens in seconds (``expires_in``)."""
@@ -134,7 +177,7 @@ class Settings(BaseSettings):
     """Seconds between polls of the change feed: the longest a change made by another process
     (a deleted client, a rotated secret) can go unnoticed by this one."""
 
-    redis_url: str | None = None
+    redis_url: Annotated[str | None, Field(repr=False)] = None
     """`redis://host:port/db` to share rate-limit counters between instances (default: each
     process counts alone, in memory)."""
 
@@ -247,8 +290,7 @@ class Settings(BaseSettings):
         """The issuer identifier, exactly as it appears in tokens and metadata."""
         if self.issuer:
             return self.issuer
-        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host  # noqa: S104
-        return f"http://{host}:{self.port}"
+        return f"http://{_issuer_host(self.host)}:{self.port}"
 
     @property
     def resource_id(self) -> str:
@@ -272,6 +314,19 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             problems.append("OAUTH_SERVER_SECRET_KEY must be set in production")
         return problems
+
+
+def _issuer_host(host: str) -> str:
+    """The host of the default issuer: ``localhost`` for an address that is this machine's
+    only (loopback) or all of its addresses (wildcard) — the name a local client uses;
+    another name or address as given, an IPv6 address in brackets (RFC 3986 §3.2.2)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    if address.is_loopback or address.is_unspecified:
+        return "localhost"
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def settings_table() -> str:

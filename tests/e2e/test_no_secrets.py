@@ -13,12 +13,14 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.engine import make_url
 
 from oauth_server.audit import verify_trail
 from oauth_server.cli import main
@@ -160,3 +162,56 @@ async def test_no_secret_in_a_real_servers_output_or_audit_trail(
         assert identifier in audit
     assert leaked(output, session.secrets) == []
     assert leaked(audit, session.secrets) == []
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+async def test_no_database_password_in_a_real_servers_output(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # Issue 8 finding 5: the banner printed the database URL with its password, in production
+    # too. (The test PostgreSQL trusts local connections, so any password connects.)
+    password = "pw-" + secrets.token_hex(12)
+    url = make_url(postgres_url).set(password=password).render_as_string(hide_password=False)
+    env = {
+        **os.environ,
+        "OAUTH_SERVER_DATABASE_URL": url,
+        "OAUTH_SERVER_ENV": "production",
+        "OAUTH_SERVER_ISSUER": "https://auth.example",
+        "OAUTH_SERVER_SECRET_KEY": "no-secrets-test-secret-key-0123456789",
+        "OAUTH_SERVER_LOG_LEVEL": "debug",
+        "OAUTH_SERVER_ACCESS_LOG": "true",
+    }
+    server = ServerProcess(env, log=tmp_path / "server.log")
+    await asyncio.to_thread(server.start)
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            assert (await http.post("/oauth/token", data={"grant_type": "x"})).status_code == 400
+    finally:
+        await asyncio.to_thread(server.stop)
+
+    def cli(*args: str, url: str = url) -> str:
+        result = subprocess.run(
+            [CLI, *args],
+            env={**env, "OAUTH_SERVER_DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout + result.stderr
+
+    unreachable = make_url(url).set(port=1).render_as_string(hide_password=False)
+    outputs = {
+        "serve": server.output(),
+        "config": await asyncio.to_thread(cli, "config"),
+        "db upgrade": await asyncio.to_thread(cli, "db", "upgrade"),
+        "unreachable database": await asyncio.to_thread(cli, "clients", "list", url=unreachable),
+    }
+    for what, output in outputs.items():
+        assert leaked(output, [password]) == [], what
+    # The haystacks are the right ones: the banner and the error name the database.
+    assert "Issuer: https://auth.example" in outputs["serve"]
+    masked = f"postgresql://{make_url(url).username}:***@"
+    assert masked in outputs["serve"]
+    assert f"cannot reach the database {masked}" in outputs["unreachable database"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from oauth_server.config import ConfigError, Settings, load_settings, settings_table
+from oauth_server.config import ConfigError, Settings, load_settings, redact_url, settings_table
 
 
 def test_readme_configuration_table_is_current() -> None:
@@ -54,3 +54,32 @@ def test_production_problems() -> None:
 
 def test_issuer_trailing_slash_is_dropped() -> None:
     assert Settings(issuer="https://auth.example/").public_issuer == "https://auth.example"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite:///var/oauth_server.db", "sqlite:///var/oauth_server.db"),
+        ("postgresql://app@db/oauth", "postgresql://app@db/oauth"),
+        ("postgresql://app:s3cr3t@db:5432/oauth", "postgresql://app:***@db:5432/oauth"),
+        ("postgresql://app:p%40ss@db/oauth", "postgresql://app:***@db/oauth"),
+        ("postgresql://app:p@ss@db/oauth", "postgresql://app:***@db/oauth"),  # unencoded @
+        (
+            "postgresql://db/oauth?password=s3cr3t&ssl=on",
+            "postgresql://db/oauth?password=***&ssl=on",
+        ),
+        ("postgresql://app:s3cr3t@/oauth?host=/run/pg", "postgresql://app:***@/oauth?host=/run/pg"),
+        ("redis://:s3cr3t@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("http://[::1", "<unparseable URL>"),
+    ],
+)
+def test_redact_url_hides_passwords(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_urls_with_passwords_are_not_in_the_settings_repr() -> None:
+    settings = Settings(
+        database_url="postgresql://app:s3cr3t@db/oauth", redis_url="redis://:s3cr3t@cache/0"
+    )
+    assert "s3cr3t" not in repr(settings)
+    assert "s3cr3t" not in str(settings)

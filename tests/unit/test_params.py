@@ -6,7 +6,13 @@ import pytest
 
 from oauth_server.errors import InvalidRequest
 from oauth_server.oauth.http import OAuthRequest
-from oauth_server.oauth.params import MAX_PARAM_LENGTH, parse_body, parse_form, parse_json
+from oauth_server.oauth.params import (
+    MAX_PARAM_LENGTH,
+    is_client_id,
+    parse_body,
+    parse_form,
+    parse_json,
+)
 
 
 def test_form_decodes_plus_and_percent() -> None:
@@ -85,3 +91,24 @@ def test_content_types(content_type: str, allow_json: bool, ok: bool) -> None:
     else:
         with pytest.raises(InvalidRequest, match="must be"):
             parse_body(request, allow_json=allow_json)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("admin", True),
+        ("a b~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}", True),  # every VSCHAR class
+        ("\x20", True),
+        ("\x7e", True),
+        ("", False),
+        ("adm\x00in", False),
+        ("adm\nin", False),
+        ("adm\tin", False),
+        ("adm\x7fin", False),
+        ("adm\u00e9in", False),
+        ("adm\ud800in", False),
+    ],
+)
+def test_client_id_syntax_is_vschar(value: str, ok: bool) -> None:
+    # RFC 6749 Appendix A.1: client-id = *VSCHAR, VSCHAR = %x20-7E.
+    assert is_client_id(value) is ok

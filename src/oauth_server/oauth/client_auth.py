@@ -21,6 +21,7 @@ from oauth_server.crypto import DUMMY_SECRET_HASH, verify_secret
 from oauth_server.errors import InvalidClient, InvalidRequest
 from oauth_server.oauth.clients import ClientDirectory
 from oauth_server.oauth.http import OAuthRequest
+from oauth_server.oauth.params import is_client_id
 from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.storage.models import Client
 
@@ -55,7 +56,9 @@ def parse_basic(header: str) -> tuple[str, str]:
         raise InvalidClient("malformed Basic credentials") from None
 
 
-def _failure(client: Client | None) -> str:
+def _failure(client: Client | None, well_formed: bool) -> str:
+    if not well_formed:
+        return "malformed client id"
     if client is None:
         return "unknown client"
     return "public client" if client.secret_hash is None else "wrong secret"
@@ -87,13 +90,18 @@ class ClientAuthenticator:
             raise
         if limiter is not None:
             await limiter.before_authentication(client_id, address)
-        client = await self._directory.get(client_id[:_MAX_CREDENTIAL_LENGTH])
+        # A client id of the wrong syntax names no client: it is answered, counted and audited
+        # as an unknown one, without a lookup (the database may be unable to store it).
+        well_formed = is_client_id(client_id)
+        client = (
+            await self._directory.get(client_id[:_MAX_CREDENTIAL_LENGTH]) if well_formed else None
+        )
         stored = client.secret_hash if client is not None else None
         # Unknown client and wrong secret do the same work and give the same answer.
         matches = verify_secret(secret, stored or DUMMY_SECRET_HASH)
         too_long = len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH
         if client is None or stored is None or not matches or too_long:
-            reason = "credentials too long" if too_long else _failure(client)
+            reason = "credentials too long" if too_long else _failure(client, well_formed)
             self._failed(request, reason, client_id=client_id[:_MAX_CREDENTIAL_LENGTH])
             if limiter is not None:
                 await limiter.authentication_failed(client_id[:_MAX_CREDENTIAL_LENGTH], address)

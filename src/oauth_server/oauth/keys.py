@@ -106,7 +106,7 @@ def load_secret_key(settings: Settings) -> bytes:
         raise KeyError_("OAUTH_SERVER_SECRET_KEY must be set in production")
     path: Path = settings.secret_key_file
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with suppress(FileExistsError):  # another process created it first: use theirs
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:

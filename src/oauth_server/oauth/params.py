@@ -15,7 +15,15 @@ from urllib.parse import unquote_plus
 from oauth_server.errors import InvalidRequest, InvalidTarget
 from oauth_server.oauth.http import OAuthRequest
 
-__all__ = ["MAX_PARAM_LENGTH", "Params", "parse_body", "parse_form", "parse_json", "parse_query"]
+__all__ = [
+    "MAX_PARAM_LENGTH",
+    "Params",
+    "is_client_id",
+    "parse_body",
+    "parse_form",
+    "parse_json",
+    "parse_query",
+]
 
 Params = Mapping[str, str]
 
@@ -25,6 +33,15 @@ MAX_PARAMS = 64
 # JSON can spell a lone UTF-16 surrogate (``"\\ud800"``), which is no Unicode character: such a
 # string cannot be encoded as UTF-8, so it would fail deep inside hashing or storage.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# RFC 6749 Appendix A.1: client-id = *VSCHAR, VSCHAR = %x20-7E. The one definition of what may
+# be looked up as a client id: anything else (a NUL, which PostgreSQL cannot store, a control
+# character, a non-ASCII letter) names no client, so it is never sent to the database.
+_CLIENT_ID = re.compile(r"[\x20-\x7e]+")
+
+
+def is_client_id(value: str) -> bool:
+    """Whether ``value`` has the syntax of a client id (RFC 6749 Appendix A.1)."""
+    return _CLIENT_ID.fullmatch(value) is not None
 
 
 def _collect(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

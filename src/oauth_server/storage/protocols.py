@@ -195,6 +195,10 @@ class Storage(Protocol):
         """Bring the schema to the latest revision (idempotent, safe with many instances)."""
         ...
 
+    async def schema_is_current(self) -> bool:
+        """Whether the schema is at the latest revision (reads only; ``False`` when empty)."""
+        ...
+
     async def ping(self) -> None:
         """Raise if the database cannot be reached."""
         ...

@@ -1,9 +1,17 @@
-"""Engine creation: the database URL picks the driver; SQLite gets WAL and a busy timeout."""
+"""Engine creation: the database URL picks the driver; SQLite gets WAL and a busy timeout.
+
+Both backends get a fixed pool: ``pool_size`` connections at most (no overflow), a checkout
+waiting at most :data:`DATABASE_TIMEOUT` for one. A new SQLite database file is created
+readable and writable by its owner only (0600), in a folder created likewise (0700); SQLite
+gives its ``-wal`` and ``-shm`` files the database file's permissions.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +25,7 @@ __all__ = [
     "DATABASE_TIMEOUT",
     "async_url",
     "create_engine",
+    "create_private_file",
     "create_sync_sqlite_engine",
     "sqlite_file",
 ]
@@ -36,7 +45,8 @@ def async_url(url: str) -> str:
 
 
 DATABASE_TIMEOUT = 3.0
-"""PostgreSQL: the longest wait for a pooled connection, for a new connection, and for one
+"""The longest wait for a pooled connection (both backends); for PostgreSQL also the longest
+wait for a pooled connection, for a new connection, and for one
 statement. Past it the operation fails and the request answers 503. When the database stops
 answering (a partition: nothing refused, nothing answered) a request meets at most one of each
 (a pool wait, then a statement on a dead pooled connection) plus asyncpg's 2 s to close that
@@ -106,23 +116,41 @@ def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA busy_timeout=0")
 
 
+def create_private_file(path: str) -> None:
+    """Create the SQLite database file ``path`` (and its folder) for its owner only, unless it
+    exists: SQLite would create it 0644, and its ``-wal``/``-shm`` files after it."""
+    file = Path(path)
+    if not file.parent.exists():
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # An existing database keeps the permissions its owner gave it.
+    with suppress(FileExistsError):
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """Create the async engine for ``url``; make the SQLite file's folder if needed."""
+    """Create the async engine for ``url`` with a fixed pool of ``pool_size`` connections;
+    create a new SQLite file (and its folder) private to its owner."""
     full = async_url(url)
     parsed = make_url(full)
+    # No overflow: pool_size is the most connections this engine opens (the README promises
+    # it), and a request finding them all busy waits DATABASE_TIMEOUT, then gets 503.
+    pool: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": 0,
+        "pool_timeout": DATABASE_TIMEOUT,
+    }
     if parsed.get_backend_name() == "sqlite":
         database = sqlite_file(full)
         if database is not None:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(full)
+            create_private_file(database)
+        # An in-memory database lives in one connection (SQLAlchemy's own pool for it).
+        engine = create_async_engine(full, **(pool if database is not None else {}))
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         full,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_timeout=DATABASE_TIMEOUT,
+        **pool,
         pool_recycle=1800,
         # asyncpg's prepared-statement cache makes the hot queries one round trip.
         connect_args={"timeout": DATABASE_TIMEOUT, "command_timeout": DATABASE_TIMEOUT},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from oauth_server.storage.migrate import upgrade
+from oauth_server.storage.migrate import current_revision, head_revision, upgrade
 from oauth_server.storage.sql.audit import SqlAuditRepository
 from oauth_server.storage.sql.batching import BatchWriter, SqliteBatchWriter
 from oauth_server.storage.sql.clients import SqlClientRepository
@@ -52,6 +52,9 @@ class SqlStorage:
 
     async def migrate(self) -> None:
         await upgrade(self.engine)
+
+    async def schema_is_current(self) -> bool:
+        return await current_revision(self.engine) == head_revision()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
