@@ -163,7 +163,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         # (RFC 9700 §4.13): uvicorn's default would trust any local client.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
-        timeout_graceful_shutdown=15,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     max_connections: Annotated[int, Field(ge=1)] = 2048
     """Concurrent connections (and requests) per process before new ones get 503."""
 
+    shutdown_timeout: Annotated[int, Field(ge=1, le=600)] = 15
+    """Seconds SIGTERM lets the requests in flight finish; those still unanswered then get 503
+    and the process exits."""
+
     demo_data: bool | None = None
     """Seed the demo client ``admin``/``getroot`` and five restaurants on first start.
     Defaults to true in development and false in production."""
