@@ -43,7 +43,9 @@ def read_response(sock: socket.socket, *, within: float = 5.0) -> RawResponse:
         try:
             chunk = sock.recv(65536)
         except TimeoutError:
-            raise AssertionError(f"no complete response within {within} s: {buffer[:200]!r}")
+            raise AssertionError(
+                f"no complete response within {within} s: {buffer[:200]!r}"
+            ) from None
         if not chunk:
             raise AssertionError(f"connection ended before a complete response: {buffer[:200]!r}")
         buffer += chunk
