@@ -128,13 +128,25 @@ def test_security_headers_on_real_responses(server: ServerProcess) -> None:
     assert "server" not in response.headers
 
 
-def test_unterminated_header_field_is_431_at_once(server: ServerProcess) -> None:
-    """A field that never ends (no CRLF) is refused as soon as the head outgrows the caps — not
-    accepted until the head deadline while the parser appends to it (issue 8, finding 1)."""
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65_536, 431),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-" + b"a" * 65_536, 431),  # the name
+        (b"GET /healthz?" + b"a" * 65_536, 414),  # the request line
+    ],
+    ids=["field-value", "field-name", "request-target"],
+)
+def test_unterminated_head_is_refused_at_once(
+    server: ServerProcess, head: bytes, status: int
+) -> None:
+    """A head that never ends (no CRLF) is refused as soon as it outgrows the caps — not
+    accepted until the head deadline while the parser appends to the open field (issue 8,
+    finding 1)."""
     with connect(server.port) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65_536)
+        sock.sendall(head)
         answer = read_response(sock)
-        assert answer.status == 431  # not 408 when the (1 s) head deadline is over
+        assert answer.status == status  # not 408 when the (1 s) head deadline is over
         assert answer.json()["error"] == "invalid_request"
         assert at_eof(sock)  # no keep-alive after a refusal
     assert httpx.get(f"{server.url}/healthz").status_code == 200

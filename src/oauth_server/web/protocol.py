@@ -177,7 +177,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes += len(data)
         super().data_received(data)
         if self._in_head and self._head_bytes > self._max_head_bytes and not self._closing:
-            self._head_too_large()
+            self._refuse_now(431, "the request head is too large")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -243,24 +243,31 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             )
 
     def send_400_response(self, msg: str) -> None:
-        if self._refusal is None:  # the parser refused the bytes: a malformed request
-            self._send_refusal(400, "malformed HTTP request", linger=True)
-            return
-        status, description = self._refusal
-        self._send_refusal(status, description, linger=True)
+        # The parser refused the bytes: one of our caps (``_refuse``) or malformed HTTP.
+        status, description = self._refusal or (400, "malformed HTTP request")
+        self._refuse_now(status, description)
 
     def _refuse(self, status: int, description: str) -> None:
         self._refusal = (status, description)
         raise _Refused(description)
 
-    def _head_too_large(self) -> None:
-        if self.cycle is not None and not self.cycle.response_complete:
-            # A pipelined head outgrows the caps while the previous request is served: answer
-            # that one, then close (an answer now would cut into it).
-            self.cycle.keep_alive = False
-            self._closing = True
-            return
-        self._send_refusal(431, "the request head is too large", linger=True)
+    def _refuse_now(self, status: int, description: str) -> None:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if self._in_head:
+                # A pipelined request's head, while the previous request is served: answer
+                # that one, then close (an answer now would cut into it).
+                cycle.keep_alive = False
+                self._closing = True
+                return
+            # The body of the request being served is malformed.
+            if cycle.response_started:
+                self._closing = True
+                self.transport.close()
+                return
+            cycle.disconnected = True  # we answer for the app; its answer goes nowhere
+            cycle.message_event.set()
+        self._send_refusal(status, description, linger=True)
 
     def _send_refusal(self, status: int, description: str, *, linger: bool) -> None:
         headers, body = _refusal(status, description, self.limits.hsts)
