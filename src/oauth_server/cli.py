@@ -174,7 +174,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         # X-Forwarded-For is read by the app, only from OAUTH_SERVER_TRUSTED_PROXIES and only
         # when it names an IP (oauth_server.addresses); uvicorn's would trust any local client.
         proxy_headers=False,
-        timeout_graceful_shutdown=15,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

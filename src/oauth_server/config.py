@@ -151,23 +151,32 @@ class Settings(BaseSettings):
     """Longest request target (path and query) accepted; longer gets 414."""
 
     max_header_bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 16_384
-    """Largest total size of a request's header fields; larger gets 431."""
+    """Largest total size of a request's header fields; larger gets 431. The raw head is counted
+    as it arrives, so a field that never ends is refused as soon as the head outgrows this and
+    ``MAX_URL_BYTES`` together."""
 
     max_headers: Annotated[int, Field(ge=8, le=1000)] = 100
     """Most header fields a request may carry; more gets 431."""
 
     header_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
-    """Seconds a client has to send a request's head (from connecting, or from the request's
-    first byte); slower clients get 408 and are disconnected."""
+    """Seconds a client has to send a request's head (from connecting, or from the first byte
+    after the previous answer); slower clients get 408 and are disconnected."""
 
     body_timeout: Annotated[float, Field(gt=0, le=600)] = 15.0
     """Seconds a client has to send a request's body once its head arrived; slower gets 408."""
 
     keep_alive_timeout: Annotated[int, Field(ge=1, le=600)] = 5
-    """Seconds an idle keep-alive connection stays open."""
+    """Seconds an idle keep-alive connection stays open. A request answered before its body
+    arrived ends its connection: what the client still sends is dropped for at most this long,
+    then the connection closes."""
 
     max_connections: Annotated[int, Field(ge=1)] = 2048
-    """Concurrent connections (and requests) per process before new ones get 503."""
+    """Concurrent connections (and requests) per process; a request on a connection beyond
+    them gets 503 (`Retry-After: 1`) and that connection closes."""
+
+    shutdown_timeout: Annotated[int, Field(ge=1, le=600)] = 15
+    """Seconds SIGTERM lets the requests in flight finish; those still unanswered then get 503
+    and the process exits."""
 
     demo_data: bool | None = None
     """Seed the demo client ``admin``/``getroot`` and five restaurants on first start.

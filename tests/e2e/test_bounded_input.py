@@ -1,5 +1,6 @@
 """Bounded input at the HTTP layer of a real server: request target, header block, slow
-clients (slowloris), slow bodies. Only a real uvicorn process has these layers."""
+clients (slowloris), slow bodies, connections answered before their body arrived. Only a real
+uvicorn process has these layers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.faults import eventually
 from tests.process import ServerProcess
+from tests.rawhttp import at_eof, connect, read_response, refused
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
             "OAUTH_SERVER_SECRET_KEY": "bounded-input-test-secret-0123456789",
             "OAUTH_SERVER_HEADER_TIMEOUT": "1",
             "OAUTH_SERVER_BODY_TIMEOUT": "1",
+            "OAUTH_SERVER_KEEP_ALIVE_TIMEOUT": "1",
         },
         log=tmp / "server.log",
     )
@@ -122,3 +126,101 @@ def test_security_headers_on_real_responses(server: ServerProcess) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "strict-transport-security" not in response.headers  # http issuer
     assert "server" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65_536, 431),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-" + b"a" * 65_536, 431),  # the name
+        (b"GET /healthz?" + b"a" * 65_536, 414),  # the request line
+    ],
+    ids=["field-value", "field-name", "request-target"],
+)
+def test_unterminated_head_is_refused_at_once(
+    server: ServerProcess, head: bytes, status: int
+) -> None:
+    """A head that never ends (no CRLF) is refused as soon as it outgrows the caps — not
+    accepted until the head deadline while the parser appends to the open field (issue 8,
+    finding 1)."""
+    with connect(server.port) as sock:
+        sock.sendall(head)
+        answer = read_response(sock)
+        assert answer.status == status  # not 408 when the (1 s) head deadline is over
+        assert answer.json()["error"] == "invalid_request"
+        assert at_eof(sock)  # no keep-alive after a refusal
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_a_head_just_within_every_cap_is_served(server: ServerProcess) -> None:
+    """The raw-byte count leaves room for a head at the URL and header caps together."""
+    target = b"/healthz?q=" + b"a" * (8192 - 11)
+    fields = b"".join(b"X-F%02d: %s\r\n" % (i, b"v" * 160) for i in range(98))  # 16,268 B
+    with connect(server.port) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
+        assert read_response(sock).status == 200
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        # 413 for a declared oversized body, answered before any of it arrives
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\n",
+        # a route that never reads its body
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n",
+    ],
+    ids=["413", "ignored-body"],
+)
+async def test_a_connection_answered_before_its_body_ends(
+    server: ServerProcess, head: bytes
+) -> None:
+    """After an answer that left the body unread, trickling that body does not keep the
+    connection: the server half-closes at once and closes within the keep-alive timeout (1 s)
+    however the client trickles (issue 8, finding 2)."""
+    with connect(server.port) as sock:
+        sock.sendall(head)
+        assert read_response(sock).status in (413, 200)
+
+        async def closed() -> bool:
+            return refused(sock)  # one more byte of the body each time
+
+        await eventually(closed, within=10, interval=0.2)
+
+
+async def test_bytes_between_requests_do_not_hold_a_connection(server: ServerProcess) -> None:
+    """Bare CRLFs after a response start no request, and used to cancel the keep-alive timer
+    each time; the head deadline now runs from the first of them."""
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock).status == 200
+
+        async def closed() -> bool:
+            return refused(sock, b"\r\n")
+
+        await eventually(closed, within=10, interval=0.2)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    ],
+    ids=["request-line", "header-name", "two-lengths"],
+)
+def test_malformed_requests_get_the_json_error_shape(
+    server: ServerProcess, request_bytes: bytes
+) -> None:
+    with connect(server.port) as sock:
+        sock.sendall(request_bytes)
+        answer = read_response(sock)
+        assert answer.status == 400
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.json() == {
+            "error": "invalid_request",
+            "error_description": "malformed HTTP request",
+        }
+        assert at_eof(sock)

@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -44,26 +45,26 @@ def build_api(settings: Settings) -> Api:
     return api
 
 
-_SECURITY_HEADERS = {name.decode(): value.decode() for name, value in security_headers(hsts=False)}
+def _fallback_handlers(hsts: bool) -> dict[Any, Any]:
+    """Handlers for what the router hands to Starlette: unknown paths (404) and the last-resort
+    error handler, with the same security headers as every other response."""
+    extra = {name.decode(): value.decode() for name, value in security_headers(hsts=hsts)}
 
+    def respond(response: OAuthResponse) -> Response:
+        return Response(
+            response.body, status_code=response.status, headers={**response.headers, **extra}
+        )
 
-def _starlette_response(response: OAuthResponse) -> Response:
-    return Response(
-        response.body,
-        status_code=response.status,
-        headers={**response.headers, **_SECURITY_HEADERS},
-    )
+    async def not_found(request: Request, exc: Exception) -> Response:
+        # Only paths no operation declares reach Starlette's router.
+        if isinstance(exc, HTTPException) and exc.status_code == 404:
+            return respond(render_error(NotFound("no such endpoint")))
+        return respond(error_response(exc, request.method, request.url.path))
 
+    async def unhandled(request: Request, exc: Exception) -> Response:
+        return respond(error_response(exc, request.method, request.url.path))
 
-async def _not_found(request: Request, exc: Exception) -> Response:
-    # Only paths no operation declares reach Starlette's router.
-    if isinstance(exc, HTTPException) and exc.status_code == 404:
-        return _starlette_response(render_error(NotFound("no such endpoint")))
-    return _starlette_response(error_response(exc, request.method, request.url.path))
-
-
-async def _unhandled(request: Request, exc: Exception) -> Response:
-    return _starlette_response(error_response(exc, request.method, request.url.path))
+    return {HTTPException: not_found, Exception: unhandled}
 
 
 def _settle_garbage_collector() -> None:
@@ -101,16 +102,13 @@ def create_app(
         finally:
             await built.close()
 
-    fallback = Starlette(
-        routes=[],
-        lifespan=lifespan,
-        exception_handlers={HTTPException: _not_found, Exception: _unhandled},
-    )
+    hsts = settings.public_issuer.startswith("https://")
+    fallback = Starlette(routes=[], lifespan=lifespan, exception_handlers=_fallback_handlers(hsts))
     return FastRouter(
         fallback,
         api=api,
         max_body_bytes=settings.max_body_bytes,
-        hsts=settings.public_issuer.startswith("https://"),
+        hsts=hsts,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
 
@@ -124,5 +122,7 @@ def create_app_from_env() -> FastRouter:
         max_headers=settings.max_headers,
         header_timeout=settings.header_timeout,
         body_timeout=settings.body_timeout,
+        shutdown_timeout=settings.shutdown_timeout,
+        hsts=settings.public_issuer.startswith("https://"),
     )
     return create_app(settings)
