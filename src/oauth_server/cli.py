@@ -229,6 +229,7 @@ def db_purge(as_json: bool) -> None:
         "revoked_tokens": report.revoked_tokens,
         "changes": report.changes,
         "signing_keys": list(report.signing_keys),
+        "client_revocations": report.client_revocations,
     }
     if as_json:
         click.echo(json.dumps(counts))
@@ -237,6 +238,7 @@ def db_purge(as_json: bool) -> None:
         f"purged {report.opaque_tokens} expired opaque tokens, {report.revoked_tokens} expired "
         f"revocations, {report.changes} old changes, {len(report.signing_keys)} signing keys"
         + (f" ({', '.join(report.signing_keys)})" if report.signing_keys else "")
+        + f", {report.client_revocations} expired client-wide revocations"
     )
 
 
