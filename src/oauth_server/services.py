@@ -162,17 +162,18 @@ def build_services(
         revoked_clients=revoked_clients,
         max_lifetime=settings.access_token_ttl,
     )
+    sync = ChangeSync(storage.changes, clock=clock, interval=settings.cache_sync_interval)
     opaque_verifier = OpaqueTokenVerifier(
         storage.tokens,
         issuer=issuer,
         clock=clock,
         revoked_clients=revoked_clients,
         max_lifetime=settings.access_token_ttl,
+        feed_current=sync.current,
     )
     verifier = AnyTokenVerifier(jwt=jwt_verifier, opaque=opaque_verifier)
     restaurants = RestaurantService(storage.restaurants, clock=clock)
 
-    sync = ChangeSync(storage.changes, clock=clock, interval=settings.cache_sync_interval)
     sync.subscribe(CLIENT_CHANGE, directory.on_change)
     sync.subscribe(KEYS_CHANGE, keys.on_change)
     sync.subscribe(KEYS_CHANGE, lambda _change: jwt_verifier.clear_cache())

@@ -231,3 +231,24 @@ async def test_unknown_selectors_are_never_cached(
         token=AccessTokenRecord(late.selector, late.verifier_hash, "app", "app", "a", NOW, NOW + 60)
     )
     assert (await verifier.verify(late.value)).client_id == "app"  # issued elsewhere meanwhile
+
+
+async def test_the_cache_is_not_trusted_while_the_change_feed_is_not_read(
+    tokens: CountingTokens, clock: FrozenClock
+) -> None:
+    """Issue 12 claim 1: with the database cut, a cached opaque token went on introspecting as
+    active although it may have been revoked elsewhere. While the feed is not current, every
+    use reads the row (and fails with the database)."""
+    current = [True]
+    verifier = OpaqueTokenVerifier(
+        tokens, issuer=ISSUER, clock=clock, feed_current=lambda: current[0]
+    )
+    token = await issue(tokens)
+    await verifier.verify(token.value)
+    await verifier.verify(token.value)
+    assert tokens.reads == 1
+    current[0] = False
+    # Revoked elsewhere; the feed entry that would evict it never arrives.
+    await tokens.revoke(selector=token.selector, now=NOW)
+    assert await refusal(verifier, token.value) == "the access token was revoked"
+    assert tokens.reads == 2

@@ -9,16 +9,20 @@ cutoff (:class:`~oauth_server.resource.revocation.RevokedClients`) checked.
 A found row (revoked or not) is remembered by selector until the token expires or for five
 minutes, whichever is sooner — the verifier is still checked on every use. A revocation
 evicts it at once in the revoking process and, through the change feed, within
-``OAUTH_SERVER_CACHE_SYNC_INTERVAL`` in every other. A lookup that was in flight when an
-eviction arrived is not cached (a generation counter), so the row it read before the
-revocation cannot outlive it. Unknown selectors are never cached: a token issued a moment ago
-by another instance must work here too.
+``OAUTH_SERVER_CACHE_SYNC_INTERVAL`` in every other. The cache is consulted only while the
+change feed is being read (``feed_current``): a process that cannot read it — the database is
+cut — reads the row instead (and answers 503 if it cannot), so a revocation made elsewhere is
+never outlived by a cached answer. A lookup that was in flight when an eviction arrived is not
+cached (a generation counter), so the row it read before the revocation cannot outlive it.
+Unknown selectors are never cached: a token issued a moment ago by another instance must work
+here too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -54,9 +58,11 @@ class OpaqueTokenVerifier:
         clock: Clock,
         revoked_clients: RevokedClients | None = None,
         max_lifetime: int | None = None,
+        feed_current: Callable[[], bool] | None = None,
         cache_size: int = 100_000,
     ) -> None:
         self._repository = repository
+        self._feed_current = feed_current
         self._issuer = issuer
         self._clock = clock
         self._revoked_clients = revoked_clients
@@ -70,6 +76,8 @@ class OpaqueTokenVerifier:
             raise InvalidToken("the access token is not valid")
         selector, verifier_hash = parsed
         found, entry = self._cache.get(selector)
+        if found and self._feed_current is not None and not self._feed_current():
+            found = False  # evictions may be missing: the database decides
         if not found or entry is None:
             entry = await self._load(selector)
         if entry is None:
