@@ -33,7 +33,7 @@ from oauth_server.maintenance import PurgeReport
 from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
 from oauth_server.oauth.keys import KeyError_, KeyManager
 from oauth_server.resource.restaurants import restaurant_from_document
-from oauth_server.services import build_key_manager, build_purger
+from oauth_server.services import build_key_manager, build_purger, max_token_age
 from oauth_server.storage import AlreadyExists, AuditRecord, Client, SqlStorage, open_storage
 from oauth_server.storage.migrate import current_revision, head_revision
 
@@ -97,6 +97,7 @@ def _client_json(client: Client, secret: str | None = None) -> dict[str, Any]:
         "default_scope": " ".join(client.default_scopes),
         "token_format": client.token_format,
         "resources": list(client.resources),
+        "introspect": list(client.introspect),
         "created_at": client.created_at,
         "updated_at": client.updated_at,
     }
@@ -249,6 +250,7 @@ def db_purge(as_json: bool) -> None:
         "revoked_tokens": report.revoked_tokens,
         "changes": report.changes,
         "signing_keys": list(report.signing_keys),
+        "client_revocations": report.client_revocations,
     }
     if as_json:
         click.echo(json.dumps(counts))
@@ -257,6 +259,7 @@ def db_purge(as_json: bool) -> None:
         f"purged {report.opaque_tokens} expired opaque tokens, {report.revoked_tokens} expired "
         f"revocations, {report.changes} old changes, {len(report.signing_keys)} signing keys"
         + (f" ({', '.join(report.signing_keys)})" if report.signing_keys else "")
+        + f", {report.client_revocations} expired client-wide revocations"
     )
 
 
@@ -296,6 +299,14 @@ def clients() -> None:
     help="Resource (RFC 8707 audience) the client may request; the first is its default "
     "(repeatable; default: the restaurants API).",
 )
+@click.option(
+    "--introspect",
+    "introspect",
+    multiple=True,
+    metavar="AUDIENCE",
+    help="Audience whose tokens (of any client) this client may introspect, as a resource "
+    "server (repeatable; default: none, it learns only about its own tokens).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def clients_create(
     client_id: str | None,
@@ -305,6 +316,7 @@ def clients_create(
     default_scope: str | None,
     token_format: str,
     resources: tuple[str, ...],
+    introspect: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register a confidential client; its secret is printed once."""
@@ -319,6 +331,7 @@ def clients_create(
             default_scopes=None if default_scope is None else default_scope.split(),
             token_format="jwt" if token_format == "jwt" else "opaque",
             resources=resources,
+            introspect=introspect,
         )
         return created.client, created.secret
 
@@ -365,17 +378,41 @@ def clients_show(client_id: str, as_json: bool) -> None:
     _print_client(client, None, as_json)
 
 
+def _registry(settings: Settings, storage: SqlStorage, audit: AuditRecorder) -> ClientRegistry:
+    return ClientRegistry(
+        storage, clock=SystemClock(), max_token_age=max_token_age(settings), audit=audit
+    )
+
+
 @clients.command("delete")
 @click.argument("client_id")
 def clients_delete(client_id: str) -> None:
-    """Delete a client; running servers stop accepting it within the cache sync interval."""
+    """Delete a client and void every token issued to it; running servers stop accepting
+    both within the cache sync interval."""
+    settings = _settings()
 
     async def work(storage: SqlStorage, audit: AuditRecorder) -> bool:
-        return await ClientRegistry(storage, clock=SystemClock(), audit=audit).delete(client_id)
+        return await _registry(settings, storage, audit).delete(client_id)
 
-    if not _with_audit(_settings(), "clients delete", work):
+    if not _with_audit(settings, "clients delete", work):
         raise click.ClickException(f"no client {client_id!r}")
     click.echo(f"deleted {client_id}")
+
+
+@clients.command("revoke-tokens")
+@click.argument("client_id")
+def clients_revoke_tokens(client_id: str) -> None:
+    """Revoke every access token issued to a client so far (JWT and opaque, including any
+    issued in this same second); running servers refuse them within the cache sync interval.
+    The client itself keeps working and gets new tokens as usual."""
+    settings = _settings()
+
+    async def work(storage: SqlStorage, audit: AuditRecorder) -> bool:
+        return await _registry(settings, storage, audit).revoke_tokens(client_id)
+
+    if not _with_audit(settings, "clients revoke-tokens", work):
+        raise click.ClickException(f"no client {client_id!r}")
+    click.echo(f"revoked every token issued to {client_id} so far")
 
 
 @clients.command("rotate-secret")

@@ -5,7 +5,8 @@ What goes, and when (times from the injected clock):
 * opaque access tokens ``grace`` seconds after they expired (revoked or not);
 * revocations of JWTs ``grace`` seconds after the tokens expired — ``grace`` (10 minutes)
   exceeds the largest ``OAUTH_SERVER_JWT_LEEWAY``, so no revoked token can pass a check
-  in the meantime;
+  in the meantime — and client-wide revocations ``grace`` seconds after the last token they
+  cover could have expired;
 * change-feed entries older than ``change_retention``: readers poll every
   ``OAUTH_SERVER_CACHE_SYNC_INTERVAL`` and stop waiting for a missing entry after 30 s, and a
   starting process reads from the newest entry, which is always kept. The services keep
@@ -64,6 +65,7 @@ class PurgeReport:
     revoked_tokens: int = 0
     changes: int = 0
     signing_keys: tuple[str, ...] = ()
+    client_revocations: int = 0
 
 
 class Purger:
@@ -104,7 +106,10 @@ class Purger:
         revoked = await self._drain(self._storage.revocations.purge_expired, now - self._grace)
         changes = await self._drain(self._storage.changes.purge_older, now - self._change_retention)
         kids = await self._keys.purge_expired(margin=self._key_margin)
-        return PurgeReport(tokens, revoked, changes, tuple(kids))
+        clients = await self._drain(
+            self._storage.revocations.purge_expired_clients, now - self._grace
+        )
+        return PurgeReport(tokens, revoked, changes, tuple(kids), clients)
 
     async def _drain(self, purge: BatchDelete, before: int) -> int:
         total = 0

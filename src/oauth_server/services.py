@@ -32,13 +32,18 @@ from oauth_server.resource.bearer import ResourceGuard
 from oauth_server.resource.jwt import JwtVerifier
 from oauth_server.resource.opaque import OpaqueTokenVerifier
 from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, RestaurantService
-from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.resource.revocation import RevokedClients, RevokedJtis
 from oauth_server.resource.verifier import AnyTokenVerifier
 from oauth_server.storage import Storage, open_storage
-from oauth_server.storage.models import JTI_CHANGE, RESTAURANTS_CHANGE, TOKEN_CHANGE
+from oauth_server.storage.models import (
+    CLIENT_REVOCATION_CHANGE,
+    JTI_CHANGE,
+    RESTAURANTS_CHANGE,
+    TOKEN_CHANGE,
+)
 from oauth_server.sync import ChangeSync
 
-__all__ = ["Services", "build_key_manager", "build_purger", "build_services"]
+__all__ = ["Services", "build_key_manager", "build_purger", "build_services", "max_token_age"]
 
 RESOURCE_REALM = "restaurants"
 SCOPES = sorted(READ_SCOPES | WRITE_SCOPES)
@@ -57,6 +62,7 @@ class Services:
     registry: ClientRegistry
     keys: KeyManager
     revoked: RevokedJtis
+    revoked_clients: RevokedClients
     limiter: RateLimiter | None
     token_endpoint: TokenEndpoint
     introspection: IntrospectionEndpoint
@@ -75,6 +81,7 @@ class Services:
         await self.sync.start()
         await self.keys.start()
         await self.revoked.load(self.storage.revocations)
+        await self.revoked_clients.load(self.storage.revocations)
         await self.purger.start()
 
     async def close(self) -> None:
@@ -85,6 +92,12 @@ class Services:
         await self.sync.stop()
         await self.audit.close()  # writes what is still buffered
         await self.storage.close()
+
+
+def max_token_age(settings: Settings) -> int:
+    """How long after its ``iat`` an access token can still be accepted: the lifetime cap the
+    verifiers enforce plus the leeway, twice (on ``exp - iat`` and on ``exp``)."""
+    return settings.access_token_ttl + 2 * settings.jwt_leeway
 
 
 def build_key_manager(
@@ -140,19 +153,34 @@ def build_services(
     authenticator = ClientAuthenticator(directory, limiter=limiter, audit=audit)
     keys = build_key_manager(settings, storage, clock, audit=audit)
     revoked = RevokedJtis(clock=clock, max_token_ttl=settings.access_token_ttl)
+    revoked_clients = RevokedClients(clock=clock, max_token_age=max_token_age(settings))
     jwt_verifier = JwtVerifier(
-        keys, issuer=issuer, clock=clock, leeway=settings.jwt_leeway, revoked=revoked
+        keys,
+        issuer=issuer,
+        clock=clock,
+        leeway=settings.jwt_leeway,
+        revoked=revoked,
+        revoked_clients=revoked_clients,
+        max_lifetime=settings.access_token_ttl,
+    )
+    sync = ChangeSync(storage.changes, clock=clock, interval=settings.cache_sync_interval)
+    opaque_verifier = OpaqueTokenVerifier(
+        storage.tokens,
+        issuer=issuer,
+        clock=clock,
+        revoked_clients=revoked_clients,
+        max_lifetime=settings.access_token_ttl,
+        feed_current=sync.current,
     )
     # Tokens verified with a key that has left the ring are forgotten in the same step.
     keys.on_withdrawn(jwt_verifier.clear_cache)
-    opaque_verifier = OpaqueTokenVerifier(storage.tokens, issuer=issuer, clock=clock)
     verifier = AnyTokenVerifier(jwt=jwt_verifier, opaque=opaque_verifier)
     restaurants = RestaurantService(storage.restaurants, clock=clock)
 
-    sync = ChangeSync(storage.changes, clock=clock, interval=settings.cache_sync_interval)
     sync.subscribe(CLIENT_CHANGE, directory.on_change)
     sync.subscribe(KEYS_CHANGE, keys.on_change)
     sync.subscribe(JTI_CHANGE, revoked.on_change)
+    sync.subscribe(CLIENT_REVOCATION_CHANGE, revoked_clients.on_change)
     sync.subscribe(TOKEN_CHANGE, opaque_verifier.on_change)
     sync.subscribe(RESTAURANTS_CHANGE, restaurants.on_change)
 
@@ -171,9 +199,17 @@ def build_services(
         clock=clock,
         audit=audit,
         clients=directory,
-        registry=ClientRegistry(storage, clock=clock, directory=directory, audit=audit),
+        registry=ClientRegistry(
+            storage,
+            clock=clock,
+            directory=directory,
+            revoked_clients=revoked_clients,
+            max_token_age=max_token_age(settings),
+            audit=audit,
+        ),
         keys=keys,
         revoked=revoked,
+        revoked_clients=revoked_clients,
         limiter=limiter,
         token_endpoint=TokenEndpoint(
             authenticator=authenticator,
@@ -186,7 +222,6 @@ def build_services(
         introspection=IntrospectionEndpoint(
             authenticator=authenticator,
             verifier=verifier,
-            default_resource=resource,
             limiter=limiter,
         ),
         revocation=RevocationEndpoint(

@@ -8,11 +8,17 @@ Ids from a database sequence can commit out of order (transaction A takes id 5, 
 commits first). A reader that kept only a high-water mark would skip 5 forever, so missing ids
 below the mark are remembered as gaps and looked for again until they appear or
 ``gap_timeout`` passes (a rolled-back transaction leaves a gap that never fills).
+
+:meth:`ChangeSync.current` tells whether the feed was read lately (within ``stale_after``
+seconds: three intervals and a second by default). A cache that must not outlive a change it
+has not heard of — validated opaque tokens — is consulted only while it is; a process cut off
+from the database therefore stops answering from such a cache instead of answering stale.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from oauth_server.background import Periodic
@@ -38,11 +44,16 @@ class ChangeSync:
         interval: float = 1.0,
         gap_timeout: float = 30.0,
         batch: int = 1000,
+        stale_after: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._feed = feed
         self._clock = clock
         self._gap_timeout = gap_timeout
         self._batch = batch
+        self._stale_after = 3 * interval + 1.0 if stale_after is None else stale_after
+        self._monotonic = monotonic
+        self._last_read: float | None = None
         self._subscribers: dict[str, list[Subscriber]] = {}
         self._high = 0
         self._gaps: dict[int, float] = {}
@@ -60,13 +71,21 @@ class ChangeSync:
     async def start(self) -> None:
         """Skip history (caches start empty) and poll in the background."""
         self._high = await self._feed.last_id()
+        self._last_read = self._monotonic()
         self._poller.start()
+
+    def current(self) -> bool:
+        """``True`` while the feed was read within ``stale_after`` seconds: every change older
+        than the sync interval has been dispatched."""
+        last = self._last_read
+        return last is not None and self._monotonic() - last <= self._stale_after
 
     async def stop(self) -> None:
         await self._poller.stop()
 
     async def poll(self) -> int:
         """Read and dispatch new changes; return how many were dispatched."""
+        read_at = self._monotonic()
         now = self._clock.now()
         self._gaps = {i: t for i, t in self._gaps.items() if now - t < self._gap_timeout}
         start = min(self._gaps, default=self._high + 1) - 1
@@ -84,6 +103,7 @@ class ChangeSync:
                 self._dispatch(change)
                 dispatched += 1
             if len(changes) < self._batch:
+                self._last_read = read_at  # what committed before this read is dispatched
                 return dispatched
             start = changes[-1].change_id
 

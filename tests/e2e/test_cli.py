@@ -57,6 +57,7 @@ async def test_db_purge_runs_one_pass(run, database_url: str) -> None:  # type: 
             "revoked_tokens": 1,
             "changes": 1,  # the "old" revocation's announcement, long ago
             "signing_keys": [],
+            "client_revocations": 0,
         }
         assert [t.jti for t in await storage.revocations.active(now=0)] == ["live"]
         again = await asyncio.to_thread(run, "db", "purge")
@@ -78,6 +79,10 @@ def test_client_lifecycle(run) -> None:  # type: ignore[no-untyped-def]
         "a",
         "--token-format",
         "jwt",
+        "--introspect",
+        "https://rs.example",
+        "--introspect",
+        "https://api.example/v2",
         "--json",
     )
     assert created.exit_code == 0, created.output
@@ -85,6 +90,14 @@ def test_client_lifecycle(run) -> None:  # type: ignore[no-untyped-def]
     assert data["client_id"] == "svc"
     assert len(data["client_secret"]) >= 43
     assert data["default_scope"] == "a"
+    assert data["introspect"] == ["https://rs.example", "https://api.example/v2"]
+    assert json.loads(run("clients", "show", "svc", "--json").stdout)["introspect"] == [
+        "https://rs.example",
+        "https://api.example/v2",
+    ]
+    revoked = run("clients", "revoke-tokens", "svc")
+    assert revoked.exit_code == 0, revoked.output
+    assert "revoked every token issued to svc" in revoked.output
 
     shown = run("clients", "show", "svc", "--json")
     assert "client_secret" not in json.loads(shown.stdout)
@@ -110,6 +123,9 @@ def test_client_lifecycle(run) -> None:  # type: ignore[no-untyped-def]
         ("clients", "create", "--scope", 'a"b'),
         ("clients", "create", "--token-format", "paseto"),
         ("clients", "rotate-secret", "nobody"),
+        ("clients", "revoke-tokens", "nobody"),
+        ("clients", "create", "--introspect", "not-a-uri"),
+        ("clients", "create", "--introspect", "https://rs.example/#x"),
     ],
 )
 def test_bad_input_exits_non_zero_without_traceback(  # type: ignore[no-untyped-def]

@@ -197,6 +197,25 @@ async def recorded(rig: Rig) -> dict[str, int]:
         await conn.close()
 
 
+async def cached_opaque_token_is_not_answered_from_memory(
+    http: httpx.AsyncClient, rig: Rig, opaque_token: str
+) -> None:
+    """Issue 12 claim 1: a validated opaque token stays in the cache, but once the change feed
+    cannot be read (a revocation made elsewhere could not be heard of) it is checked at the
+    database again — 503 — instead of introspecting as active from memory."""
+
+    async def unavailable() -> bool:
+        response = await http.post(
+            "/oauth/introspect", data={"token": opaque_token}, auth=rig.opaque.auth
+        )
+        if response.status_code == 200 and response.json()["active"] is True:
+            return False  # the feed was read moments ago: the cache may still answer
+        assert_unavailable("introspection of a cached opaque token", response)
+        return True
+
+    await eventually(unavailable, within=REQUEST_BOUND)
+
+
 async def outage_then_recovery(http: httpx.AsyncClient, rig: Rig, *, fault: str) -> None:
     opaque_token = await token(http, rig.opaque)
     jwt = await token(http, DEMO_CLIENT)
@@ -209,6 +228,7 @@ async def outage_then_recovery(http: httpx.AsyncClient, rig: Rig, *, fault: str)
         rig.proxy.cut()
     else:
         rig.proxy.hold()
+    await cached_opaque_token_is_not_answered_from_memory(http, rig, opaque_token)
     # Twice: the first round meets the pooled connections, the second what replaced them.
     for _ in range(2):
         for name, response in (await needs_database(http, rig, **tokens)).items():

@@ -335,3 +335,82 @@ def test_rate_limit_counters_are_shared_through_redis(
     # The budget was spent across both instances: both now refuse, even the right secret.
     assert attempt(a, "getroot") == 429
     assert attempt(b, "getroot") == 429
+
+
+def cli(server: ServerProcess, *args: str) -> str:
+    """``oauth-server …`` against the instances' database (a third process)."""
+    done = subprocess.run(
+        [CLI, *args], env=server.env, capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout
+
+
+def register(server: ServerProcess, client_id: str, *args: str) -> tuple[str, str]:
+    created = json.loads(
+        cli(server, "clients", "create", "--client-id", client_id, *args, "--json")
+    )
+    return client_id, str(created["client_secret"])
+
+
+def token_of(server: ServerProcess, auth: tuple[str, str]) -> str:
+    response = httpx.post(
+        f"{server.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=auth
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def active(server: ServerProcess, token: str, auth: tuple[str, str]) -> bool:
+    response = httpx.post(f"{server.url}/oauth/introspect", data={"token": token}, auth=auth)
+    assert response.status_code == 200, response.text
+    return bool(response.json()["active"])
+
+
+@pytest.mark.parametrize("token_format", ["jwt", "opaque"])
+def test_deleted_and_revoked_clients_tokens_are_refused_by_every_instance(
+    pair: tuple[ServerProcess, ServerProcess], token_format: str
+) -> None:
+    """Issue 8 finding 6: ``clients delete`` and ``clients revoke-tokens``, run by the CLI
+    against the database, void the client's tokens at both instances within the sync interval
+    (0.2 s here; polled with a 3 s deadline) — tokens each instance had validated and cached."""
+    a, b = pair
+    rs = register(a, "rs", "--scope", "x", "--introspect", ENV["OAUTH_SERVER_ISSUER"])
+    live = register(a, "live", "--scope", "restaurent", "--token-format", token_format)
+    gone = register(a, "gone", "--scope", "restaurent", "--token-format", token_format)
+    tokens = {"live": token_of(a, live), "gone": token_of(b, gone)}
+    for server in (a, b):
+        for token in tokens.values():
+            assert accepted(server, token)
+            assert active(server, token, rs)
+
+    cli(a, "clients", "revoke-tokens", "live")
+    cli(a, "clients", "delete", "gone")
+
+    def refused_everywhere() -> bool:
+        return not any(
+            accepted(server, token) or active(server, token, rs)
+            for server in (a, b)
+            for token in tokens.values()
+        )
+
+    eventually(refused_everywhere, timeout=3)
+    # The live client goes on: a token issued after the revocation's second works everywhere.
+    eventually(lambda: accepted(b, fresh := token_of(a, live)) and accepted(a, fresh), timeout=5)
+
+
+def test_opaque_revocation_is_at_once_here_and_within_the_sync_interval_there(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """Issue 12 claim 1, as the README now states it: an opaque token revoked at A is refused
+    by A at once and by B — which validated and cached it — within the sync interval (0.2 s
+    here, polled with a 3 s deadline), at the API and at introspection."""
+    a, b = pair
+    holder = register(a, "holder", "--scope", "restaurent", "--token-format", "opaque")
+    token = token_of(a, holder)
+    assert accepted(b, token)
+    assert active(b, token, holder)
+    revoked = httpx.post(f"{a.url}/oauth/revoke", data={"token": token}, auth=holder)
+    assert revoked.status_code == 200
+    assert not accepted(a, token)
+    assert not active(a, token, holder)
+    eventually(lambda: not accepted(b, token) and not active(b, token, holder), timeout=3)

@@ -90,7 +90,15 @@ async def test_opaque_client_gets_an_opaque_token(
     token = response.json()["access_token"]
     assert "." not in token
     assert (await client.get("/restaurent", headers=bearer(token))).status_code == 200
-    assert (await introspect(client, token)).json()["active"] is True
+    body = (await introspect(client, token, basic("opq", secret))).json()
+    # RFC 7662 §2.2 members, exactly: an opaque token has no jti (its id is not a claim).
+    assert set(body) == {
+        "active", "scope", "client_id", "token_type", "exp", "iat", "sub", "aud", "iss"
+    }  # fmt: skip
+    assert body["active"] is True
+    assert (body["scope"], body["client_id"], body["sub"]) == ("restaurants:read", "opq", "opq")
+    assert (body["token_type"], body["iss"], body["aud"]) == ("Bearer", ISSUER, ISSUER)
+    assert body["exp"] - body["iat"] == 3600
 
 
 # --- Discovery -------------------------------------------------------------------------------
@@ -191,12 +199,36 @@ async def test_introspection_inactive_cases(
     assert own.json()["active"] is True
 
 
+@pytest.mark.parametrize("token_format", ["jwt", "opaque"])
 async def test_resource_server_client_sees_tokens_for_its_resource(
-    app: FastRouter, client: httpx.AsyncClient
+    app: FastRouter, client: httpx.AsyncClient, token_format: str
 ) -> None:
-    secret = await new_client(app, "rs", scopes=["x"], resources=[ISSUER])
-    token = await seed_token(client)
-    assert (await introspect(client, token, basic("rs", secret))).json()["active"] is True
+    """Introspecting another client's token is a right: registered with ``introspect``."""
+    holder = await new_client(app, "holder", scopes=["restaurent"], token_format=token_format)
+    token = await token_for(client, basic("holder", holder))
+    secret = await new_client(app, "rs", scopes=["x"], introspect=[ISSUER])
+    body = (await introspect(client, token, basic("rs", secret))).json()
+    assert (body["active"], body["client_id"]) == (True, "holder")
+    # A resource server for another audience learns nothing about it.
+    other = await new_client(app, "rs2", scopes=["x"], introspect=["https://other.example"])
+    assert (await introspect(client, token, basic("rs2", other))).json() == {"active": False}
+
+
+@pytest.mark.parametrize("token_format", ["jwt", "opaque"])
+async def test_introspection_of_another_clients_token_is_not_a_default(
+    app: FastRouter, client: httpx.AsyncClient, token_format: str
+) -> None:
+    """Issue 8 finding 7: a client with only ``restaurants:read`` and no registered resources
+    (or the restaurants API as its resource) got the full metadata of another client's token."""
+    holder = await new_client(app, "holder", scopes=["restaurent"], token_format=token_format)
+    token = await token_for(client, basic("holder", holder))
+    snoop = await new_client(app, "snoop", scopes=["restaurants:read"])
+    audience = await new_client(app, "aud", scopes=["restaurants:read"], resources=[ISSUER])
+    for auth in (basic("snoop", snoop), basic("aud", audience), ADMIN):
+        response = await introspect(client, token, auth)
+        assert response.status_code == 200
+        assert response.json() == {"active": False}
+    assert (await introspect(client, token, basic("holder", holder))).json()["active"] is True
 
 
 INTROSPECTION_ERRORS = [

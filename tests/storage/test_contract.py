@@ -14,6 +14,7 @@ from oauth_server.storage import (
     AlreadyExists,
     AuditRecord,
     Client,
+    ClientRevocation,
     Restaurant,
     RestaurantChanges,
     RevokedToken,
@@ -46,6 +47,7 @@ def client(client_id: str = "c1") -> Client:
         token_format="opaque",
         created_at=1,
         updated_at=2,
+        introspect=("https://rs.example", "https://other.example"),
     )
 
 
@@ -94,8 +96,42 @@ async def test_clients_round_trip(storage: SqlStorage) -> None:
     assert updated is not None
     assert (updated.secret_hash, updated.updated_at) == ("x", 9)
     assert not await storage.clients.set_secret_hash(client_id="zz", secret_hash="x", now=9)
-    assert await storage.clients.delete(client_id="c1")
-    assert not await storage.clients.delete(client_id="c1")
+    gone = ClientRevocation(client_id="c1", revoked_at=30, expires_at=3700)
+    assert await storage.clients.delete(client_id="c1", revocation=gone)
+    assert not await storage.clients.delete(client_id="c1", revocation=gone)
+    # The deletion voided the client's tokens in the same transaction, and announced both.
+    assert await storage.revocations.active_clients(now=0) == [gone]
+    changes = await storage.changes.read(after=0, limit=10)
+    assert [(c.kind, c.key) for c in changes] == [("client_tokens", "30 c1")]
+
+
+async def test_client_revocations_keep_the_latest_cutoff_and_are_purged(
+    storage: SqlStorage,
+) -> None:
+    await storage.revocations.revoke_client(
+        revocation=ClientRevocation(client_id="c1", revoked_at=50, expires_at=150)
+    )
+    # An earlier cutoff (a slower clock elsewhere) never moves it back; a later one moves it.
+    await storage.revocations.revoke_client(
+        revocation=ClientRevocation(client_id="c1", revoked_at=40, expires_at=140)
+    )
+    assert [r.revoked_at for r in await storage.revocations.active_clients(now=0)] == [50]
+    await storage.revocations.revoke_client(
+        revocation=ClientRevocation(client_id="c1", revoked_at=60, expires_at=160)
+    )
+    await storage.revocations.revoke_client(
+        revocation=ClientRevocation(client_id="c2", revoked_at=60, expires_at=500)
+    )
+    active = await storage.revocations.active_clients(now=0)
+    assert sorted(active, key=lambda r: r.client_id) == [
+        ClientRevocation(client_id="c1", revoked_at=60, expires_at=160),
+        ClientRevocation(client_id="c2", revoked_at=60, expires_at=500),
+    ]
+    assert [r.client_id for r in await storage.revocations.active_clients(now=200)] == ["c2"]
+    changes = await storage.changes.read(after=0, limit=10)
+    assert [c.key for c in changes] == ["50 c1", "40 c1", "60 c1", "60 c2"]
+    assert await storage.revocations.purge_expired_clients(before=200, limit=10) == 1
+    assert [r.client_id for r in await storage.revocations.active_clients(now=0)] == ["c2"]
 
 
 def token(now: float = 10.0, **fields: object) -> AccessTokenRecord:

@@ -22,7 +22,7 @@ from oauth_server.clock import FrozenClock
 from oauth_server.errors import InvalidToken
 from oauth_server.oauth.keys import LoadedKey, generate_private_jwk
 from oauth_server.resource.jwt import JwtVerifier
-from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.resource.revocation import RevokedClients, RevokedJtis
 
 ISSUER = "https://as.example"
 NOW = 1_800_000_000
@@ -213,3 +213,54 @@ async def test_cached_tokens_still_expire(keys: StaticKeys) -> None:
     clock.advance(3600)
     with pytest.raises(InvalidToken, match="expired"):
         await verifier.verify(token)
+
+
+def capped_verifier(keys: StaticKeys, clients: RevokedClients | None = None) -> JwtVerifier:
+    return JwtVerifier(
+        keys,
+        issuer=ISSUER,
+        clock=FrozenClock(NOW),
+        leeway=30,
+        revoked_clients=clients,
+        max_lifetime=3600,
+    )
+
+
+@pytest.mark.parametrize(
+    ("claims", "accepted"),
+    [
+        ({"exp": NOW + 3600}, True),
+        ({"exp": NOW + 3630}, True),  # within the leeway
+        ({"exp": NOW + 3631}, False),
+        ({"exp": NOW + 10 * 365 * 86_400}, False),  # issue 8 finding 8: a ten-year token
+        ({"iat": NOW - 3000, "exp": NOW + 601}, True),
+        ({"iat": NOW - 3000, "exp": NOW + 631}, False),
+        # iat pushed into the future to stretch exp under the cap
+        ({"iat": NOW + 86_400, "exp": NOW + 86_400 + 3600}, False),
+        ({"iat": NOW + 30, "exp": NOW + 3630}, True),
+    ],
+)
+async def test_lifetime_beyond_the_servers_maximum_is_refused(
+    keys: StaticKeys, claims: dict[str, int], accepted: bool
+) -> None:
+    token = sign(claims={**CLAIMS, **claims})
+    if accepted:
+        await capped_verifier(keys).verify(token)
+    else:
+        with pytest.raises(InvalidToken):
+            await capped_verifier(keys).verify(token)
+
+
+async def test_client_cutoff_voids_earlier_tokens_cached_or_not(keys: StaticKeys) -> None:
+    clients = RevokedClients(clock=FrozenClock(NOW), max_token_age=3660)
+    verifier = capped_verifier(keys, clients)
+    cached = sign()
+    await verifier.verify(cached)
+    clients.add("app", NOW)  # at the token's own second: voided too
+    for token in (cached, sign(claims={**CLAIMS, "jti": "j2", "iat": NOW - 5})):
+        with pytest.raises(InvalidToken, match="revoked"):
+            await verifier.verify(token)
+    later = sign(claims={**CLAIMS, "jti": "j3", "iat": NOW + 1, "exp": NOW + 3601})
+    assert (await verifier.verify(later)).jti == "j3"
+    other = sign(claims={**CLAIMS, "jti": "j4", "client_id": "other"})
+    assert (await verifier.verify(other)).client_id == "other"

@@ -130,3 +130,39 @@ async def test_an_unexpected_poll_failure_logs_its_traceback(
     await _poll_in_background(FailingFeed(ValueError("a bug")), caplog)
     assert caplog.records
     assert all(record.exc_info is not None for record in caplog.records)
+
+
+class SwitchableFeed(ScriptedFeed):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def read(self, *, after: int, limit: int) -> list[Change]:
+        if self.down:
+            raise ConnectionError("database down")
+        return await super().read(after=after, limit=limit)
+
+
+async def test_the_feed_is_current_only_while_it_is_read() -> None:
+    feed = SwitchableFeed()
+    now = [100.0]
+    sync = ChangeSync(feed, clock=FrozenClock(), interval=1.0, monotonic=lambda: now[0])
+    assert not sync.current()  # never read: nothing can be trusted yet
+    await sync.start()
+    await sync.stop()  # polled by hand below
+    assert sync.current()
+    now[0] += 4.0  # three intervals and a second
+    assert sync.current()
+    now[0] += 0.1
+    assert not sync.current()
+    await sync.poll()
+    assert sync.current()
+    feed.down = True
+    now[0] += 2.0
+    with pytest.raises(ConnectionError):
+        await sync.poll()
+    now[0] += 2.1  # the last successful read is now 4.1 s old
+    assert not sync.current()
+    feed.down = False
+    await sync.poll()
+    assert sync.current()

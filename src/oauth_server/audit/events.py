@@ -24,6 +24,7 @@ AuditKind = Literal[
     "client_created",
     "client_deleted",
     "client_secret_rotated",
+    "client_tokens_revoked",
     "signing_key_created",
     "signing_key_removed",
     "signing_key_purged",

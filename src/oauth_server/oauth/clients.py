@@ -8,8 +8,10 @@ publishes a ``client`` change so that every process drops its cached copy (see
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from oauth_server.audit import NO_AUDIT, AuditRecorder
@@ -18,8 +20,11 @@ from oauth_server.clock import Clock
 from oauth_server.crypto import hash_secret, new_secret, new_token
 from oauth_server.errors import InvalidScope
 from oauth_server.oauth.scopes import parse_scope
-from oauth_server.storage.models import Change, Client, TokenFormat
+from oauth_server.storage.models import Change, Client, ClientRevocation, TokenFormat
 from oauth_server.storage.protocols import ClientRepository, Storage
+
+if TYPE_CHECKING:
+    from oauth_server.resource.revocation import RevokedClients
 
 __all__ = [
     "CLIENT_CHANGE",
@@ -40,32 +45,44 @@ class InvalidClientMetadata(ValueError):
 
 
 class ClientDirectory:
-    """Client lookups for the request path: memory first, the database on a miss."""
+    """Client lookups for the request path: memory first, the database on a miss.
+
+    Unknown ids are remembered exactly as long as known ones (``ttl``): were they forgotten
+    sooner, a made-up id would cost a database read more often than a real one, and the
+    timing would tell which ids exist (the authenticator compares a dummy secret for unknown
+    ids, so the rest of the work is the same too). Creating a client publishes a change that
+    clears its entry everywhere, so a new id works within the sync interval.
+    """
 
     def __init__(
         self,
         repository: ClientRepository,
         *,
         ttl: float = 60.0,
-        negative_ttl: float = 5.0,
         max_entries: int = 50_000,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._repository = repository
         self._ttl = ttl
-        self._negative_ttl = negative_ttl
-        self._cache: TTLCache[str, Client | None] = TTLCache(max_entries=max_entries)
+        self._cache: TTLCache[str, Client | None] = TTLCache(
+            max_entries=max_entries, monotonic=monotonic
+        )
+        self._generation = 0
 
     async def get(self, client_id: str) -> Client | None:
         found, client = self._cache.get(client_id)
         if found:
             return client
+        generation = self._generation
         client = await self._repository.get(client_id=client_id)
-        # Unknown ids are cached briefly too, so a spray of made-up ids cannot reach the database
-        # at request rate; creating a client publishes a change that clears the entry.
-        self._cache.set(client_id, client, self._ttl if client else self._negative_ttl)
+        # A change that arrived while the row was being read (a deletion, a new secret) may
+        # postdate it: answer this once, but do not remember it.
+        if generation == self._generation:
+            self._cache.set(client_id, client, self._ttl)
         return client
 
     def invalidate(self, client_id: str) -> None:
+        self._generation += 1
         self._cache.pop(client_id)
 
     def on_change(self, change: Change) -> None:
@@ -81,8 +98,13 @@ class NewClient:
 
 
 class ClientRegistry:
-    """Create, rotate and delete clients; every change is published to the change feed and
-    recorded in the audit trail."""
+    """Create, rotate and delete clients, and revoke all their tokens; every change is
+    published to the change feed and recorded in the audit trail.
+
+    ``max_token_age`` is how long after its ``iat`` a token can still be accepted (the
+    access-token lifetime plus leeways): a client-wide revocation is kept that long. The
+    default covers the largest lifetime and leeway the settings allow.
+    """
 
     def __init__(
         self,
@@ -90,11 +112,15 @@ class ClientRegistry:
         *,
         clock: Clock,
         directory: ClientDirectory | None = None,
+        revoked_clients: RevokedClients | None = None,
+        max_token_age: int = 86_400 + 2 * 300,
         audit: AuditRecorder = NO_AUDIT,
     ) -> None:
         self._storage = storage
         self._clock = clock
         self._directory = directory
+        self._revoked_clients = revoked_clients
+        self._max_token_age = max_token_age
         self._audit = audit
 
     async def create(
@@ -107,11 +133,14 @@ class ClientRegistry:
         default_scopes: Iterable[str] | None = None,
         token_format: TokenFormat = "jwt",
         resources: Iterable[str] = (),
+        introspect: Iterable[str] = (),
         secret: str | None = None,
     ) -> NewClient:
         """Register a confidential client with a server-generated secret.
 
-        ``secret`` is only for the development demo client, whose secret the seed README fixes.
+        ``introspect``: audiences whose tokens (of any client) it may introspect, as a resource
+        server; without, it learns only about its own tokens. ``secret`` is only for the
+        development demo client, whose secret the seed README fixes.
         """
         client_id = client_id or new_token(16)
         if _CLIENT_ID.fullmatch(client_id) is None:
@@ -129,13 +158,8 @@ class ClientRegistry:
             raise InvalidClientMetadata("default scopes must be among the allowed scopes")
         if token_format not in ("jwt", "opaque"):
             raise InvalidClientMetadata("token format must be jwt or opaque")
-        audiences = tuple(dict.fromkeys(resources))
-        for resource in audiences:
-            parts = urlsplit(resource)
-            if not parts.scheme or not parts.netloc or "#" in resource:
-                raise InvalidClientMetadata(
-                    f"resource {resource!r} must be an absolute URI without a fragment (RFC 8707)"
-                )
+        audiences = _resource_uris(resources, "resource")
+        introspected = _resource_uris(introspect, "introspection audience")
         secret = secret or new_secret()
         now = int(self._clock.now())
         client = Client(
@@ -149,6 +173,7 @@ class ClientRegistry:
             resources=audiences,
             created_at=now,
             updated_at=now,
+            introspect=introspected,
         )
         await self._storage.clients.add(client=client)
         await self._changed(client_id, now)
@@ -173,14 +198,50 @@ class ClientRegistry:
         return NewClient(client=updated, secret=secret)
 
     async def delete(self, client_id: str) -> bool:
+        """Delete the client; every token issued to it so far stops working, here at once and
+        everywhere within the sync interval (one transaction with the deletion)."""
         now = int(self._clock.now())
-        deleted = await self._storage.clients.delete(client_id=client_id)
+        deleted = await self._storage.clients.delete(
+            client_id=client_id, revocation=self._revocation(client_id, now)
+        )
         if deleted:
+            self._tokens_revoked(client_id, now)
             await self._changed(client_id, now)
             self._audit.record("client_deleted", client_id=client_id)
         return deleted
+
+    async def revoke_tokens(self, client_id: str) -> bool:
+        """Void every access token (JWT and opaque) issued to a live client up to this second;
+        ``False`` if there is no such client. Tokens it gets afterwards work as usual."""
+        now = int(self._clock.now())
+        if await self._storage.clients.get(client_id=client_id) is None:
+            return False
+        await self._storage.revocations.revoke_client(revocation=self._revocation(client_id, now))
+        self._tokens_revoked(client_id, now)
+        self._audit.record("client_tokens_revoked", client_id=client_id)
+        return True
+
+    def _revocation(self, client_id: str, now: int) -> ClientRevocation:
+        return ClientRevocation(
+            client_id=client_id, revoked_at=now, expires_at=now + self._max_token_age
+        )
+
+    def _tokens_revoked(self, client_id: str, now: int) -> None:
+        if self._revoked_clients is not None:  # this process at once; others through the feed
+            self._revoked_clients.add(client_id, now)
 
     async def _changed(self, client_id: str, now: int) -> None:
         await self._storage.changes.publish(kind=CLIENT_CHANGE, key=client_id, now=now)
         if self._directory is not None:
             self._directory.invalidate(client_id)
+
+
+def _resource_uris(values: Iterable[str], what: str) -> tuple[str, ...]:
+    uris = tuple(dict.fromkeys(values))
+    for uri in uris:
+        parts = urlsplit(uri)
+        if not parts.scheme or not parts.netloc or "#" in uri:
+            raise InvalidClientMetadata(
+                f"{what} {uri!r} must be an absolute URI without a fragment (RFC 8707)"
+            )
+    return uris

@@ -10,7 +10,10 @@ Checks, in order, each one a known attack on JWT libraries when missing (RFC 872
    asymmetric algorithms, so ``none`` and HS256-signed-with-the-public-key both fail;
 4. signature (joserfc);
 5. claims: ``iss`` exact, ``exp``/``nbf`` with leeway, the RFC 9068 §2.2 required claims;
-6. revocation by ``jti``.
+   ``iat`` not in the future and ``exp - iat`` within the server's maximum lifetime (plus
+   leeway), so a token minted with a stolen or misused key cannot live for years;
+6. revocation by ``jti``, and of every token of its client issued up to a cutoff (a deleted
+   client, ``clients revoke-tokens``) — on cached results too.
 
 The audience is checked by the caller (:class:`ResourceGuard`), because introspection on the
 authorization server accepts tokens for every audience.
@@ -29,7 +32,7 @@ from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.errors import InvalidToken
 from oauth_server.resource.bearer import MAX_TOKEN_LENGTH, AccessClaims
-from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.resource.revocation import RevokedClients, RevokedJtis
 
 __all__ = ["ALLOWED_ALGS", "JwtVerifier", "KeySource", "VerificationKey", "looks_like_jwt"]
 
@@ -71,13 +74,19 @@ class JwtVerifier:
         clock: Clock,
         leeway: int = 30,
         revoked: RevokedJtis | None = None,
+        revoked_clients: RevokedClients | None = None,
+        max_lifetime: int | None = None,
         cache_size: int = 100_000,
     ) -> None:
+        """``max_lifetime``: the longest ``exp - iat`` accepted (beyond ``leeway``); ``None``
+        for a resource server that does not know the issuer's setting."""
         self._keys = keys
         self._issuer = issuer
         self._clock = clock
         self._leeway = leeway
         self._revoked = revoked
+        self._revoked_clients = revoked_clients
+        self._max_lifetime = max_lifetime
         self._cache: TTLCache[str, AccessClaims] = TTLCache(max_entries=cache_size)
 
     def clear_cache(self) -> None:
@@ -153,6 +162,10 @@ class JwtVerifier:
             raise InvalidToken("the access token has expired")
         if isinstance(nbf, int) and nbf - self._leeway > now:
             raise InvalidToken("the access token is not valid yet")
+        if iat - self._leeway > now:
+            raise InvalidToken("the access token was issued in the future")
+        if self._max_lifetime is not None and exp - iat > self._max_lifetime + self._leeway:
+            raise InvalidToken("the access token's lifetime exceeds the server's maximum")
         aud = claims.get("aud")
         audience = (aud,) if isinstance(aud, str) else tuple(aud) if isinstance(aud, list) else ()
         if not (audience and all(isinstance(a, str) for a in audience)):
@@ -179,6 +192,8 @@ class JwtVerifier:
 
     def _check_revoked(self, claims: AccessClaims) -> None:
         if self._revoked is not None and claims.jti and self._revoked.is_revoked(claims.jti):
+            raise InvalidToken("the access token was revoked")
+        if self._revoked_clients is not None and self._revoked_clients.voids(claims):
             raise InvalidToken("the access token was revoked")
 
 

@@ -1,29 +1,52 @@
 """Verification of opaque (split) access tokens against the token store, with a cache.
 
 The selector finds the row; the verifier's SHA-256 must equal the stored one (constant-time).
-A found row is remembered by selector until the token expires or for five minutes, whichever
-is sooner — the verifier is still checked on every use; a revocation evicts it at once in
-the revoking process and, through the change feed, within ``OAUTH_SERVER_CACHE_SYNC_INTERVAL``
-in every other. Unknown selectors are never cached: a token issued a moment ago by another
-instance must work here too.
+That comparison comes first: until it has passed, nothing about the row is told — a wrong,
+truncated or borrowed secret is refused exactly like an unknown token, whether the row is
+live, revoked or expired. Only then are revocation, expiry, the lifetime cap and the client's
+cutoff (:class:`~oauth_server.resource.revocation.RevokedClients`) checked.
+
+A found row (revoked or not) is remembered by selector until the token expires or for five
+minutes, whichever is sooner — the verifier is still checked on every use. A revocation
+evicts it at once in the revoking process and, through the change feed, within
+``OAUTH_SERVER_CACHE_SYNC_INTERVAL`` in every other. The cache is consulted only while the
+change feed is being read (``feed_current``): a process that cannot read it — the database is
+cut — reads the row instead (and answers 503 if it cannot), so a revocation made elsewhere is
+never outlived by a cached answer. A lookup that was in flight when an eviction arrived is not
+cached (a generation counter), so the row it read before the revocation cannot outlive it.
+Unknown selectors are never cached: a token issued a moment ago by another instance must work
+here too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 
 from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidToken
 from oauth_server.resource.bearer import AccessClaims
-from oauth_server.storage.models import Change
+from oauth_server.resource.revocation import RevokedClients
+from oauth_server.storage.models import AccessTokenRecord, Change
 from oauth_server.storage.protocols import AccessTokenRepository
 
 __all__ = ["OpaqueTokenVerifier"]
 
 _CACHE_TTL_CAP = 300.0
+# Compared against when the selector is unknown, so that path does the same work.
+_DUMMY_HASH = hashlib.sha256(b"no such token").digest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    verifier_hash: bytes
+    claims: AccessClaims
+    revoked: bool
 
 
 class OpaqueTokenVerifier:
@@ -33,37 +56,64 @@ class OpaqueTokenVerifier:
         *,
         issuer: str,
         clock: Clock,
+        revoked_clients: RevokedClients | None = None,
+        max_lifetime: int | None = None,
+        feed_current: Callable[[], bool] | None = None,
         cache_size: int = 100_000,
     ) -> None:
         self._repository = repository
+        self._feed_current = feed_current
         self._issuer = issuer
         self._clock = clock
-        self._cache: TTLCache[bytes, tuple[bytes, AccessClaims]] = TTLCache(max_entries=cache_size)
+        self._revoked_clients = revoked_clients
+        self._max_lifetime = max_lifetime
+        self._cache: TTLCache[bytes, _Entry] = TTLCache(max_entries=cache_size)
+        self._generation = 0
 
     async def verify(self, token: str) -> AccessClaims:
         parsed = parse_split_token(token)
         if parsed is None:
             raise InvalidToken("the access token is not valid")
         selector, verifier_hash = parsed
-        now = self._clock.now()
         found, entry = self._cache.get(selector)
+        if found and self._feed_current is not None and not self._feed_current():
+            found = False  # evictions may be missing: the database decides
         if not found or entry is None:
             entry = await self._load(selector)
-            self._cache.set(selector, entry, min(entry[1].expires_at - now, _CACHE_TTL_CAP))
-        stored_hash, claims = entry
-        if not hmac.compare_digest(verifier_hash, stored_hash):
+        if entry is None:
+            hmac.compare_digest(verifier_hash, _DUMMY_HASH)
             raise InvalidToken("the access token is not valid")
-        if claims.expires_at <= now:
+        # The secret first: a wrong one must not learn whether the row is revoked or expired.
+        if not hmac.compare_digest(verifier_hash, entry.verifier_hash):
+            raise InvalidToken("the access token is not valid")
+        claims = entry.claims
+        if entry.revoked:
+            raise InvalidToken("the access token was revoked")
+        if claims.expires_at <= self._clock.now():
             raise InvalidToken("the access token has expired")
+        if self._max_lifetime is not None and (
+            claims.expires_at - claims.issued_at > self._max_lifetime
+        ):
+            raise InvalidToken("the access token's lifetime exceeds the server's maximum")
+        if self._revoked_clients is not None and self._revoked_clients.voids(claims):
+            raise InvalidToken("the access token was revoked")
         return claims
 
-    async def _load(self, selector: bytes) -> tuple[bytes, AccessClaims]:
+    async def _load(self, selector: bytes) -> _Entry | None:
+        generation = self._generation
         record = await self._repository.get(selector=selector)
         if record is None:
-            raise InvalidToken("the access token is not valid")
-        if record.revoked_at is not None:
-            raise InvalidToken("the access token was revoked")
-        return record.verifier_hash, AccessClaims(
+            return None
+        entry = _Entry(record.verifier_hash, self._claims(record), record.revoked_at is not None)
+        # An eviction while the row was being read may be the revocation of this very token:
+        # then the row may predate it and must not be remembered (the revocation wins).
+        if generation == self._generation:
+            ttl = min(record.expires_at - self._clock.now(), _CACHE_TTL_CAP)
+            self._cache.set(selector, entry, ttl)
+        return entry
+
+    def _claims(self, record: AccessTokenRecord) -> AccessClaims:
+        return AccessClaims(
             client_id=record.client_id,
             subject=record.subject,
             scope=frozenset(record.scope.split()),
@@ -76,6 +126,7 @@ class OpaqueTokenVerifier:
         )
 
     def forget(self, selector: bytes) -> None:
+        self._generation += 1
         self._cache.pop(selector)
 
     def on_change(self, change: Change) -> None:

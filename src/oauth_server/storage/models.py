@@ -10,6 +10,7 @@ __all__ = [
     "AuditRecord",
     "Change",
     "Client",
+    "ClientRevocation",
     "Restaurant",
     "RestaurantChanges",
     "RevokedToken",
@@ -22,6 +23,9 @@ JTI_CHANGE = "jti"
 """Change-feed kind announcing a revoked JWT id (published with the revocation itself)."""
 TOKEN_CHANGE = "token"
 """Change-feed kind announcing a revoked opaque token (key: hex of its selector)."""
+CLIENT_REVOCATION_CHANGE = "client_tokens"
+"""Change-feed kind announcing that a client's tokens issued so far are void (key:
+``"<revoked_at> <client_id>"``)."""
 RESTAURANTS_CHANGE = "restaurants"
 """Change-feed kind announcing that restaurant data changed (key: the id, or ``*``)."""
 
@@ -44,6 +48,9 @@ class Client:
     default. Empty: only the server's own resource (the restaurants API)."""
     created_at: int = 0
     updated_at: int = 0
+    introspect: tuple[str, ...] = ()
+    """Audiences whose tokens this client may introspect as a resource server (RFC 7662
+    §2.1). Empty: it learns only about its own tokens."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,17 @@ class RevokedToken:
     client_id: str
     expires_at: int
     revoked_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRevocation:
+    """Every access token issued to ``client_id`` at or before ``revoked_at`` (its ``iat``) is
+    void: the client was deleted, or all its tokens were revoked. Kept until ``expires_at``,
+    when no token it covers can still be accepted."""
+
+    client_id: str
+    revoked_at: int
+    expires_at: int
 
 
 @dataclass(frozen=True, slots=True)

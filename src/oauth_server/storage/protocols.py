@@ -20,6 +20,7 @@ from oauth_server.storage.models import (
     AuditRecord,
     Change,
     Client,
+    ClientRevocation,
     Restaurant,
     RestaurantChanges,
     RevokedToken,
@@ -51,7 +52,12 @@ class ClientRepository(Protocol):
         ...
 
     async def list(self) -> list[Client]: ...
-    async def delete(self, *, client_id: str) -> bool: ...
+    async def delete(self, *, client_id: str, revocation: ClientRevocation) -> bool:
+        """Delete the client and, in the same transaction, record ``revocation`` (its tokens
+        issued so far become void, as by :meth:`RevocationRepository.revoke_client`);
+        ``True`` only if this call deleted it. A deleted client's tokens never outlive it."""
+        ...
+
     async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool: ...
 
 
@@ -109,6 +115,21 @@ class RevocationRepository(Protocol):
 
     async def purge_expired(self, *, before: int, limit: int) -> int:
         """Delete up to ``limit`` revocations of tokens that expired before ``before``."""
+        ...
+
+    async def revoke_client(self, *, revocation: ClientRevocation) -> None:
+        """Void every token of the client issued at or before ``revocation.revoked_at`` (a
+        stored later cutoff is kept) and announce :data:`CLIENT_REVOCATION_CHANGE` in the same
+        transaction."""
+        ...
+
+    async def active_clients(self, *, now: int) -> list[ClientRevocation]:
+        """Client-wide revocations that may still cover a token (``expires_at > now``)."""
+        ...
+
+    async def purge_expired_clients(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` client-wide revocations whose ``expires_at`` is before
+        ``before``."""
         ...
 
 

@@ -18,9 +18,11 @@ _INACTIVE = OAuthResponse.json({"active": False}, no_store=True)
 
 class IntrospectionEndpoint:
     """§2.1: the caller must be authorized (here: an authenticated client) so the endpoint
-    cannot be used to scan for tokens. A client sees tokens issued to it, and tokens for the
-    resources it is registered for (a resource server checking what it was sent); for anything
-    else — unknown, expired, revoked, malformed, not its business — the answer is exactly
+    cannot be used to scan for tokens. Learning about other clients' tokens is a right, not a
+    default (§4: introspection reveals a token's client, scope, subject and lifetime): a client
+    sees the tokens issued to it, and tokens for the audiences it is registered to introspect
+    as a resource server (``clients create --introspect AUDIENCE``); for anything else —
+    unknown, expired, revoked, malformed, not its business — the answer is exactly
     ``{"active": false}`` (§2.2)."""
 
     def __init__(
@@ -28,12 +30,10 @@ class IntrospectionEndpoint:
         *,
         authenticator: ClientAuthenticator,
         verifier: TokenVerifier,
-        default_resource: str,
         limiter: RateLimiter | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._verifier = verifier
-        self._default_resource = default_resource
         self._limiter = limiter
 
     async def handle(self, request: OAuthRequest) -> OAuthResponse:
@@ -53,11 +53,11 @@ class IntrospectionEndpoint:
             return _INACTIVE
         return OAuthResponse.json(self.describe(claims), no_store=True)
 
-    def may_see(self, caller: AuthenticatedClient, claims: AccessClaims) -> bool:
+    @staticmethod
+    def may_see(caller: AuthenticatedClient, claims: AccessClaims) -> bool:
         if claims.client_id == caller.client.client_id:
             return True
-        resources = caller.client.resources or (self._default_resource,)
-        return not set(claims.audience).isdisjoint(resources)
+        return not set(claims.audience).isdisjoint(caller.client.introspect)
 
     @staticmethod
     def describe(claims: AccessClaims) -> dict[str, Any]:

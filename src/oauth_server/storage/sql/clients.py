@@ -8,8 +8,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from oauth_server.storage.models import Client
+from oauth_server.storage.models import Client, ClientRevocation
 from oauth_server.storage.protocols import AlreadyExists
+from oauth_server.storage.sql.keys import record_client_revocation
 from oauth_server.storage.sql.schema import clients
 
 __all__ = ["SqlClientRepository"]
@@ -27,6 +28,7 @@ def _row_to_client(row: Any) -> Client:
         resources=tuple(row.resources.split()),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        introspect=tuple(row.introspect.split()),
     )
 
 
@@ -42,6 +44,7 @@ def _client_to_row(client: Client) -> dict[str, Any]:
         "resources": " ".join(client.resources),
         "created_at": client.created_at,
         "updated_at": client.updated_at,
+        "introspect": " ".join(client.introspect),
     }
 
 
@@ -67,10 +70,13 @@ class SqlClientRepository:
             result = await conn.execute(select(clients).order_by(clients.c.client_id))
             return [_row_to_client(row) for row in result]
 
-    async def delete(self, *, client_id: str) -> bool:
+    async def delete(self, *, client_id: str, revocation: ClientRevocation) -> bool:
         async with self._engine.begin() as conn:
             result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
-        return result.rowcount == 1
+            deleted = result.rowcount == 1
+            if deleted:  # one transaction: no deleted client leaves valid tokens behind
+                await record_client_revocation(conn, revocation)
+        return deleted
 
     async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool:
         async with self._engine.begin() as conn:

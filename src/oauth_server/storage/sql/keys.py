@@ -1,17 +1,52 @@
-"""Signing keys and revoked JWT ids in SQL."""
+"""Signing keys, revoked JWT ids and client-wide revocations in SQL."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from oauth_server.storage.models import JTI_CHANGE, RevokedToken, SigningKeyRecord
+from oauth_server.storage.models import (
+    CLIENT_REVOCATION_CHANGE,
+    JTI_CHANGE,
+    ClientRevocation,
+    RevokedToken,
+    SigningKeyRecord,
+)
 from oauth_server.storage.sql.misc import announce
 from oauth_server.storage.sql.purge import delete_batch
-from oauth_server.storage.sql.schema import revoked_tokens, signing_keys
+from oauth_server.storage.sql.schema import client_revocations, revoked_tokens, signing_keys
 
-__all__ = ["SqlRevocationRepository", "SqlSigningKeyRepository"]
+__all__ = ["SqlRevocationRepository", "SqlSigningKeyRepository", "record_client_revocation"]
+
+
+async def record_client_revocation(conn: AsyncConnection, revocation: ClientRevocation) -> None:
+    """Upsert the client's cutoff inside the caller's transaction (a later stored cutoff wins)
+    and announce it on the change feed with it."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = {
+        "client_id": revocation.client_id,
+        "revoked_at": revocation.revoked_at,
+        "expires_at": revocation.expires_at,
+    }
+    statement = dialect.insert(client_revocations).values(**values)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[client_revocations.c.client_id],
+            set_={
+                "revoked_at": statement.excluded.revoked_at,
+                "expires_at": statement.excluded.expires_at,
+            },
+            where=client_revocations.c.revoked_at < statement.excluded.revoked_at,
+        )
+    )
+    await announce(
+        conn,
+        kind=CLIENT_REVOCATION_CHANGE,
+        key=f"{revocation.revoked_at} {revocation.client_id}",
+        now=revocation.revoked_at,
+    )
 
 
 class SqlSigningKeyRepository:
@@ -122,5 +157,30 @@ class SqlRevocationRepository:
             revoked_tokens,
             revoked_tokens.c.jti,
             revoked_tokens.c.expires_at < before,
+            limit=limit,
+        )
+
+    async def revoke_client(self, *, revocation: ClientRevocation) -> None:
+        async with self._engine.begin() as conn:
+            await record_client_revocation(conn, revocation)
+
+    async def active_clients(self, *, now: int) -> list[ClientRevocation]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(client_revocations).where(client_revocations.c.expires_at > now)
+            )
+            return [
+                ClientRevocation(
+                    client_id=row.client_id, revoked_at=row.revoked_at, expires_at=row.expires_at
+                )
+                for row in result
+            ]
+
+    async def purge_expired_clients(self, *, before: int, limit: int) -> int:
+        return await delete_batch(
+            self._engine,
+            client_revocations,
+            client_revocations.c.client_id,
+            client_revocations.c.expires_at < before,
             limit=limit,
         )

@@ -19,6 +19,7 @@ from sqlalchemy import (
 __all__ = [
     "audit_events",
     "changes",
+    "client_revocations",
     "clients",
     "metadata",
     "opaque_tokens",
@@ -46,6 +47,7 @@ clients = Table(
     Column("resources", Text, nullable=False, server_default=""),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    Column("introspect", Text, nullable=False, server_default=""),
 )
 
 opaque_tokens = Table(
@@ -100,6 +102,16 @@ revoked_tokens = Table(
     Column("expires_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp, nullable=False),
     Index("ix_revoked_tokens_expires_at", "expires_at"),
+)
+
+client_revocations = Table(
+    "client_revocations",
+    metadata,
+    # Tokens issued to the client at or before revoked_at are void (deleted, or revoke-tokens).
+    Column("client_id", String(255), primary_key=True),
+    Column("revoked_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Index("ix_client_revocations_expires_at", "expires_at"),
 )
 
 server_meta = Table(
