@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tests.process import CLI
@@ -37,15 +35,3 @@ def create_client(env: Mapping[str, str], *args: str) -> ClientCredentials:
     assert done.returncode == 0, done.stderr
     created = json.loads(done.stdout)
     return ClientCredentials(created["client_id"], created["client_secret"])
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.1
-) -> float:
-    """Poll ``check`` until it is true; return how long that took, or fail after ``within`` s."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"condition not reached within {within} s")
-        await asyncio.sleep(interval)
-    return time.monotonic() - start

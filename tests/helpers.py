@@ -1,8 +1,12 @@
-"""Helpers shared by the HTTP tests."""
+"""Helpers shared by the tests: credentials, tokens, and polling with a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
+import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 import httpx
@@ -30,3 +34,21 @@ async def seed_token(http: httpx.AsyncClient, scope: str = "restaurent") -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], *, within: float = 10.0, interval: float = 0.05
+) -> float:
+    """Poll ``check`` (a function or a coroutine function) until it is true; return how long
+    that took, or fail after ``within`` seconds. The one way a test waits for something to
+    happen: never a fixed sleep."""
+    start = time.monotonic()
+    while True:
+        outcome = check()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return time.monotonic() - start
+        if time.monotonic() - start > within:
+            raise AssertionError(f"condition not reached within {within} s")
+        await asyncio.sleep(interval)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from oauth_server.crypto import hash_secret, new_split_token
 from oauth_server.storage import (
@@ -137,11 +138,22 @@ async def test_concurrent_token_inserts_are_all_durable(storage: SqlStorage) -> 
 
 
 async def test_a_failed_batch_fails_every_waiter(storage: SqlStorage) -> None:
+    """Inserts queued together share one transaction: when one row breaks it, every waiter
+    gets the error (none a false success) and none of the batch's rows is stored."""
     record = token()
     await storage.tokens.add(token=record)
-    outcomes = await asyncio.gather(storage.tokens.add(token=record), return_exceptions=True)
-    assert isinstance(outcomes[0], Exception)
-    await storage.tokens.add(token=token())
+    fresh = [token(now=20.0 + i) for i in range(4)]
+    # Queued in one tick, so one batch: the duplicate in the middle of four fresh rows.
+    batch = [*fresh[:2], record, *fresh[2:]]
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*(storage.tokens.add(token=r) for r in batch), return_exceptions=True),
+        10,
+    )
+    assert [type(outcome) for outcome in outcomes] == [IntegrityError] * len(batch), outcomes
+    for row in fresh:
+        assert await storage.tokens.get(selector=row.selector) is None
+    await storage.tokens.add(token=fresh[0])  # the next batch is written normally
+    assert await storage.tokens.get(selector=fresh[0].selector) == fresh[0]
 
 
 async def test_restaurants(storage: SqlStorage) -> None:
@@ -187,9 +199,9 @@ async def test_change_feed(storage: SqlStorage) -> None:
     assert await storage.changes.last_id() == rest[0].change_id
 
 
-async def test_ping(storage: SqlStorage) -> None:
+async def test_ping(storage: SqlStorage, database_url: str) -> None:
     await storage.ping()
-    assert storage.backend in ("sqlite", "postgresql")
+    assert storage.backend == database_url.partition(":")[0]
 
 
 async def test_tokens_purge_expired_in_bounded_batches(storage: SqlStorage) -> None:
