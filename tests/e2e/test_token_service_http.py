@@ -117,12 +117,29 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
         "code_challenge_methods_supported",
     ):
         assert absent not in metadata
-    for url in (
-        metadata["token_endpoint"],
-        metadata["introspection_endpoint"],
-        metadata["revocation_endpoint"],
-    ):
-        assert (await client.post(url.removeprefix(ISSUER))).status_code != 404
+    # Every advertised endpoint is the real one: refuses a client that did not authenticate
+    # (RFC 6749 §5.2 invalid_client) and does its job for one that did.
+    token_url, introspection_url, revocation_url = (
+        metadata[name].removeprefix(ISSUER)
+        for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint")
+    )
+    for url in (token_url, introspection_url, revocation_url):
+        anonymous = await client.post(url, data={"grant_type": "client_credentials", "token": "x"})
+        assert anonymous.status_code == 401, (url, anonymous.text)
+        assert anonymous.json()["error"] == "invalid_client", url
+    admin = {"Authorization": basic("admin", "getroot")}
+    issued = await client.post(token_url, data={"grant_type": "client_credentials"}, headers=admin)
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["token_type"] == "Bearer"
+    token = issued.json()["access_token"]
+    introspected = await client.post(introspection_url, data={"token": token}, headers=admin)
+    assert introspected.status_code == 200, introspected.text
+    assert (introspected.json()["active"], introspected.json()["client_id"]) == (True, "admin")
+    revoked = await client.post(revocation_url, data={"token": token}, headers=admin)
+    assert (revoked.status_code, revoked.content) == (200, b"")
+    jwks = await client.get(metadata["jwks_uri"].removeprefix(ISSUER))
+    assert jwks.status_code == 200
+    assert jwks.json()["keys"]
     assert (await client.get("/.well-known/openid-configuration")).status_code == 404
 
 
