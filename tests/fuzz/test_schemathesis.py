@@ -7,8 +7,12 @@ twice: as generated (no credentials, so protected operations mostly answer 401),
 credentials — a bearer token holding every restaurants scope, or HTTP Basic for the demo client
 at the OAuth endpoints — so that what lies behind authentication is fuzzed too.
 
-The app runs on SQLite in a temporary directory. Generation is derandomized by the ``fuzz``
-Hypothesis profile (see conftest.py), so every run sends the same requests.
+The app runs on SQLite in a temporary directory, in process (through ASGI, rate limits off)
+and again as a real ``oauth-server serve`` process reached over TCP, so that the HTTP layer
+(httptools parsing, the protocol's limits, the real headers) meets the generated requests too,
+with the rate limiter on (its budgets raised so that the run is not locked out after the first
+hundred failed authentications). Generation is derandomized by the ``fuzz`` Hypothesis profile
+(see conftest.py), so every run sends the same requests.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import settings
 from schemathesis.python import asgi
@@ -28,6 +33,7 @@ from oauth_server import __version__
 from oauth_server.bootstrap import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SCOPES
 from oauth_server.config import Settings
 from oauth_server.web.app import build_api, create_app
+from tests.process import ServerProcess
 
 BASIC = "Basic " + base64.b64encode(f"{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}".encode()).decode()
 # Each operation runs twice and costs a request per example: half the profile's count keeps the
@@ -156,3 +162,79 @@ def test_api(case: schemathesis.Case, credentials: str, app: Starlette, bearer: 
         # answered "Successful". OpenAPI cannot say "at least one of these parameters".
         excluded.append(schemathesis.checks.positive_data_acceptance)
     case.call_and_validate(app=app, excluded_checks=excluded)
+
+
+# --- the same operations against a real server process -------------------------------------
+
+# Every request pays the network, and with valid credentials a secret hash: an eighth of the
+# profile's examples per operation and credentials mode keeps this run to about 20 s.
+SERVER_EXAMPLES = max(settings().max_examples // 8, 1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    directory = tmp_path_factory.mktemp("schemathesis-server")
+    process = ServerProcess(
+        {
+            "OAUTH_SERVER_ENV": "development",
+            "OAUTH_SERVER_DATABASE_URL": f"sqlite:///{directory}/oauth.db",
+            "OAUTH_SERVER_SECRET_KEY": "fuzz-secret-key-of-at-least-32-characters",
+            "OAUTH_SERVER_DEMO_DATA": "true",
+            # The issuer (in the document's token URL) of the in-process app, not of this port.
+            "OAUTH_SERVER_ISSUER": _settings(directory).public_issuer,
+            "OAUTH_SERVER_RATE_LIMIT_AUTH_FAILURES_PER_CLIENT": "1000000/minute",
+            "OAUTH_SERVER_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS": "1000000/minute",
+        },
+        log=directory / "server.log",
+    )
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+    assert "Traceback" not in process.output()
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def server_bearer(server: ServerProcess, session: requests.Session) -> str:
+    response = session.post(
+        f"{server.url}/oauth/token",
+        data={"grant_type": "client_credentials", "scope": " ".join(DEMO_SCOPES)},
+        headers={"Authorization": BASIC},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return f"Bearer {response.json()['access_token']}"
+
+
+@pytest.mark.slow
+def test_the_real_server_serves_the_document_tested(
+    server: ServerProcess, session: requests.Session
+) -> None:
+    served = session.get(f"{server.url}/openapi.json", timeout=10)
+    assert served.status_code == 200
+    assert served.json() == _document()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("credentials", ["as generated", "valid"])
+@schema.parametrize()
+@settings(max_examples=SERVER_EXAMPLES)
+def test_api_through_a_real_server(
+    case: schemathesis.Case,
+    credentials: str,
+    server: ServerProcess,
+    session: requests.Session,
+    server_bearer: str,
+) -> None:
+    if credentials == "valid":
+        _with_valid_credentials(case, server_bearer)
+    excluded = [schemathesis.checks.positive_data_acceptance] if _is_empty_update(case) else []
+    case.call_and_validate(
+        base_url=server.url, session=session, excluded_checks=excluded, timeout=10
+    )
