@@ -11,6 +11,7 @@ import asyncio
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -52,6 +53,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if STRICT and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"strict mode forbids skips: {report.longrepr}"
+
+
+FULL_SUITE = (
+    "The full suite needs PostgreSQL at 127.0.0.1:5432 (trust auth; "
+    "OAUTH_SERVER_TEST_PG_ADMIN_URL to change it) and Redis at 127.0.0.1:6379; run it as "
+    "`OAUTH_SERVER_TEST_STRICT=1 make test`, where a skip fails the run (as in CI)."
+)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Iterator[None]:
+    """End a run that skipped tests with a loud count of what was not tested, and why: a green
+    run on a laptop without PostgreSQL must not pass for a full one. (The outermost wrapper, so
+    it comes after the list of skips ``-ra`` prints, just before the final counts.)"""
+    yield
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: Counter[str] = Counter()
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    terminalreporter.section(
+        f"{len(skipped)} TESTS SKIPPED: this run did not test everything", sep="!", red=True
+    )
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count:5} skipped: {reason}", red=True, bold=True)
+    terminalreporter.write_line(FULL_SUITE, red=True)
 
 
 def _pg_url(database: str) -> str:

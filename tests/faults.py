@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import httpx
+
 from tests.process import CLI
 
 
@@ -35,3 +37,12 @@ def create_client(env: Mapping[str, str], *args: str) -> ClientCredentials:
     assert done.returncode == 0, done.stderr
     created = json.loads(done.stdout)
     return ClientCredentials(created["client_id"], created["client_secret"])
+
+
+def assert_unavailable(what: str, response: httpx.Response) -> None:
+    """The answer to a request the database could not serve: 503 ``temporarily_unavailable``
+    with ``Retry-After``, never cached."""
+    assert response.status_code == 503, f"{what}: {response.status_code} {response.text}"
+    assert response.json()["error"] == "temporarily_unavailable", what
+    assert int(response.headers["retry-after"]) > 0, what
+    assert response.headers["cache-control"] == "no-store", what

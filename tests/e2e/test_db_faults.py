@@ -23,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.faults import DEMO_CLIENT, ClientCredentials, create_client
+from tests.faults import DEMO_CLIENT, ClientCredentials, assert_unavailable, create_client
 from tests.helpers import DEMO_ID, bearer, eventually
 from tests.process import ServerProcess
 from tests.tcpproxy import TcpProxy
@@ -97,13 +97,6 @@ async def introspect(http: httpx.AsyncClient, client: ClientCredentials, value: 
     response = await http.post("/oauth/introspect", data={"token": value}, auth=client.auth)
     assert response.status_code == 200, response.text
     return bool(response.json()["active"])
-
-
-def assert_unavailable(what: str, response: httpx.Response) -> None:
-    assert response.status_code == 503, f"{what}: {response.status_code} {response.text}"
-    assert response.json()["error"] == "temporarily_unavailable", what
-    assert int(response.headers["retry-after"]) > 0, what
-    assert response.headers["cache-control"] == "no-store", what
 
 
 async def needs_database(

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults import DEMO_CLIENT, ClientCredentials, create_client
+from tests.faults import DEMO_CLIENT, ClientCredentials, assert_unavailable, create_client
 from tests.helpers import DEMO_ID, bearer, eventually
 from tests.process import ServerProcess
 
@@ -68,13 +68,6 @@ class WriteLock:
     def __exit__(self, *_exc: object) -> None:
         self._conn.execute("ROLLBACK")
         self._conn.close()
-
-
-def assert_unavailable(what: str, response: httpx.Response) -> None:
-    assert response.status_code == 503, f"{what}: {response.status_code} {response.text}"
-    assert response.json()["error"] == "temporarily_unavailable", what
-    assert int(response.headers["retry-after"]) > 0, what
-    assert response.headers["cache-control"] == "no-store", what
 
 
 async def test_a_locked_sqlite_database_is_503_and_the_server_recovers(rig: Rig) -> None:
