@@ -27,6 +27,7 @@ from oauth_server.config import Settings
 from oauth_server.services import Services, build_services
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
+from tests import process
 
 STRICT = os.environ.get("OAUTH_SERVER_TEST_STRICT") == "1"
 
@@ -82,6 +83,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> Iterator[None]:
     for reason, count in reasons.most_common():
         terminalreporter.write_line(f"{count:5} skipped: {reason}", red=True, bold=True)
     terminalreporter.write_line(FULL_SUITE, red=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test is set up, module-scoped server fixtures included.
+    process.current_test_is_slow = item.get_closest_marker("slow") is not None
 
 
 def _pg_url(database: str) -> str:
