@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,13 +21,17 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 
+from oauth_server.cli import main
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
 from oauth_server.services import Services, build_services
+from oauth_server.storage import SqlStorage, open_storage
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 from tests import process
+from tests.helpers import cli_env
 
 STRICT = os.environ.get("OAUTH_SERVER_TEST_STRICT") == "1"
 
@@ -156,6 +160,29 @@ async def postgres_url(pg_database: str) -> str:
     """The session's PostgreSQL database, emptied (for tests about many instances)."""
     await _truncate_all(pg_database)
     return pg_database
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
+    """The storage backend alone, migrated and empty (no demo data, no services)."""
+    opened = open_storage(database_url, pool_size=5)
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def run(database_url: str) -> Callable[..., Result]:
+    """``run("clients", "list")``: the command line, in process (click's runner), on the test's
+    database."""
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), env=cli_env(database_url))
+
+    return invoke
 
 
 @pytest.fixture

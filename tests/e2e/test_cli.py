@@ -10,29 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from oauth_server.cli import main
 from oauth_server.web.api import FastRouter
-from tests.helpers import eventually
+from tests.helpers import cli_env, eventually
 from tests.process import CLI
-
-
-def cli_env(database_url: str) -> dict[str, str]:
-    return {
-        "OAUTH_SERVER_DATABASE_URL": database_url,
-        "OAUTH_SERVER_SECRET_KEY": "test-secret-key-of-at-least-32-characters",
-    }
-
-
-@pytest.fixture
-def run(database_url: str):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=cli_env(database_url))
-
-    return invoke
 
 
 def test_db_upgrade(run) -> None:  # type: ignore[no-untyped-def]

@@ -11,9 +11,7 @@ import pytest
 from starlette.applications import Starlette
 
 from oauth_server.oauth.params import MAX_PARAM_LENGTH
-from tests.helpers import SEED_TOKEN_REQUEST, basic
-
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+from tests.helpers import FORM, SEED_TOKEN_REQUEST, basic
 
 
 async def test_seed_request_exactly_as_in_the_readme(client: httpx.AsyncClient) -> None:

@@ -17,20 +17,15 @@ from sqlalchemy.exc import OperationalError
 
 from oauth_server.clock import FrozenClock
 from oauth_server.oauth.keys import generate_private_jwk
-from oauth_server.services import Services
 from oauth_server.web.api import FastRouter
-from tests.helpers import basic, bearer, seed_token
+from tests.helpers import app_services, basic, bearer, seed_token
 
 ISSUER = "http://localhost:8889"
 ADMIN = basic("admin", "getroot")
 
 
-def services(app: FastRouter) -> Services:
-    return app.state.services  # type: ignore[no-any-return]
-
-
 async def new_client(app: FastRouter, client_id: str, **options: object) -> str:
-    created = await services(app).registry.create(client_id=client_id, **options)  # type: ignore[arg-type]
+    created = await app_services(app).registry.create(client_id=client_id, **options)  # type: ignore[arg-type]
     assert created.secret is not None
     return created.secret
 
@@ -146,7 +141,7 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
 async def test_jwks_public_distinct_and_complete(
     app: FastRouter, client: httpx.AsyncClient
 ) -> None:
-    await services(app).keys.rotate()
+    await app_services(app).keys.rotate()
     keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
     assert len(keys) == 2
     assert len({key["kid"] for key in keys}) == 2
@@ -311,7 +306,7 @@ async def test_storage_failure_is_503_never_a_false_200(
     secret = await new_client(app, "st", scopes=["restaurent"], token_format=token_format)
     auth = basic("st", secret)
     token = await token_for(client, auth)
-    storage = services(app).storage
+    storage = app_services(app).storage
 
     async def down(**_: object) -> bool:
         raise OperationalError("UPDATE …", {}, ConnectionRefusedError("database is down"))

@@ -94,7 +94,7 @@ schema = schemathesis.openapi.from_dict(_document(), config=CONFIG)
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
     yield create_app(_settings(tmp_path_factory.mktemp("schemathesis")))
     # Schemathesis starts the app's lifespan on its own event-loop thread at the first request;
     # end it here, so the database and the background tasks close with the module.
@@ -102,8 +102,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
 
 
 @pytest.fixture(scope="module")
-def bearer(app: Starlette) -> str:
-    with asgi.get_client(app) as http:
+def bearer(fuzz_app: Starlette) -> str:
+    with asgi.get_client(fuzz_app) as http:
         response = http.post(
             "/oauth/token",
             data={"grant_type": "client_credentials", "scope": " ".join(DEMO_SCOPES)},
@@ -113,8 +113,8 @@ def bearer(app: Starlette) -> str:
     return f"Bearer {response.json()['access_token']}"
 
 
-def test_served_document_is_the_one_tested(app: Starlette) -> None:
-    with asgi.get_client(app) as http:
+def test_served_document_is_the_one_tested(fuzz_app: Starlette) -> None:
+    with asgi.get_client(fuzz_app) as http:
         served = http.get("/openapi.json")
     assert served.status_code == 200
     assert served.json() == _document()
@@ -152,7 +152,7 @@ def _is_empty_update(case: schemathesis.Case) -> bool:
 @pytest.mark.parametrize("credentials", ["as generated", "valid"])
 @schema.parametrize()
 @settings(max_examples=EXAMPLES)
-def test_api(case: schemathesis.Case, credentials: str, app: Starlette, bearer: str) -> None:
+def test_api(case: schemathesis.Case, credentials: str, fuzz_app: Starlette, bearer: str) -> None:
     if credentials == "valid":
         _with_valid_credentials(case, bearer)
     excluded = []
@@ -161,7 +161,7 @@ def test_api(case: schemathesis.Case, credentials: str, app: Starlette, bearer: 
         # ignored, so a misspelt field (?name= for ?Name=) would otherwise be a silent no-op
         # answered "Successful". OpenAPI cannot say "at least one of these parameters".
         excluded.append(schemathesis.checks.positive_data_acceptance)
-    case.call_and_validate(app=app, excluded_checks=excluded)
+    case.call_and_validate(app=fuzz_app, excluded_checks=excluded)
 
 
 # --- the same operations against a real server process -------------------------------------
