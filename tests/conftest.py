@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,7 +52,9 @@ def unavailable(reason: str) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     if STRICT and report.skipped and not hasattr(report, "wasxfail"):
@@ -221,8 +223,8 @@ async def services(settings: Settings, clock: FrozenClock) -> AsyncIterator[Serv
 @asynccontextmanager
 async def lifespan(app: FastRouter) -> AsyncIterator[None]:
     """Drive the ASGI lifespan protocol, as uvicorn does, around the block."""
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
     task = asyncio.create_task(
         app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put)
     )

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from oauth_server.audit import AuditTrail, verify_trail
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
-from oauth_server.storage import AuditRecord, SqlStorage, open_storage
+from oauth_server.storage import AuditRecord, SqlStorage, Storage, open_storage
 from oauth_server.storage.sql.schema import audit_events
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
@@ -27,7 +27,7 @@ from tests.conftest import lifespan
 from tests.helpers import SEED_TOKEN_REQUEST, app_services, basic
 
 
-async def events(storage: SqlStorage, chain_id: str | None = None) -> list[tuple[str, Any]]:
+async def events(storage: Storage, chain_id: str | None = None) -> list[tuple[str, Any]]:
     rows = await storage.audit.scan(after=None, limit=10_000)
     return [
         (r.kind, json.loads(r.data)) for r in rows if chain_id is None or r.chain_id == chain_id

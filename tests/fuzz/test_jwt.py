@@ -63,11 +63,13 @@ class Signer:
 
     @property
     def header(self) -> dict[str, Any]:
-        return json.loads(b64decode(self.token.split(".")[0]))
+        header: dict[str, Any] = json.loads(b64decode(self.token.split(".")[0]))
+        return header
 
     @property
     def claims(self) -> dict[str, Any]:
-        return json.loads(b64decode(self.token.split(".")[1]))
+        claims: dict[str, Any] = json.loads(b64decode(self.token.split(".")[1]))
+        return claims
 
     def verify(self, token: str) -> AccessClaims:
         verifier = JwtVerifier(
@@ -186,9 +188,12 @@ def test_changed_characters_are_invalid_token(alg: SigningAlg, data: st.DataObje
     chars = list(signer.token)
     for _ in range(data.draw(st.integers(1, 3), label="changes")):
         index = data.draw(st.integers(0, len(chars) - 1), label="index")
+
+        def flip(bit: int, original: str = chars[index]) -> str:
+            return chr(ord(original) ^ (1 << bit))
+
         replacement = data.draw(
-            st.integers(0, 6).map(lambda bit, c=chars[index]: chr(ord(c) ^ (1 << bit)))
-            | st.characters(codec="utf-8"),
+            st.integers(0, 6).map(flip) | st.characters(codec="utf-8"),
             label="replacement",
         )
         chars[index] = replacement

@@ -26,12 +26,13 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import settings
+from requests.structures import CaseInsensitiveDict
 from schemathesis.python import asgi
-from starlette.applications import Starlette
 
 from oauth_server import __version__
 from oauth_server.bootstrap import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SCOPES
 from oauth_server.config import Settings
+from oauth_server.web.api import FastRouter
 from oauth_server.web.app import build_api, create_app
 from tests.process import ServerProcess
 
@@ -93,8 +94,13 @@ CONFIG = schemathesis.Config.from_dict(
 schema = schemathesis.openapi.from_dict(_document(), config=CONFIG)
 
 
+def asgi_client(app: FastRouter) -> Any:
+    # Schemathesis types an ASGI app's messages as dict; ours take any MutableMapping.
+    return asgi.get_client(app)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastRouter]:
     yield create_app(_settings(tmp_path_factory.mktemp("schemathesis")))
     # Schemathesis starts the app's lifespan on its own event-loop thread at the first request;
     # end it here, so the database and the background tasks close with the module.
@@ -102,8 +108,8 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
 
 
 @pytest.fixture(scope="module")
-def bearer(fuzz_app: Starlette) -> str:
-    with asgi.get_client(fuzz_app) as http:
+def bearer(fuzz_app: FastRouter) -> str:
+    with asgi_client(fuzz_app) as http:
         response = http.post(
             "/oauth/token",
             data={"grant_type": "client_credentials", "scope": " ".join(DEMO_SCOPES)},
@@ -113,16 +119,16 @@ def bearer(fuzz_app: Starlette) -> str:
     return f"Bearer {response.json()['access_token']}"
 
 
-def test_served_document_is_the_one_tested(fuzz_app: Starlette) -> None:
-    with asgi.get_client(fuzz_app) as http:
+def test_served_document_is_the_one_tested(fuzz_app: FastRouter) -> None:
+    with asgi_client(fuzz_app) as http:
         served = http.get("/openapi.json")
     assert served.status_code == 200
     assert served.json() == _document()
 
 
-def _with_valid_credentials(case: schemathesis.Case, bearer: str) -> None:
+def _with_valid_credentials(case: schemathesis.Case[Any], bearer: str) -> None:
     if case.path.startswith("/oauth/"):
-        case.headers = {**(case.headers or {}), "Authorization": BASIC}
+        case.headers = CaseInsensitiveDict({**case.headers, "Authorization": BASIC})
         if isinstance(case.body, dict):
             # One client authentication method per request (OAuth 2.1 §3.2.1): Basic only.
             case.body = {
@@ -131,10 +137,10 @@ def _with_valid_credentials(case: schemathesis.Case, bearer: str) -> None:
                 if name not in ("client_id", "client_secret")
             }
     elif case.operation.definition.raw.get("security"):
-        case.headers = {**(case.headers or {}), "Authorization": bearer}
+        case.headers = CaseInsensitiveDict({**case.headers, "Authorization": bearer})
 
 
-def _is_empty_update(case: schemathesis.Case) -> bool:
+def _is_empty_update(case: schemathesis.Case[Any]) -> bool:
     """An update that names no field to change."""
     if case.path == "/restaurentUpdate":
         query = case.query or {}
@@ -152,7 +158,9 @@ def _is_empty_update(case: schemathesis.Case) -> bool:
 @pytest.mark.parametrize("credentials", ["as generated", "valid"])
 @schema.parametrize()
 @settings(max_examples=EXAMPLES)
-def test_api(case: schemathesis.Case, credentials: str, fuzz_app: Starlette, bearer: str) -> None:
+def test_api(
+    case: schemathesis.Case[Any], credentials: str, fuzz_app: FastRouter, bearer: str
+) -> None:
     if credentials == "valid":
         _with_valid_credentials(case, bearer)
     excluded = []
@@ -226,7 +234,7 @@ def test_the_real_server_serves_the_document_tested(
 @schema.parametrize()
 @settings(max_examples=SERVER_EXAMPLES)
 def test_api_through_a_real_server(
-    case: schemathesis.Case,
+    case: schemathesis.Case[Any],
     credentials: str,
     server: ServerProcess,
     session: requests.Session,

@@ -157,6 +157,7 @@ async def test_token_writes_go_on_while_a_purge_runs(storage: SqlStorage) -> Non
         purger(storage, FrozenClock(NOW), batch_size=200).run_once(),
         *(storage.tokens.add(token=r) for r in records),
     )
+    assert report is not None
     assert report.opaque_tokens == 3000
     for record in records[::20]:
         assert await storage.tokens.get(selector=record.selector) == record

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 from dataclasses import replace
+from typing import Any
 
 import orjson
 import pytest
@@ -207,7 +208,12 @@ async def test_events_are_sealed_one_batch_at_a_time(
     from oauth_server.audit import trail as module
 
     sealed: list[int] = []
-    monkeypatch.setattr(module, "seal", lambda **kw: sealed.append(1) or seal(**kw))
+
+    def counting_seal(**kw: Any) -> Any:
+        sealed.append(1)
+        return seal(**kw)
+
+    monkeypatch.setattr(module, "seal", counting_seal)
     trail = AuditTrail(table, clock=audit_clock, batch_size=10)
     for _ in range(99):
         trail.record("rate_limited", ip="10.0.0.3")

@@ -32,6 +32,9 @@ class ScriptedFeed:
     async def last_id(self) -> int:
         return max((c.change_id for c in self.rows), default=0)
 
+    async def purge_older(self, *, before: int, limit: int) -> int:
+        raise NotImplementedError
+
 
 async def test_late_commit_below_the_high_water_mark_is_not_lost() -> None:
     feed, clock, seen = ScriptedFeed(), FrozenClock(), []
