@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench install lock clean readme
+.PHONY: run test test-fast lint typecheck unit unit-fast bench install lock clean readme
 
 install: $(STAMP)
 
@@ -30,6 +30,13 @@ unit: $(STAMP)
 	$(BIN)/pytest tests
 
 test: lint typecheck unit
+
+# Quick local runs: everything but the tests that start real server processes (marked slow).
+# The full suite (`make test`, with OAUTH_SERVER_TEST_STRICT=1 in CI) stays the test command.
+unit-fast: $(STAMP)
+	$(BIN)/pytest tests -m "not slow"
+
+test-fast: lint typecheck unit-fast
 
 # The benchmark (bench/README.md). BENCH_ARGS=--scale: empty against loaded databases;
 # BENCH_ARGS=--quick: smoke test. Profiles: $(BIN)/python bench/profile.py [SCENARIO...]

@@ -11,7 +11,8 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,12 +21,17 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 
+from oauth_server.cli import main
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
 from oauth_server.services import Services, build_services
+from oauth_server.storage import SqlStorage, open_storage
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
+from tests import process
+from tests.helpers import cli_env
 
 STRICT = os.environ.get("OAUTH_SERVER_TEST_STRICT") == "1"
 
@@ -46,12 +52,49 @@ def unavailable(reason: str) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     if STRICT and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"strict mode forbids skips: {report.longrepr}"
+
+
+FULL_SUITE = (
+    "The full suite needs PostgreSQL at 127.0.0.1:5432 (trust auth; "
+    "OAUTH_SERVER_TEST_PG_ADMIN_URL to change it) and Redis at 127.0.0.1:6379; run it as "
+    "`OAUTH_SERVER_TEST_STRICT=1 make test`, where a skip fails the run (as in CI)."
+)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Iterator[None]:
+    """End a run that skipped tests with a loud count of what was not tested, and why: a green
+    run on a laptop without PostgreSQL must not pass for a full one. (The outermost wrapper, so
+    it comes after the list of skips ``-ra`` prints, just before the final counts.)"""
+    yield
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: Counter[str] = Counter()
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    terminalreporter.section(
+        f"{len(skipped)} TESTS SKIPPED: this run did not test everything", sep="!", red=True
+    )
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count:5} skipped: {reason}", red=True, bold=True)
+    terminalreporter.write_line(FULL_SUITE, red=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test is set up, module-scoped server fixtures included.
+    process.current_test_is_slow = item.get_closest_marker("slow") is not None
 
 
 def _pg_url(database: str) -> str:
@@ -122,6 +165,29 @@ async def postgres_url(pg_database: str) -> str:
 
 
 @pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
+    """The storage backend alone, migrated and empty (no demo data, no services)."""
+    opened = open_storage(database_url, pool_size=5)
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def run(database_url: str) -> Callable[..., Result]:
+    """``run("clients", "list")``: the command line, in process (click's runner), on the test's
+    database."""
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), env=cli_env(database_url))
+
+    return invoke
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
     """Frozen at the wall-clock second the test starts, so third-party verifiers (which read
     the wall clock) agree with the app until a test moves it."""
@@ -157,8 +223,8 @@ async def services(settings: Settings, clock: FrozenClock) -> AsyncIterator[Serv
 @asynccontextmanager
 async def lifespan(app: FastRouter) -> AsyncIterator[None]:
     """Drive the ASGI lifespan protocol, as uvicorn does, around the block."""
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
     task = asyncio.create_task(
         app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put)
     )

@@ -20,6 +20,22 @@ class MemoryClients:
         self.lookups += 1
         return self.rows.get(client_id)
 
+    async def add(self, *, client: Client) -> None:
+        self.rows[client.client_id] = client
+
+    async def list(self) -> list[Client]:
+        return [self.rows[key] for key in sorted(self.rows)]
+
+    async def delete(self, *, client_id: str) -> bool:
+        return self.rows.pop(client_id, None) is not None
+
+    async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool:
+        row = self.rows.get(client_id)
+        if row is None:
+            return False
+        self.rows[client_id] = replace(row, secret_hash=secret_hash, updated_at=now)
+        return True
+
 
 class MemoryTokens:
     def __init__(self) -> None:
@@ -37,6 +53,12 @@ class MemoryTokens:
             return False
         self.rows[selector] = replace(row, revoked_at=now)
         return True
+
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        expired = [key for key, row in self.rows.items() if row.expires_at < before][:limit]
+        for key in expired:
+            del self.rows[key]
+        return len(expired)
 
 
 def make_client(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+import httpx
 
 from tests.process import CLI
 
@@ -39,13 +39,10 @@ def create_client(env: Mapping[str, str], *args: str) -> ClientCredentials:
     return ClientCredentials(created["client_id"], created["client_secret"])
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.1
-) -> float:
-    """Poll ``check`` until it is true; return how long that took, or fail after ``within`` s."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"condition not reached within {within} s")
-        await asyncio.sleep(interval)
-    return time.monotonic() - start
+def assert_unavailable(what: str, response: httpx.Response) -> None:
+    """The answer to a request the database could not serve: 503 ``temporarily_unavailable``
+    with ``Retry-After``, never cached."""
+    assert response.status_code == 503, f"{what}: {response.status_code} {response.text}"
+    assert response.json()["error"] == "temporarily_unavailable", what
+    assert int(response.headers["retry-after"]) > 0, what
+    assert response.headers["cache-control"] == "no-store", what

@@ -1,11 +1,20 @@
-"""Helpers shared by the HTTP tests."""
+"""Helpers shared by the tests: credentials, tokens, and polling with a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
+import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 import httpx
+
+from oauth_server.crypto import new_split_token
+from oauth_server.services import Services
+from oauth_server.storage import AccessTokenRecord
+from oauth_server.web.api import FastRouter
 
 SEED_TOKEN_REQUEST = {
     "client_id": "admin",
@@ -14,6 +23,37 @@ SEED_TOKEN_REQUEST = {
     "scope": "restaurent",
 }
 DEMO_ID = "5f1a2b3c4d5e6f7a8b9c0d01"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+FORM = {"Content-Type": FORM_CONTENT_TYPE}
+
+
+def cli_env(database_url: str) -> dict[str, str]:
+    """The environment of an ``oauth-server`` command on ``database_url``."""
+    return {
+        "OAUTH_SERVER_DATABASE_URL": database_url,
+        "OAUTH_SERVER_SECRET_KEY": "test-secret-key-of-at-least-32-characters",
+    }
+
+
+def app_services(app: FastRouter) -> Services:
+    """The services of a started app (``create_app`` inside ``lifespan``)."""
+    services: Services = app.state.services
+    return services
+
+
+def token_record(now: float = 10.0, **fields: object) -> AccessTokenRecord:
+    """An opaque token's row: a fresh selector (from ``now``) and the given fields."""
+    split = new_split_token(now)
+    values: dict[str, object] = {
+        "client_id": "c1",
+        "subject": "c1",
+        "scope": "a b",
+        "issued_at": 10,
+        "expires_at": 20,
+        "audience": "https://rs",
+    }
+    values.update(fields)
+    return AccessTokenRecord(split.selector, split.verifier_hash, **values)  # type: ignore[arg-type]
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -30,3 +70,21 @@ async def seed_token(http: httpx.AsyncClient, scope: str = "restaurent") -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], *, within: float = 10.0, interval: float = 0.05
+) -> float:
+    """Poll ``check`` (a function or a coroutine function) until it is true; return how long
+    that took, or fail after ``within`` seconds. The one way a test waits for something to
+    happen: never a fixed sleep."""
+    start = time.monotonic()
+    while True:
+        outcome = check()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return time.monotonic() - start
+        if time.monotonic() - start > within:
+            raise AssertionError(f"condition not reached within {within} s")
+        await asyncio.sleep(interval)

@@ -15,6 +15,11 @@ import httpx
 
 CLI = str(Path(sys.executable).with_name("oauth-server"))
 
+current_test_is_slow: bool | None = None
+"""Whether the running test is marked ``slow`` (set by tests/conftest.py before each test's
+setup; ``None`` outside pytest): a test that starts a server process must be, so that
+``make test-fast`` (``-m "not slow"``) leaves it out."""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -36,6 +41,8 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        if current_test_is_slow is False:
+            raise RuntimeError("a test that starts a server process must be marked slow")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [CLI, "serve"],

@@ -14,30 +14,22 @@ from typing import Any
 import httpx
 import jwt as pyjwt
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import delete, select, update
 
 from oauth_server.audit import AuditTrail, verify_trail
-from oauth_server.cli import main
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
 from oauth_server.errors import TooManyRequests
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
-from oauth_server.services import Services
-from oauth_server.storage import AuditRecord, SqlStorage, open_storage
+from oauth_server.storage import AuditRecord, SqlStorage, Storage, open_storage
 from oauth_server.storage.sql.schema import audit_events
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan
-from tests.e2e.test_cli import cli_env
-from tests.helpers import SEED_TOKEN_REQUEST, basic
+from tests.helpers import SEED_TOKEN_REQUEST, app_services, basic
 
 
-def services(app: FastRouter) -> Services:
-    return app.state.services  # type: ignore[no-any-return]
-
-
-async def events(storage: SqlStorage, chain_id: str | None = None) -> list[tuple[str, Any]]:
+async def events(storage: Storage, chain_id: str | None = None) -> list[tuple[str, Any]]:
     rows = await storage.audit.scan(after=None, limit=10_000)
     return [
         (r.kind, json.loads(r.data)) for r in rows if chain_id is None or r.chain_id == chain_id
@@ -47,7 +39,7 @@ async def events(storage: SqlStorage, chain_id: str | None = None) -> list[tuple
 async def test_security_events_reach_the_audit_table(
     app: FastRouter, client: httpx.AsyncClient
 ) -> None:
-    built = services(app)
+    built = app_services(app)
     created = await built.registry.create(client_id="svc", scopes=["restaurants:read"])
     assert created.secret is not None
     wrong = {"grant_type": "client_credentials", "client_id": "svc", "client_secret": "nope"}
@@ -125,7 +117,7 @@ async def test_token_issued_is_recorded_when_configured(issuing_app: FastRouter)
     transport = httpx.ASGITransport(app=issuing_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         token = (await http.post("/oauth/token", json=SEED_TOKEN_REQUEST)).json()["access_token"]
-    built = services(issuing_app)
+    built = app_services(issuing_app)
     await built.audit.flush()
     jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]
     assert (
@@ -145,7 +137,7 @@ async def test_buffered_events_are_written_at_shutdown(
 ) -> None:
     application = create_app(settings, clock=clock)
     async with lifespan(application):
-        built = services(application)
+        built = app_services(application)
         built.audit.record("rate_limited", ip="198.51.100.1", limit="5/minute")
         chain = built.audit.chain_id
     storage = open_storage(settings.database_url)
@@ -158,26 +150,6 @@ async def test_buffered_events_are_written_at_shutdown(
 
 
 # --- the CLI ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(database_url: str):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=cli_env(database_url))
-
-    return invoke
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
-    opened = open_storage(database_url)
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def chain_of(storage: SqlStorage, n: int = 6) -> str:

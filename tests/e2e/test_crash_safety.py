@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults import DEMO_CLIENT, ClientCredentials, create_client, eventually
+from tests.faults import DEMO_CLIENT, ClientCredentials, create_client
+from tests.helpers import eventually
 from tests.process import ServerProcess
 
 pytestmark = pytest.mark.slow

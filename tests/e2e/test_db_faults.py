@@ -23,8 +23,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.faults import DEMO_CLIENT, ClientCredentials, create_client, eventually
-from tests.helpers import DEMO_ID, bearer
+from tests.faults import DEMO_CLIENT, ClientCredentials, assert_unavailable, create_client
+from tests.helpers import DEMO_ID, bearer, eventually
 from tests.process import ServerProcess
 from tests.tcpproxy import TcpProxy
 
@@ -97,13 +97,6 @@ async def introspect(http: httpx.AsyncClient, client: ClientCredentials, value: 
     response = await http.post("/oauth/introspect", data={"token": value}, auth=client.auth)
     assert response.status_code == 200, response.text
     return bool(response.json()["active"])
-
-
-def assert_unavailable(what: str, response: httpx.Response) -> None:
-    assert response.status_code == 503, f"{what}: {response.status_code} {response.text}"
-    assert response.json()["error"] == "temporarily_unavailable", what
-    assert int(response.headers["retry-after"]) > 0, what
-    assert response.headers["cache-control"] == "no-store", what
 
 
 async def needs_database(
@@ -308,6 +301,21 @@ async def test_sustained_load_during_an_outage_gets_503_in_bounded_time(
     await recovers(http, rig)
 
 
+def unread_bytes(port: int) -> list[int]:
+    """The bytes received and not yet read by the server on each of its established
+    connections on ``port`` (Linux: the rx_queue column of /proc/net/tcp)."""
+    queues = []
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, tx_rx = fields[1], fields[3], fields[4]
+            if int(local.rsplit(":", 1)[1], 16) == port and state == "01":  # ESTABLISHED
+                queues.append(int(tx_rx.split(":")[1], 16))
+    return queues
+
+
 async def test_sigterm_lets_requests_in_flight_finish(rig: Rig) -> None:
     """Requests the server has read when SIGTERM arrives are answered (200, not a reset) before
     it exits; new connections are refused meanwhile. The database is held so that the requests
@@ -319,8 +327,29 @@ async def test_sigterm_lets_requests_in_flight_finish(rig: Rig) -> None:
         for client in clients:  # one open keep-alive connection each, and the client cached
             await token(client, rig.opaque)
         proxy.hold()
-        in_flight = [asyncio.ensure_future(issue(client, rig.opaque)) for client in clients]
-        await asyncio.sleep(1.0)  # localhost: the server has read them all, and waits
+        sent: list[str] = []
+
+        async def trace(event: str, _info: object) -> None:
+            if event == "http11.send_request_body.complete":
+                sent.append(event)
+
+        in_flight = [
+            asyncio.ensure_future(
+                client.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=rig.opaque.auth,
+                    extensions={"trace": trace},
+                )
+            )
+            for client in clients
+        ]
+
+        def all_read_by_the_server() -> bool:
+            unread = unread_bytes(server.port)
+            return len(sent) == count and len(unread) >= count and not any(unread)
+
+        await eventually(all_read_by_the_server, within=10)
         assert not any(request.done() for request in in_flight)
 
         assert server.process is not None

@@ -9,17 +9,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import jwt as pyjwt
 import pytest
 
-from oauth_server.clock import SystemClock
+from oauth_server.clock import FrozenClock, SystemClock
 from oauth_server.resource.jwks import RemoteJwks
 from oauth_server.resource.jwt import JwtVerifier
 from tests.conftest import unavailable
+from tests.helpers import eventually
 from tests.process import CLI, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -68,14 +69,6 @@ def jwks_kids(server: ServerProcess) -> set[str]:
     return {key["kid"] for key in httpx.get(f"{server.url}/.well-known/jwks.json").json()["keys"]}
 
 
-def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.1)
-
-
 def test_tokens_and_key_rotation_across_instances(
     pair: tuple[ServerProcess, ServerProcess],
 ) -> None:
@@ -91,10 +84,10 @@ def test_tokens_and_key_rotation_across_instances(
     new_kid = rotated.stdout.split()[-1]
     old_kid = kid(before_a)
     # Published at once on both instances, before it signs.
-    eventually(lambda: jwks_kids(a) == jwks_kids(b) == {old_kid, new_kid})
+    asyncio.run(eventually(lambda: jwks_kids(a) == jwks_kids(b) == {old_kid, new_kid}))
     assert kid(token_from(b)) == old_kid
     # After the publish lead it signs everywhere.
-    eventually(lambda: kid(token_from(a)) == new_kid and kid(token_from(b)) == new_kid)
+    asyncio.run(eventually(lambda: kid(token_from(a)) == new_kid and kid(token_from(b)) == new_kid))
     after_a, after_b = token_from(a), token_from(b)
     for server in (a, b):
         for token in (before_a, before_b, after_a, after_b):
@@ -105,7 +98,7 @@ def test_tokens_and_key_rotation_across_instances(
     assert introspection.json()["active"] is True
     # Revocation at A holds at B within the sync interval.
     httpx.post(f"{a.url}/oauth/revoke", data={"token": after_b}, auth=("admin", "getroot"))
-    eventually(lambda: not accepted(b, after_b), timeout=3)
+    asyncio.run(eventually(lambda: not accepted(b, after_b), within=3))
     assert not accepted(a, after_b)
 
 
@@ -212,9 +205,9 @@ async def test_remote_resource_server_follows_rotation(
     pair: tuple[ServerProcess, ServerProcess],
 ) -> None:
     a, _ = pair
-    jwks = RemoteJwks(
-        f"{a.url}/.well-known/jwks.json", clock=SystemClock(), min_refresh_interval=0.5
-    )
+    # The reload rate limit runs on an injected clock, moved past it below instead of slept.
+    jwks_clock = FrozenClock(time.time())
+    jwks = RemoteJwks(f"{a.url}/.well-known/jwks.json", clock=jwks_clock, min_refresh_interval=0.5)
     await jwks.start()
     verifier = JwtVerifier(jwks, issuer=ENV["OAUTH_SERVER_ISSUER"], clock=SystemClock())
     try:
@@ -227,9 +220,17 @@ async def test_remote_resource_server_follows_rotation(
             check=True,
             capture_output=True,
         )
-        await asyncio.sleep(0.6)  # A's own sync interval, and the remote refresh rate limit
-        second = await asyncio.to_thread(token_from, a)
-        assert kid(second) != kid(first)
+        # A signs with the new key once its own cache sync has seen the rotation.
+        signed_with_new_key: list[str] = []
+
+        async def new_key_signs() -> bool:
+            token = await asyncio.to_thread(token_from, a)
+            signed_with_new_key.append(token)
+            return kid(token) != kid(first)
+
+        await eventually(new_key_signs, within=5)
+        second = signed_with_new_key[-1]
+        jwks_clock.advance(0.5)
         assert kid(second) not in jwks.kids  # unknown until it meets a token signed with it
         assert (await verifier.verify(second)).client_id == "admin"
         assert kid(second) in jwks.kids
@@ -269,7 +270,7 @@ def test_opaque_revocation_and_restaurant_writes_reach_the_other_instance(
     revoked = httpx.post(f"{a.url}/oauth/revoke", data={"token": token}, auth=("opq", secret))
     assert revoked.status_code == 200
     assert not accepted(a, token)
-    eventually(lambda: not accepted(b, token), timeout=3)
+    asyncio.run(eventually(lambda: not accepted(b, token), within=3))
 
     # B caches the restaurant list; an update through A shows at B within the interval.
     admin = {"Authorization": f"Bearer {token_from(a)}"}
@@ -284,7 +285,7 @@ def test_opaque_revocation_and_restaurant_writes_reach_the_other_instance(
         documents = httpx.get(f"{b.url}/restaurent", headers=admin).json()
         return any(d["_id"]["$oid"] == restaurant_id and d["Name"] == "Moved" for d in documents)
 
-    eventually(renamed, timeout=3)
+    asyncio.run(eventually(renamed, within=3))
 
 
 @pytest.fixture

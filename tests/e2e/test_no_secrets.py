@@ -31,6 +31,7 @@ from oauth_server.storage import open_storage
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan
 from tests.e2e.leaks import leaked, run_session
+from tests.helpers import eventually
 from tests.process import CLI, ServerProcess
 
 
@@ -131,8 +132,12 @@ async def test_no_secret_in_a_real_servers_output_or_audit_trail(
         secret: str = json.loads(result.stdout)["client_secret"]
         return secret
 
-    async def sync_wait() -> None:
-        await asyncio.sleep(0.5)
+    async def sync_wait() -> None:  # until the server's cache sync has seen the rotation
+        async def old_secret_refused() -> bool:
+            response = await http.post("/oauth/introspect", data={"token": "x"}, auth=jwt_client)
+            return response.status_code == 401
+
+        await eventually(old_secret_refused, within=5)
 
     server = ServerProcess(env, log=tmp_path / "server.log")
     await asyncio.to_thread(server.start)

@@ -24,10 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import basic, bearer, seed_token
+from tests.helpers import FORM, basic, bearer, seed_token
 from tests.process import ServerProcess
-
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 async def test_reflected_input_cannot_inject_headers_or_break_json(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,9 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from oauth_server.oauth.params import MAX_PARAM_LENGTH
-from tests.helpers import SEED_TOKEN_REQUEST, basic
-
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+from tests.helpers import FORM, SEED_TOKEN_REQUEST, basic
 
 
 async def test_seed_request_exactly_as_in_the_readme(client: httpx.AsyncClient) -> None:
@@ -245,7 +244,7 @@ async def test_oversized_body_is_413_before_parsing(client: httpx.AsyncClient) -
 
 
 async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(100):
             yield b"a" * 1024
 
@@ -273,12 +272,12 @@ async def test_non_ascii_content_length_is_400(app: Starlette) -> None:
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await app(scope, receive, send)

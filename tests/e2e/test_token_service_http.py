@@ -17,20 +17,15 @@ from sqlalchemy.exc import OperationalError
 
 from oauth_server.clock import FrozenClock
 from oauth_server.oauth.keys import generate_private_jwk
-from oauth_server.services import Services
 from oauth_server.web.api import FastRouter
-from tests.helpers import basic, bearer, seed_token
+from tests.helpers import app_services, basic, bearer, seed_token
 
 ISSUER = "http://localhost:8889"
 ADMIN = basic("admin", "getroot")
 
 
-def services(app: FastRouter) -> Services:
-    return app.state.services  # type: ignore[no-any-return]
-
-
 async def new_client(app: FastRouter, client_id: str, **options: object) -> str:
-    created = await services(app).registry.create(client_id=client_id, **options)  # type: ignore[arg-type]
+    created = await app_services(app).registry.create(client_id=client_id, **options)  # type: ignore[arg-type]
     assert created.secret is not None
     return created.secret
 
@@ -125,19 +120,36 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
         "code_challenge_methods_supported",
     ):
         assert absent not in metadata
-    for url in (
-        metadata["token_endpoint"],
-        metadata["introspection_endpoint"],
-        metadata["revocation_endpoint"],
-    ):
-        assert (await client.post(url.removeprefix(ISSUER))).status_code != 404
+    # Every advertised endpoint is the real one: refuses a client that did not authenticate
+    # (RFC 6749 §5.2 invalid_client) and does its job for one that did.
+    token_url, introspection_url, revocation_url = (
+        metadata[name].removeprefix(ISSUER)
+        for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint")
+    )
+    for url in (token_url, introspection_url, revocation_url):
+        anonymous = await client.post(url, data={"grant_type": "client_credentials", "token": "x"})
+        assert anonymous.status_code == 401, (url, anonymous.text)
+        assert anonymous.json()["error"] == "invalid_client", url
+    admin = {"Authorization": basic("admin", "getroot")}
+    issued = await client.post(token_url, data={"grant_type": "client_credentials"}, headers=admin)
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["token_type"] == "Bearer"
+    token = issued.json()["access_token"]
+    introspected = await client.post(introspection_url, data={"token": token}, headers=admin)
+    assert introspected.status_code == 200, introspected.text
+    assert (introspected.json()["active"], introspected.json()["client_id"]) == (True, "admin")
+    revoked = await client.post(revocation_url, data={"token": token}, headers=admin)
+    assert (revoked.status_code, revoked.content) == (200, b"")
+    jwks = await client.get(metadata["jwks_uri"].removeprefix(ISSUER))
+    assert jwks.status_code == 200
+    assert jwks.json()["keys"]
     assert (await client.get("/.well-known/openid-configuration")).status_code == 404
 
 
 async def test_jwks_public_distinct_and_complete(
     app: FastRouter, client: httpx.AsyncClient
 ) -> None:
-    await services(app).keys.rotate()
+    await app_services(app).keys.rotate()
     keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
     assert len(keys) == 2
     assert len({key["kid"] for key in keys}) == 2
@@ -326,7 +338,7 @@ async def test_storage_failure_is_503_never_a_false_200(
     secret = await new_client(app, "st", scopes=["restaurent"], token_format=token_format)
     auth = basic("st", secret)
     token = await token_for(client, auth)
-    storage = services(app).storage
+    storage = app_services(app).storage
 
     async def down(**_: object) -> bool:
         raise OperationalError("UPDATE …", {}, ConnectionRefusedError("database is down"))

@@ -63,11 +63,13 @@ class Signer:
 
     @property
     def header(self) -> dict[str, Any]:
-        return json.loads(b64decode(self.token.split(".")[0]))
+        header: dict[str, Any] = json.loads(b64decode(self.token.split(".")[0]))
+        return header
 
     @property
     def claims(self) -> dict[str, Any]:
-        return json.loads(b64decode(self.token.split(".")[1]))
+        claims: dict[str, Any] = json.loads(b64decode(self.token.split(".")[1]))
+        return claims
 
     def verify(self, token: str) -> AccessClaims:
         verifier = JwtVerifier(
@@ -186,9 +188,12 @@ def test_changed_characters_are_invalid_token(alg: SigningAlg, data: st.DataObje
     chars = list(signer.token)
     for _ in range(data.draw(st.integers(1, 3), label="changes")):
         index = data.draw(st.integers(0, len(chars) - 1), label="index")
+
+        def flip(bit: int, original: str = chars[index]) -> str:
+            return chr(ord(original) ^ (1 << bit))
+
         replacement = data.draw(
-            st.integers(0, 6).map(lambda bit, c=chars[index]: chr(ord(c) ^ (1 << bit)))
-            | st.characters(codec="utf-8"),
+            st.integers(0, 6).map(flip) | st.characters(codec="utf-8"),
             label="replacement",
         )
         chars[index] = replacement
@@ -460,33 +465,46 @@ def claim_sets(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @by_alg
-@given(
-    payload=claim_sets().map(lambda claims: json.dumps(claims).encode()) | st.binary(max_size=200)
-)
-@example(payload=b"")
-@example(payload=b"[]")
-@example(payload=b'{"exp": NaN}')
-@example(payload=b'{"exp": 1' + b"0" * 30 + b"}")
-@example(payload=b"[" * 2000)
-def test_real_signature_over_any_claims_verifies_only_well_formed_claims(
-    alg: SigningAlg, payload: bytes
-) -> None:
+def test_real_signature_over_any_claims_verifies_only_well_formed_claims(alg: SigningAlg) -> None:
+    """A property that held because everything was refused would prove nothing: count the
+    examples that verified, and require a share of them (about 1 in 12 with the default
+    profile's examples)."""
     signer = SIGNERS[alg]
-    header_bytes = json.dumps(signer.header).encode()
-    message = signing_input(header_bytes, payload)
-    signature = JWSRegistry.algorithms[alg].sign(message, signer.key.key)
-    try:
-        claims = signer.verify(f"{message.decode('ascii')}.{b64(signature)}")
-    except InvalidToken:
-        return
-    sent = json.loads(payload)
-    assert sent["iss"] == ISSUER == claims.issuer
-    assert type(sent["exp"]) is int
-    assert claims.expires_at == sent["exp"] > NOW - LEEWAY
-    assert type(sent["iat"]) is int
-    nbf = sent.get("nbf")
-    assert nbf is None or (type(nbf) is int and nbf <= NOW + LEEWAY)
-    assert claims.audience
-    assert all(isinstance(aud, str) for aud in claims.audience)
-    assert all(isinstance(v, str) and v for v in (claims.jti, claims.subject, claims.client_id))
-    assert claims.scope == frozenset(sent.get("scope", "").split())
+    tried: list[bytes] = []
+    verified: list[bytes] = []
+
+    @given(
+        payload=claim_sets().map(lambda claims: json.dumps(claims).encode())
+        | st.binary(max_size=200)
+    )
+    @example(payload=b"")
+    @example(payload=b"[]")
+    @example(payload=b'{"exp": NaN}')
+    @example(payload=b'{"exp": 1' + b"0" * 30 + b"}")
+    @example(payload=b"[" * 2000)
+    @example(payload=json.dumps(signer.claims).encode())  # the issued claims: must verify
+    def check(payload: bytes) -> None:
+        tried.append(payload)
+        header_bytes = json.dumps(signer.header).encode()
+        message = signing_input(header_bytes, payload)
+        signature = JWSRegistry.algorithms[alg].sign(message, signer.key.key)
+        try:
+            claims = signer.verify(f"{message.decode('ascii')}.{b64(signature)}")
+        except InvalidToken:
+            return
+        verified.append(payload)
+        sent = json.loads(payload)
+        assert sent["iss"] == ISSUER == claims.issuer
+        assert type(sent["exp"]) is int
+        assert claims.expires_at == sent["exp"] > NOW - LEEWAY
+        assert type(sent["iat"]) is int
+        nbf = sent.get("nbf")
+        assert nbf is None or (type(nbf) is int and nbf <= NOW + LEEWAY)
+        assert claims.audience
+        assert all(isinstance(aud, str) for aud in claims.audience)
+        assert all(isinstance(v, str) and v for v in (claims.jti, claims.subject, claims.client_id))
+        assert claims.scope == frozenset(sent.get("scope", "").split())
+
+    check()
+    assert json.dumps(signer.claims).encode() in verified
+    assert len(verified) >= max(2, len(tried) // 50), f"{len(verified)} of {len(tried)} verified"

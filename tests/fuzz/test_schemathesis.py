@@ -7,8 +7,12 @@ twice: as generated (no credentials, so protected operations mostly answer 401),
 credentials — a bearer token holding every restaurants scope, or HTTP Basic for the demo client
 at the OAuth endpoints — so that what lies behind authentication is fuzzed too.
 
-The app runs on SQLite in a temporary directory. Generation is derandomized by the ``fuzz``
-Hypothesis profile (see conftest.py), so every run sends the same requests.
+The app runs on SQLite in a temporary directory, in process (through ASGI, rate limits off)
+and again as a real ``oauth-server serve`` process reached over TCP, so that the HTTP layer
+(httptools parsing, the protocol's limits, the real headers) meets the generated requests too,
+with the rate limiter on (its budgets raised so that the run is not locked out after the first
+hundred failed authentications). Generation is derandomized by the ``fuzz`` Hypothesis profile
+(see conftest.py), so every run sends the same requests.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import settings
+from requests.structures import CaseInsensitiveDict
 from schemathesis.python import asgi
-from starlette.applications import Starlette
 
 from oauth_server import __version__
 from oauth_server.bootstrap import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SCOPES
 from oauth_server.config import Settings
+from oauth_server.web.api import FastRouter
 from oauth_server.web.app import build_api, create_app
+from tests.process import ServerProcess
 
 BASIC = "Basic " + base64.b64encode(f"{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}".encode()).decode()
 # Each operation runs twice and costs a request per example: half the profile's count keeps the
@@ -87,8 +94,13 @@ CONFIG = schemathesis.Config.from_dict(
 schema = schemathesis.openapi.from_dict(_document(), config=CONFIG)
 
 
+def asgi_client(app: FastRouter) -> Any:
+    # Schemathesis types an ASGI app's messages as dict; ours take any MutableMapping.
+    return asgi.get_client(app)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastRouter]:
     yield create_app(_settings(tmp_path_factory.mktemp("schemathesis")))
     # Schemathesis starts the app's lifespan on its own event-loop thread at the first request;
     # end it here, so the database and the background tasks close with the module.
@@ -96,8 +108,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
 
 
 @pytest.fixture(scope="module")
-def bearer(app: Starlette) -> str:
-    with asgi.get_client(app) as http:
+def bearer(fuzz_app: FastRouter) -> str:
+    with asgi_client(fuzz_app) as http:
         response = http.post(
             "/oauth/token",
             data={"grant_type": "client_credentials", "scope": " ".join(DEMO_SCOPES)},
@@ -107,16 +119,16 @@ def bearer(app: Starlette) -> str:
     return f"Bearer {response.json()['access_token']}"
 
 
-def test_served_document_is_the_one_tested(app: Starlette) -> None:
-    with asgi.get_client(app) as http:
+def test_served_document_is_the_one_tested(fuzz_app: FastRouter) -> None:
+    with asgi_client(fuzz_app) as http:
         served = http.get("/openapi.json")
     assert served.status_code == 200
     assert served.json() == _document()
 
 
-def _with_valid_credentials(case: schemathesis.Case, bearer: str) -> None:
+def _with_valid_credentials(case: schemathesis.Case[Any], bearer: str) -> None:
     if case.path.startswith("/oauth/"):
-        case.headers = {**(case.headers or {}), "Authorization": BASIC}
+        case.headers = CaseInsensitiveDict({**case.headers, "Authorization": BASIC})
         if isinstance(case.body, dict):
             # One client authentication method per request (OAuth 2.1 §3.2.1): Basic only.
             case.body = {
@@ -125,10 +137,10 @@ def _with_valid_credentials(case: schemathesis.Case, bearer: str) -> None:
                 if name not in ("client_id", "client_secret")
             }
     elif case.operation.definition.raw.get("security"):
-        case.headers = {**(case.headers or {}), "Authorization": bearer}
+        case.headers = CaseInsensitiveDict({**case.headers, "Authorization": bearer})
 
 
-def _is_empty_update(case: schemathesis.Case) -> bool:
+def _is_empty_update(case: schemathesis.Case[Any]) -> bool:
     """An update that names no field to change."""
     if case.path == "/restaurentUpdate":
         query = case.query or {}
@@ -146,7 +158,9 @@ def _is_empty_update(case: schemathesis.Case) -> bool:
 @pytest.mark.parametrize("credentials", ["as generated", "valid"])
 @schema.parametrize()
 @settings(max_examples=EXAMPLES)
-def test_api(case: schemathesis.Case, credentials: str, app: Starlette, bearer: str) -> None:
+def test_api(
+    case: schemathesis.Case[Any], credentials: str, fuzz_app: FastRouter, bearer: str
+) -> None:
     if credentials == "valid":
         _with_valid_credentials(case, bearer)
     excluded = []
@@ -155,4 +169,80 @@ def test_api(case: schemathesis.Case, credentials: str, app: Starlette, bearer: 
         # ignored, so a misspelt field (?name= for ?Name=) would otherwise be a silent no-op
         # answered "Successful". OpenAPI cannot say "at least one of these parameters".
         excluded.append(schemathesis.checks.positive_data_acceptance)
-    case.call_and_validate(app=app, excluded_checks=excluded)
+    case.call_and_validate(app=fuzz_app, excluded_checks=excluded)
+
+
+# --- the same operations against a real server process -------------------------------------
+
+# Every request pays the network, and with valid credentials a secret hash: an eighth of the
+# profile's examples per operation and credentials mode keeps this run to about 20 s.
+SERVER_EXAMPLES = max(settings().max_examples // 8, 1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    directory = tmp_path_factory.mktemp("schemathesis-server")
+    process = ServerProcess(
+        {
+            "OAUTH_SERVER_ENV": "development",
+            "OAUTH_SERVER_DATABASE_URL": f"sqlite:///{directory}/oauth.db",
+            "OAUTH_SERVER_SECRET_KEY": "fuzz-secret-key-of-at-least-32-characters",
+            "OAUTH_SERVER_DEMO_DATA": "true",
+            # The issuer (in the document's token URL) of the in-process app, not of this port.
+            "OAUTH_SERVER_ISSUER": _settings(directory).public_issuer,
+            "OAUTH_SERVER_RATE_LIMIT_AUTH_FAILURES_PER_CLIENT": "1000000/minute",
+            "OAUTH_SERVER_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS": "1000000/minute",
+        },
+        log=directory / "server.log",
+    )
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+    assert "Traceback" not in process.output()
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def server_bearer(server: ServerProcess, session: requests.Session) -> str:
+    response = session.post(
+        f"{server.url}/oauth/token",
+        data={"grant_type": "client_credentials", "scope": " ".join(DEMO_SCOPES)},
+        headers={"Authorization": BASIC},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return f"Bearer {response.json()['access_token']}"
+
+
+@pytest.mark.slow
+def test_the_real_server_serves_the_document_tested(
+    server: ServerProcess, session: requests.Session
+) -> None:
+    served = session.get(f"{server.url}/openapi.json", timeout=10)
+    assert served.status_code == 200
+    assert served.json() == _document()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("credentials", ["as generated", "valid"])
+@schema.parametrize()
+@settings(max_examples=SERVER_EXAMPLES)
+def test_api_through_a_real_server(
+    case: schemathesis.Case[Any],
+    credentials: str,
+    server: ServerProcess,
+    session: requests.Session,
+    server_bearer: str,
+) -> None:
+    if credentials == "valid":
+        _with_valid_credentials(case, server_bearer)
+    excluded = [schemathesis.checks.positive_data_acceptance] if _is_empty_update(case) else []
+    case.call_and_validate(
+        base_url=server.url, session=session, excluded_checks=excluded, timeout=10
+    )

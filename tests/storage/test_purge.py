@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import pytest
 from sqlalchemy import insert, select
 
 from oauth_server.clock import FrozenClock
@@ -17,6 +15,7 @@ from oauth_server.maintenance import Purger, PurgeReport
 from oauth_server.oauth.keys import KeyEncryption, KeyManager, KeyRing
 from oauth_server.storage import SqlStorage, open_storage
 from oauth_server.storage.sql.schema import changes, opaque_tokens, revoked_tokens
+from tests.helpers import token_record
 
 NOW = 1_800_000_000
 GRACE, RETENTION = 600, 3600
@@ -36,7 +35,7 @@ async def fill(storage: SqlStorage, *, expired: int = 4000, live: int = 150) -> 
     """Bulk-insert expired and live rows into every purged table. "Live" includes rows that
     expired less than the grace period ago, which must stay too."""
 
-    def token(i: int, expires_at: int) -> dict[str, object]:
+    def token_record(i: int, expires_at: int) -> dict[str, object]:
         return {
             "selector": i.to_bytes(12, "big"),
             "verifier_hash": os.urandom(32),
@@ -49,8 +48,8 @@ async def fill(storage: SqlStorage, *, expired: int = 4000, live: int = 150) -> 
             "revoked_at": NOW - 5000 if i % 3 == 0 else None,
         }
 
-    old = [token(i, NOW - GRACE - 1 - i % 5000) for i in range(expired)]
-    fresh = [token(expired + i, NOW - GRACE + i) for i in range(live)]
+    old = [token_record(i, NOW - GRACE - 1 - i % 5000) for i in range(expired)]
+    fresh = [token_record(expired + i, NOW - GRACE + i) for i in range(live)]
     old_jtis = [
         {"jti": f"old{i}", "client_id": "c", "expires_at": NOW - GRACE - 1, "revoked_at": 1}
         for i in range(expired)
@@ -114,16 +113,6 @@ def purger(
     )
 
 
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
-    opened = open_storage(database_url, pool_size=4)
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 async def test_purge_removes_every_expired_row_and_keeps_every_live_one(
     storage: SqlStorage,
 ) -> None:
@@ -162,14 +151,13 @@ async def test_purgers_in_several_instances_at_once(database_url: str) -> None:
 
 
 async def test_token_writes_go_on_while_a_purge_runs(storage: SqlStorage) -> None:
-    from tests.storage.test_contract import token
-
     await fill(storage, expired=3000, live=1)
-    records = [token(now=NOW + i / 10, expires_at=NOW + 3600) for i in range(200)]
+    records = [token_record(now=NOW + i / 10, expires_at=NOW + 3600) for i in range(200)]
     report, *_ = await asyncio.gather(
         purger(storage, FrozenClock(NOW), batch_size=200).run_once(),
         *(storage.tokens.add(token=r) for r in records),
     )
+    assert report is not None
     assert report.opaque_tokens == 3000
     for record in records[::20]:
         assert await storage.tokens.get(selector=record.selector) == record

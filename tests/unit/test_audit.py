@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 from dataclasses import replace
+from typing import Any
 
 import orjson
 import pytest
@@ -23,14 +24,15 @@ def table() -> MemoryAuditRepository:
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
+def audit_clock() -> FrozenClock:
+    """A start with a fraction of a second: timestamps are kept to the millisecond."""
     return FrozenClock(1_800_000_000.25)
 
 
-async def written_chain(table: MemoryAuditRepository, clock: FrozenClock, n: int = 5) -> str:
-    trail = AuditTrail(table, clock=clock)
+async def written_chain(table: MemoryAuditRepository, audit_clock: FrozenClock, n: int = 5) -> str:
+    trail = AuditTrail(table, clock=audit_clock)
     for i in range(n):
-        clock.advance(0.001)
+        audit_clock.advance(0.001)
         trail.record("client_auth_failed", client_id=f"c{i}", ip="10.0.0.1", reason="wrong_secret")
     await trail.flush()
     return trail.chain_id
@@ -50,9 +52,9 @@ def test_sealing_follows_the_documented_formula() -> None:
 
 
 async def test_recorded_events_form_a_verifiable_chain(
-    table: MemoryAuditRepository, clock: FrozenClock
+    table: MemoryAuditRepository, audit_clock: FrozenClock
 ) -> None:
-    chain = await written_chain(table, clock)
+    chain = await written_chain(table, audit_clock)
     rows = await table.scan(after=None, limit=100)
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5, 6]
     assert rows[0].kind == "chain_started"
@@ -69,9 +71,9 @@ async def test_recorded_events_form_a_verifiable_chain(
 
 
 async def test_a_modified_row_is_reported_alone(
-    table: MemoryAuditRepository, clock: FrozenClock
+    table: MemoryAuditRepository, audit_clock: FrozenClock
 ) -> None:
-    chain = await written_chain(table, clock)
+    chain = await written_chain(table, audit_clock)
     row = table.rows[(chain, 3)]
     table.rows[(chain, 3)] = replace(row, data=row.data.replace("c1", "c9"))
     assert await problems(table) == ["event 3 does not match its digest (modified or reordered)"]
@@ -82,9 +84,9 @@ async def test_a_modified_row_is_reported_alone(
 
 
 async def test_rows_deleted_from_the_middle_or_the_start_are_reported(
-    table: MemoryAuditRepository, clock: FrozenClock
+    table: MemoryAuditRepository, audit_clock: FrozenClock
 ) -> None:
-    chain = await written_chain(table, clock)
+    chain = await written_chain(table, audit_clock)
     del table.rows[(chain, 3)], table.rows[(chain, 4)]
     assert await problems(table) == ["events 3..4 are missing (deleted)"]
     del table.rows[(chain, 1)]
@@ -95,9 +97,9 @@ async def test_rows_deleted_from_the_middle_or_the_start_are_reported(
 
 
 async def test_reordered_rows_are_reported(
-    table: MemoryAuditRepository, clock: FrozenClock
+    table: MemoryAuditRepository, audit_clock: FrozenClock
 ) -> None:
-    chain = await written_chain(table, clock)
+    chain = await written_chain(table, audit_clock)
     two, three = table.rows[(chain, 2)], table.rows[(chain, 3)]
     # Swapping the contents of two positions (sequence numbers stay in place)...
     table.rows[(chain, 2)] = replace(three, seq=2)
@@ -111,11 +113,11 @@ async def test_reordered_rows_are_reported(
 
 
 async def test_a_chain_cut_at_its_end_verifies_like_a_crash(
-    table: MemoryAuditRepository, clock: FrozenClock
+    table: MemoryAuditRepository, audit_clock: FrozenClock
 ) -> None:
     """Documented limit: the tail is where a crash loses events, so only a head digest kept
     elsewhere shows a chain was shortened."""
-    chain = await written_chain(table, clock)
+    chain = await written_chain(table, audit_clock)
     [before] = await verify_trail(table)
     del table.rows[(chain, 6)]
     [after] = await verify_trail(table)
@@ -123,9 +125,9 @@ async def test_a_chain_cut_at_its_end_verifies_like_a_crash(
     assert after.head != before.head
 
 
-async def test_record_does_no_io_and_flush_writes_in_batches(clock: FrozenClock) -> None:
+async def test_record_does_no_io_and_flush_writes_in_batches(audit_clock: FrozenClock) -> None:
     table = MemoryAuditRepository()
-    trail = AuditTrail(table, clock=clock, batch_size=4)
+    trail = AuditTrail(table, clock=audit_clock, batch_size=4)
     for _ in range(9):
         trail.record("rate_limited", ip="10.0.0.2", limit="10/second")
     assert table.appends == 0
@@ -136,9 +138,9 @@ async def test_record_does_no_io_and_flush_writes_in_batches(clock: FrozenClock)
 
 @pytest.mark.parametrize("failure", ["before", "after"])
 async def test_failed_writes_are_retried_without_gaps_or_duplicates(
-    table: MemoryAuditRepository, clock: FrozenClock, failure: str
+    table: MemoryAuditRepository, audit_clock: FrozenClock, failure: str
 ) -> None:
-    trail = AuditTrail(table, clock=clock, batch_size=2)
+    trail = AuditTrail(table, clock=audit_clock, batch_size=2)
     for i in range(5):
         trail.record("client_deleted", client_id=f"c{i}")
     table.fail = ["ok", failure]
@@ -152,9 +154,9 @@ async def test_failed_writes_are_retried_without_gaps_or_duplicates(
 
 
 async def test_a_full_buffer_counts_what_it_drops_in_the_chain(
-    table: MemoryAuditRepository, clock: FrozenClock
+    table: MemoryAuditRepository, audit_clock: FrozenClock
 ) -> None:
-    trail = AuditTrail(table, clock=clock, max_buffered=4)
+    trail = AuditTrail(table, clock=audit_clock, max_buffered=4)
     for i in range(10):
         trail.record("client_auth_failed", client_id=f"c{i}")
     assert trail.pending == 4
@@ -165,17 +167,17 @@ async def test_a_full_buffer_counts_what_it_drops_in_the_chain(
     assert all(report.ok for report in await verify_trail(table))
 
 
-async def test_long_values_are_cut(table: MemoryAuditRepository, clock: FrozenClock) -> None:
-    trail = AuditTrail(table, clock=clock)
+async def test_long_values_are_cut(table: MemoryAuditRepository, audit_clock: FrozenClock) -> None:
+    trail = AuditTrail(table, clock=audit_clock)
     trail.record("client_auth_failed", client_id="x" * 5000)
     await trail.flush()
     assert len(orjson.loads(table.rows[(trail.chain_id, 2)].data)["client_id"]) == 256
 
 
 async def test_background_flush_and_flush_on_close(
-    table: MemoryAuditRepository, clock: FrozenClock
+    table: MemoryAuditRepository, audit_clock: FrozenClock
 ) -> None:
-    trail = AuditTrail(table, clock=clock, flush_interval=0.01)
+    trail = AuditTrail(table, clock=audit_clock, flush_interval=0.01)
     await trail.start()
     trail.record("client_created", client_id="a")
     for _ in range(100):
@@ -189,9 +191,9 @@ async def test_background_flush_and_flush_on_close(
 
 
 async def test_each_trail_writes_its_own_chain(
-    table: MemoryAuditRepository, clock: FrozenClock
+    table: MemoryAuditRepository, audit_clock: FrozenClock
 ) -> None:
-    first, second = AuditTrail(table, clock=clock), AuditTrail(table, clock=clock)
+    first, second = AuditTrail(table, clock=audit_clock), AuditTrail(table, clock=audit_clock)
     assert first.chain_id != second.chain_id
     await asyncio.gather(first.flush(), second.flush())
     reports = await verify_trail(table, page=1)
@@ -200,14 +202,19 @@ async def test_each_trail_writes_its_own_chain(
 
 
 async def test_events_are_sealed_one_batch_at_a_time(
-    table: MemoryAuditRepository, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+    table: MemoryAuditRepository, audit_clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Sealing a second's worth of events at once would stall the event loop."""
     from oauth_server.audit import trail as module
 
     sealed: list[int] = []
-    monkeypatch.setattr(module, "seal", lambda **kw: sealed.append(1) or seal(**kw))
-    trail = AuditTrail(table, clock=clock, batch_size=10)
+
+    def counting_seal(**kw: Any) -> Any:
+        sealed.append(1)
+        return seal(**kw)
+
+    monkeypatch.setattr(module, "seal", counting_seal)
+    trail = AuditTrail(table, clock=audit_clock, batch_size=10)
     for _ in range(99):
         trail.record("rate_limited", ip="10.0.0.3")
     seen: list[int] = []
@@ -223,9 +230,9 @@ async def test_events_are_sealed_one_batch_at_a_time(
 
 
 async def test_a_flush_ends_under_a_steady_stream(
-    table: MemoryAuditRepository, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+    table: MemoryAuditRepository, audit_clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trail = AuditTrail(table, clock=clock, batch_size=1)
+    trail = AuditTrail(table, clock=audit_clock, batch_size=1)
     original = table.append
 
     async def append(*, records: list[AuditRecord]) -> None:

@@ -18,13 +18,13 @@ from oauth_server.oauth.http import OAuthRequest
 from oauth_server.oauth.tokens import OpaqueTokenIssuer, TokenService
 from oauth_server.storage.models import Client
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
+from tests.helpers import FORM_CONTENT_TYPE
 
-FORM = "application/x-www-form-urlencoded"
 PUBLIC = Client(client_id="public", secret_hash=None)
 
 
 def request(params: dict[str, str], authorization: str | None = None) -> OAuthRequest:
-    headers = {"content-type": FORM}
+    headers = {"content-type": FORM_CONTENT_TYPE}
     if authorization is not None:
         headers["authorization"] = authorization
     return OAuthRequest(

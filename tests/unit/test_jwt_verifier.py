@@ -177,7 +177,12 @@ async def test_forgeries_are_invalid_tokens(
 
 
 async def test_leeway_accepts_small_skew(verifier: JwtVerifier) -> None:
-    await verifier.verify(sign(claims={**CLAIMS, "exp": NOW - 29, "nbf": NOW + 29}))
+    """30 s of clock skew either way is accepted, and not a second more."""
+    skewed = await verifier.verify(sign(claims={**CLAIMS, "exp": NOW - 29, "nbf": NOW + 29}))
+    assert (skewed.jti, skewed.client_id, skewed.expires_at) == ("jti-1", "app", NOW - 29)
+    for beyond in ({"exp": NOW - 30}, {"nbf": NOW + 31}):
+        with pytest.raises(InvalidToken):
+            await verifier.verify(sign(claims={**CLAIMS, **beyond}))
 
 
 async def test_unknown_kid_asks_the_key_source_to_reload(

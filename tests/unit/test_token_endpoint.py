@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import pytest
 
@@ -26,21 +26,16 @@ from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.http import OAuthRequest
 from oauth_server.oauth.tokens import OpaqueTokenIssuer, TokenService
 from tests.fakes import MemoryClients, MemoryTokens, make_client
+from tests.helpers import FORM_CONTENT_TYPE, basic
 
-FORM = "application/x-www-form-urlencoded"
 RESOURCE = "https://api.example"
-
-
-def basic(client_id: str, secret: str) -> str:
-    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
-    return "Basic " + base64.b64encode(raw).decode()
 
 
 def form_request(params: dict[str, str], headers: dict[str, str] | None = None) -> OAuthRequest:
     return OAuthRequest(
         "POST",
         "/oauth/token",
-        headers={"content-type": FORM, **(headers or {})},
+        headers={"content-type": FORM_CONTENT_TYPE, **(headers or {})},
         body=urlencode(params).encode(),
     )
 
