@@ -8,7 +8,7 @@ from typing import Unpack
 
 from oauth_server.audit import AuditFields, AuditKind
 from oauth_server.crypto import hash_secret
-from oauth_server.storage.models import AccessTokenRecord, AuditRecord, Client
+from oauth_server.storage.models import AccessTokenRecord, AuditRecord, Client, ClientRevocation
 
 
 class MemoryClients:
@@ -26,7 +26,7 @@ class MemoryClients:
     async def list(self) -> list[Client]:
         return [self.rows[key] for key in sorted(self.rows)]
 
-    async def delete(self, *, client_id: str) -> bool:
+    async def delete(self, *, client_id: str, revocation: ClientRevocation) -> bool:
         return self.rows.pop(client_id, None) is not None
 
     async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.faults import eventually
+from tests.helpers import eventually
 from tests.process import ServerProcess
 from tests.rawhttp import at_eof, connect, read_response, refused
 

@@ -20,8 +20,7 @@ from oauth_server.crypto import new_split_token
 from oauth_server.oauth.clients import ClientRegistry
 from oauth_server.services import Services
 from oauth_server.web.api import FastRouter
-from tests.faults import eventually
-from tests.helpers import basic, bearer
+from tests.helpers import basic, bearer, eventually
 
 ISSUER = "http://localhost:8889"
 FORMATS = ["jwt", "opaque"]
@@ -159,7 +158,9 @@ async def test_a_wrong_opaque_secret_is_refused_exactly_like_an_unknown_token(
     elif state == "expired":
         clock.advance(3600)
 
-    async def answers(value: str) -> tuple[object, ...]:
+    async def answers(
+        value: str,
+    ) -> tuple[int, bytes, str | None, int, bytes, str | None, int, bytes]:
         api = await client.get("/restaurent", headers=bearer(value))
         rest = await client.get("/api/restaurants", headers=bearer(value))
         introspection = await client.post(
@@ -178,7 +179,7 @@ async def test_a_wrong_opaque_secret_is_refused_exactly_like_an_unknown_token(
 
     unknown = await answers(new_split_token(clock.now()).value)
     assert unknown[0] == unknown[3] == 401
-    assert json.loads(unknown[7]) == {"active": False}  # type: ignore[arg-type]
+    assert json.loads(unknown[7]) == {"active": False}
     forged = {
         "wrong secret": with_secret(token, bytes(32)),
         "another token's secret": with_secret(token, secret_of(other)),

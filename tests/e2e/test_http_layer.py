@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults import eventually
+from tests.helpers import eventually
 from tests.process import ServerProcess
 from tests.rawhttp import at_eof, connect, has_data, read_response, refused
 

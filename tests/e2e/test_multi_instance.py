@@ -117,8 +117,10 @@ def test_keys_remove_takes_the_key_out_of_every_instance(
     assert removed.returncode == 0, removed.stderr
     # The CLI is a process of its own: each instance learns of it on the change feed
     # (OAUTH_SERVER_CACHE_SYNC_INTERVAL, 0.2 s here) and then rejects the key's tokens.
-    eventually(
-        lambda: not any(accepted(s, t) for s in (a, b) for t in (signed_a, signed_b)), timeout=5
+    asyncio.run(
+        eventually(
+            lambda: not any(accepted(s, t) for s in (a, b) for t in (signed_a, signed_b)), within=5
+        )
     )
     assert compromised not in jwks_kids(a) | jwks_kids(b)
     response = httpx.get(f"{b.url}/restaurent", headers={"Authorization": f"Bearer {signed_a}"})
@@ -129,7 +131,9 @@ def test_keys_remove_takes_the_key_out_of_every_instance(
     )
     assert introspected.json() == {"active": False}
     # A new key took over at once: both instances sign with it and accept each other's tokens.
-    eventually(lambda: kid(token_from(a)) == kid(token_from(b)) != compromised, timeout=5)
+    asyncio.run(
+        eventually(lambda: kid(token_from(a)) == kid(token_from(b)) != compromised, within=5)
+    )
     assert accepted(a, token_from(b))
     assert accepted(b, token_from(a))
 
@@ -394,9 +398,11 @@ def test_deleted_and_revoked_clients_tokens_are_refused_by_every_instance(
             for token in tokens.values()
         )
 
-    eventually(refused_everywhere, timeout=3)
+    asyncio.run(eventually(refused_everywhere, within=3))
     # The live client goes on: a token issued after the revocation's second works everywhere.
-    eventually(lambda: accepted(b, fresh := token_of(a, live)) and accepted(a, fresh), timeout=5)
+    asyncio.run(
+        eventually(lambda: accepted(b, fresh := token_of(a, live)) and accepted(a, fresh), within=5)
+    )
 
 
 def test_opaque_revocation_is_at_once_here_and_within_the_sync_interval_there(
@@ -414,4 +420,6 @@ def test_opaque_revocation_is_at_once_here_and_within_the_sync_interval_there(
     assert revoked.status_code == 200
     assert not accepted(a, token)
     assert not active(a, token, holder)
-    eventually(lambda: not accepted(b, token) and not active(b, token, holder), timeout=3)
+    asyncio.run(
+        eventually(lambda: not accepted(b, token) and not active(b, token, holder), within=3)
+    )

@@ -22,8 +22,7 @@ from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan, unavailable
-from tests.faults import eventually
-from tests.helpers import DEMO_ID, basic, bearer, seed_token
+from tests.helpers import DEMO_ID, basic, bearer, eventually, seed_token
 from tests.process import ServerProcess, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

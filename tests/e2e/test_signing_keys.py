@@ -24,8 +24,7 @@ from oauth_server.services import Services, build_key_manager
 from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
 from oauth_server.storage.sql.schema import signing_keys
 from oauth_server.web.api import FastRouter
-from tests.faults import eventually
-from tests.helpers import bearer, seed_token
+from tests.helpers import bearer, eventually, seed_token
 
 
 async def _tamper(storage: SqlStorage, kid: str, **values: object) -> None:

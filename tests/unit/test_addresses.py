@@ -3,13 +3,13 @@ trusted proxies and only when its hops are IP addresses."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from oauth_server.addresses import TrustedProxies, address_key, parse_ip
 from oauth_server.errors import TooManyRequests
-from oauth_server.oauth import ratelimit
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 
 
@@ -160,7 +160,7 @@ async def test_ended_lockouts_and_old_failures_are_forgotten(
         await limiter.bearer_failed("192.0.2.1")
     await limiter.authentication_failed("", "192.0.2.1")
     assert limiter.bearer_lockouts
-    monkeypatch.setattr(ratelimit, "time", _Later(ratelimit.time))
+    monkeypatch.setattr("oauth_server.oauth.ratelimit.time", _Later(time))
     limiter.before_bearer("192.0.2.2")
     await limiter.before_authentication("", "192.0.2.2")
     assert limiter.bearer_lockouts == {}

@@ -31,7 +31,7 @@ from oauth_server.oauth.keys import (
 from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
 from oauth_server.storage.sql.schema import signing_keys
 from tests.fakes import MemoryAudit
-from tests.faults import eventually
+from tests.helpers import eventually
 
 TTL, LEEWAY = 3600, 30
 RETIRE = TTL + LEEWAY + 60
