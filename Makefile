@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench install lock clean readme
+.PHONY: run test lint typecheck unit bench install lock clean readme mutate
 
 install: $(STAMP)
 
@@ -31,6 +31,12 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Mutation testing of the security-critical modules (scripts/mutate.py; configured in
+# pyproject.toml [tool.mutmut]). Not part of `make test`: it takes minutes. Fails when a mutant
+# survives that tests/mutation/equivalent.txt does not list.
+mutate: $(STAMP)
+	$(BIN)/python scripts/mutate.py
+
 # The benchmark (bench/README.md). BENCH_ARGS=--scale: empty against loaded databases;
 # BENCH_ARGS=--quick: smoke test. Profiles: $(BIN)/python bench/profile.py [SCENARIO...]
 bench: $(STAMP)
@@ -48,4 +54,4 @@ readme: $(STAMP)
 	$(BIN)/python scripts/update_readme.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache mutants
