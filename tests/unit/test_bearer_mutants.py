@@ -76,7 +76,9 @@ class Fixed:
         return self.claims
 
 
-def claims(*, scope: tuple[str, ...] = ("read",), audience: tuple[str, ...] = (RESOURCE,)) -> AccessClaims:
+def claims(
+    *, scope: tuple[str, ...] = ("read",), audience: tuple[str, ...] = (RESOURCE,)
+) -> AccessClaims:
     return AccessClaims(
         client_id="app",
         subject="app",
@@ -114,7 +116,9 @@ async def test_a_valid_token_for_this_resource_and_scope_passes() -> None:
 
 async def test_no_token() -> None:
     verifier = Fixed(claims())
-    assert await guard(verifier).authenticate(request(None), any_of=("read",), required=False) is None
+    assert (
+        await guard(verifier).authenticate(request(None), any_of=("read",), required=False) is None
+    )
     error = await refusal(verifier, None, any_of=("read",), required=True)
     assert type(error) is BearerChallenge
     assert error.description == "an access token is required"
@@ -133,13 +137,17 @@ async def test_a_token_for_another_resource_is_refused() -> None:
     error = await refusal(other, "Bearer t", any_of=("read",), required=True)
     assert type(error) is InvalidToken
     assert error.description == "the access token is not meant for this resource"
-    assert (await guard(Fixed(claims(audience=("https://x", RESOURCE)))).authenticate(
-        request("Bearer t"), any_of=("read",), required=True
-    )) is not None
+    assert (
+        await guard(Fixed(claims(audience=("https://x", RESOURCE)))).authenticate(
+            request("Bearer t"), any_of=("read",), required=True
+        )
+    ) is not None
 
 
 async def test_a_token_without_the_scope_is_refused_naming_the_scopes() -> None:
-    error = await refusal(Fixed(claims(scope=("other",))), "Bearer t", any_of=("b", "a"), required=True)
+    error = await refusal(
+        Fixed(claims(scope=("other",))), "Bearer t", any_of=("b", "a"), required=True
+    )
     assert type(error) is InsufficientScope
     assert error.description == "the access token lacks the required scope"
     assert error.scope == "a b"

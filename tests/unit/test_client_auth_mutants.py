@@ -107,7 +107,11 @@ def request(params: dict[str, str], authorization: str | None = None) -> OAuthRe
     if authorization is not None:
         headers["authorization"] = authorization
     return OAuthRequest(
-        "POST", "/oauth/token", headers=headers, body=urlencode(params).encode(), client_ip="203.0.113.9"
+        "POST",
+        "/oauth/token",
+        headers=headers,
+        body=urlencode(params).encode(),
+        client_ip="203.0.113.9",
     )
 
 
@@ -150,7 +154,11 @@ async def test_credentials_at_the_length_limit_are_accepted() -> None:
         ({"client_id": "public", "client_secret": ""}, "public", "public client"),
         ({"client_id": "public", "client_secret": "x"}, "public", "public client"),
         ({"client_id": LONG_ID + "i", "client_secret": "x"}, LONG_ID, "credentials too long"),
-        ({"client_id": LONG_ID, "client_secret": LONG_SECRET + "s"}, LONG_ID, "credentials too long"),
+        (
+            {"client_id": LONG_ID, "client_secret": LONG_SECRET + "s"},
+            LONG_ID,
+            "credentials too long",
+        ),
     ],
 )
 async def test_failures_look_alike_and_are_counted(
@@ -167,7 +175,12 @@ async def test_failures_look_alike_and_are_counted(
     assert audit.events == [
         (
             "client_auth_failed",
-            {"client_id": counted_as, "ip": "203.0.113.9", "endpoint": "/oauth/token", "reason": reason},
+            {
+                "client_id": counted_as,
+                "ip": "203.0.113.9",
+                "endpoint": "/oauth/token",
+                "reason": reason,
+            },
         )
     ]
 

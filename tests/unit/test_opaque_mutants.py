@@ -237,7 +237,9 @@ class Recording:
 
     async def verify(self, token: str) -> AccessClaims:
         self.seen.append(token)
-        return AccessClaims(client_id=self.name, subject="s", scope=frozenset(), issued_at=0, expires_at=1)
+        return AccessClaims(
+            client_id=self.name, subject="s", scope=frozenset(), issued_at=0, expires_at=1
+        )
 
 
 @pytest.mark.parametrize(

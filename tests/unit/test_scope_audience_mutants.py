@@ -93,9 +93,21 @@ def test_a_registered_resource_may_be_requested() -> None:
         ("https://", WITH_RESOURCES, "resource must be an absolute URI without a fragment"),
         ("https:", WITHOUT, "resource must be an absolute URI without a fragment"),
         ("//one.example", WITH_RESOURCES, "resource must be an absolute URI without a fragment"),
-        ("https://one.example#", WITH_RESOURCES, "resource must be an absolute URI without a fragment"),
-        ("https://one.example#f", WITH_RESOURCES, "resource must be an absolute URI without a fragment"),
-        ("https://three.example", WITH_RESOURCES, "this client may not request tokens for that resource"),
+        (
+            "https://one.example#",
+            WITH_RESOURCES,
+            "resource must be an absolute URI without a fragment",
+        ),
+        (
+            "https://one.example#f",
+            WITH_RESOURCES,
+            "resource must be an absolute URI without a fragment",
+        ),
+        (
+            "https://three.example",
+            WITH_RESOURCES,
+            "this client may not request tokens for that resource",
+        ),
         (DEFAULT, WITH_RESOURCES, "this client may not request tokens for that resource"),
     ],
 )
@@ -201,14 +213,20 @@ async def test_the_resource_parameter_sets_the_audience() -> None:
     assert record.audience == "https://two.example"
     with pytest.raises(InvalidTarget):
         await built.handle(
-            form(grant_type="client_credentials", client_id="rs", client_secret="x", resource=DEFAULT)
+            form(
+                grant_type="client_credentials", client_id="rs", client_secret="x", resource=DEFAULT
+            )
         )
 
 
 @pytest.mark.parametrize(
     ("params", "error", "description"),
     [
-        ({"client_id": "app", "client_secret": "s3cret"}, InvalidRequest, "the grant_type parameter is required"),
+        (
+            {"client_id": "app", "client_secret": "s3cret"},
+            InvalidRequest,
+            "the grant_type parameter is required",
+        ),
         (
             {"grant_type": "password", "client_id": "app", "client_secret": "s3cret"},
             UnsupportedGrantType,
