@@ -105,7 +105,8 @@ def fingerprint(name: str, mutant_diff: str) -> str:
             removed.append(" ".join(line[1:].split()))
         elif line.startswith("+"):
             added.append(" ".join(line[1:].split()))
-    return f"{_SERIAL.sub('', name)} :: {' / '.join(removed)} => {' / '.join(added)}"
+    # Stripped, as the list's lines are: a deleted line leaves nothing after "=>".
+    return f"{_SERIAL.sub('', name)} :: {' / '.join(removed)} => {' / '.join(added)}".strip()
 
 
 def equivalent_fingerprints() -> set[str]:
