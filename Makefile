@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint typecheck unit unit-fast bench install lock clean readme
+.PHONY: run test test-fast lint typecheck unit unit-fast bench install lock clean readme mutate
 
 install: $(STAMP)
 
@@ -38,6 +38,12 @@ unit-fast: $(STAMP)
 
 test-fast: lint typecheck unit-fast
 
+# Mutation testing of the security-critical modules (scripts/mutate.py; configured in
+# pyproject.toml [tool.mutmut]). Not part of `make test`: it takes minutes. Fails when a mutant
+# survives that tests/mutation/equivalent.txt does not list.
+mutate: $(STAMP)
+	$(BIN)/python scripts/mutate.py
+
 # The benchmark (bench/README.md). BENCH_ARGS=--scale: empty against loaded databases;
 # BENCH_ARGS=--quick: smoke test. Profiles: $(BIN)/python bench/profile.py [SCENARIO...]
 bench: $(STAMP)
@@ -55,4 +61,4 @@ readme: $(STAMP)
 	$(BIN)/python scripts/update_readme.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache mutants

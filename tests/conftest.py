@@ -97,6 +97,39 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     process.current_test_is_slow = item.get_closest_marker("slow") is not None
 
 
+# Fail first where it matters most (issue 14): the unit tests of the modules that decide
+# whether a request is authorized run before every other test, then the other unit tests, then
+# the rest in collection order. Each file keeps its own order, so module fixtures are set up once.
+SECURITY_CRITICAL_UNIT_TESTS = (
+    "test_opaque_mutants.py",
+    "test_bearer_mutants.py",
+    "test_jwt_mutants.py",
+    "test_jwt_verifier.py",
+    "test_client_auth_mutants.py",
+    "test_crypto.py",
+    "test_revoke_mutants.py",
+    "test_introspect_mutants.py",
+    "test_scopes.py",
+    "test_scope_audience_mutants.py",
+    "test_clients_mutants.py",
+    "test_token_endpoint.py",
+)
+_UNIT = Path(__file__).parent / "unit"
+
+
+def _run_order(item: pytest.Item) -> tuple[int, int]:
+    path = Path(item.path)
+    if path.parent != _UNIT:
+        return (2, 0)
+    if path.name in SECURITY_CRITICAL_UNIT_TESTS:
+        return (0, SECURITY_CRITICAL_UNIT_TESTS.index(path.name))
+    return (1, 0)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_run_order)  # stable: collection order within each group
+
+
 def _pg_url(database: str) -> str:
     base, _, _ = PG_ADMIN_URL.rpartition("/")
     return f"{base}/{database}"

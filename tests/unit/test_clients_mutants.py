@@ -1,0 +1,287 @@
+"""The client directory's cache lifetimes and the registry's every decision: what a new client
+may be, what is stored (never the secret), and who is told of a change (kills the mutants of
+``oauth/clients.py``; see ``make mutate``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from oauth_server.cache import TTLCache
+from oauth_server.clock import FrozenClock
+from oauth_server.crypto import hash_secret, verify_secret
+from oauth_server.oauth.clients import ClientDirectory, ClientRegistry, InvalidClientMetadata
+from oauth_server.storage.models import Change, Client
+from tests.fakes import MemoryAudit, MemoryClients, make_client
+
+NOW = 1_800_000_000
+
+# --- ClientDirectory -----------------------------------------------------------------------
+
+
+def clocked(directory: ClientDirectory, clock: FrozenClock) -> ClientDirectory:
+    directory._cache = TTLCache(max_entries=directory._cache._max_entries, monotonic=clock.now)
+    return directory
+
+
+async def test_known_clients_are_cached_a_minute_unknown_ones_five_seconds() -> None:
+    clock = FrozenClock(NOW)
+    clients = MemoryClients(make_client("app"))
+    directory = clocked(ClientDirectory(clients), clock)
+    assert directory._cache._max_entries == 50_000
+    assert (await directory.get("app")) is clients.rows["app"]
+    assert await directory.get("ghost") is None
+    clock.advance(4.9)
+    await directory.get("app")
+    await directory.get("ghost")
+    assert clients.lookups == 2
+    clock.advance(0.1)  # t = 5: the unknown id is asked again, the known one is not
+    await directory.get("app")
+    await directory.get("ghost")
+    assert clients.lookups == 3
+    clock.advance(54.9)
+    await directory.get("app")
+    assert clients.lookups == 3
+    clock.advance(0.1)  # t = 60
+    await directory.get("app")
+    assert clients.lookups == 4
+
+
+async def test_invalidation_by_call_and_by_change() -> None:
+    clients = MemoryClients(make_client("app"), make_client("other"))
+    directory = ClientDirectory(clients)
+    await directory.get("app")
+    await directory.get("other")
+    directory.invalidate("app")
+    await directory.get("app")
+    await directory.get("other")
+    assert clients.lookups == 3
+    directory.on_change(Change(change_id=1, kind="client", key="other"))
+    await directory.get("app")
+    await directory.get("other")
+    assert clients.lookups == 4
+
+
+# --- ClientRegistry ------------------------------------------------------------------------
+
+
+class Clients:
+    def __init__(self) -> None:
+        self.rows: dict[str, Client] = {}
+        self.calls: list[tuple[str, Any]] = []
+
+    async def get(self, *, client_id: str) -> Client | None:
+        return self.rows.get(client_id)
+
+    async def add(self, *, client: Client) -> None:
+        self.calls.append(("add", client.client_id))
+        self.rows[client.client_id] = client
+
+    async def delete(self, *, client_id: str) -> bool:
+        self.calls.append(("delete", client_id))
+        return self.rows.pop(client_id, None) is not None
+
+    async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool:
+        self.calls.append(("set_secret_hash", (client_id, secret_hash, now)))
+        return self.set_secret_succeeds
+
+
+class Changes:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str, int]] = []
+
+    async def publish(self, *, kind: str, key: str, now: int) -> None:
+        self.published.append((kind, key, now))
+
+
+class Storage:
+    def __init__(self) -> None:
+        self.clients = Clients()
+        self.clients.set_secret_succeeds = True  # type: ignore[attr-defined]
+        self.changes = Changes()
+
+
+class Directory:
+    def __init__(self) -> None:
+        self.invalidated: list[str] = []
+
+    def invalidate(self, client_id: str) -> None:
+        self.invalidated.append(client_id)
+
+
+class World:
+    def __init__(self, *, directory: bool = True) -> None:
+        self.storage = Storage()
+        self.audit = MemoryAudit()
+        self.directory = Directory() if directory else None
+        self.clock = FrozenClock(NOW + 0.9)
+        self.registry = ClientRegistry(
+            self.storage,  # type: ignore[arg-type]
+            clock=self.clock,
+            directory=self.directory,  # type: ignore[arg-type]
+            audit=self.audit,
+        )
+
+
+async def test_a_client_is_created_with_every_field() -> None:
+    world = World()
+    created = await world.registry.create(
+        client_id="app",
+        name="The App",
+        scopes=("b", "a", "b"),
+        default_scopes=("a",),
+        token_format="opaque",
+        resources=("https://one.example", "https://two.example", "https://one.example"),
+    )
+    assert created.secret is not None
+    assert len(created.secret) == 43
+    assert created.client == Client(
+        client_id="app",
+        secret_hash=hash_secret(created.secret),
+        name="The App",
+        grant_types=frozenset({"client_credentials"}),
+        scopes=frozenset({"a", "b"}),
+        default_scopes=("a",),
+        token_format="opaque",
+        resources=("https://one.example", "https://two.example"),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    assert world.storage.clients.rows["app"] == created.client
+    assert created.secret not in repr(world.storage.clients.rows)
+    assert world.storage.changes.published == [("client", "app", NOW)]
+    assert world.directory is not None
+    assert world.directory.invalidated == ["app"]
+    assert world.audit.events == [("client_created", {"client_id": "app", "scope": "b a"})]
+
+
+async def test_creation_defaults() -> None:
+    world = World(directory=False)
+    created = await world.registry.create(scopes=("a", "b"))
+    client = created.client
+    assert len(client.client_id) == 22  # new_token(16)
+    assert (client.token_format, client.default_scopes, client.resources) == ("jwt", ("a", "b"), ())
+    assert client.grant_types == frozenset({"client_credentials"})
+    assert client.name == ""
+    assert world.storage.changes.published == [("client", client.client_id, NOW)]
+    other = await world.registry.create()
+    assert other.client.client_id != client.client_id
+    assert other.secret != created.secret
+
+
+async def test_the_demo_secret_is_kept_when_given() -> None:
+    created = await World().registry.create(client_id="demo", secret="fixed-secret", scopes=("a",))
+    assert created.secret == "fixed-secret"
+    assert verify_secret("fixed-secret", created.client.secret_hash or "")
+
+
+async def test_explicitly_no_default_scopes() -> None:
+    created = await World().registry.create(client_id="x", scopes=("a", "b"), default_scopes=())
+    assert created.client.default_scopes == ()
+    same = await World().registry.create(
+        client_id="y", scopes=("a", "b"), default_scopes=("a", "b")
+    )
+    assert same.client.default_scopes == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"client_id": "bad id"}, "client_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -"),
+        ({"client_id": "x" * 129}, "client_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -"),
+        ({"grant_types": ()}, "grant types must be among: client_credentials"),
+        (
+            {"grant_types": ("client_credentials", "password")},
+            "grant types must be among: client_credentials",
+        ),
+        ({"scopes": ('a"b',)}, "invalid scope: the scope parameter is malformed"),
+        (
+            {"scopes": ("a",), "default_scopes": ('"',)},
+            "invalid scope: the scope parameter is malformed",
+        ),
+        (
+            {"scopes": ("a",), "default_scopes": ("a", "b")},
+            "default scopes must be among the allowed scopes",
+        ),
+        ({"token_format": "JWT"}, "token format must be jwt or opaque"),
+        (
+            {"resources": ("one.example",)},
+            "resource 'one.example' must be an absolute URI without a fragment (RFC 8707)",
+        ),
+        (
+            {"resources": ("https://",)},
+            "resource 'https://' must be an absolute URI without a fragment (RFC 8707)",
+        ),
+        (
+            {"resources": ("//host",)},
+            "resource '//host' must be an absolute URI without a fragment (RFC 8707)",
+        ),
+        (
+            {"resources": ("https://one.example#",)},
+            "resource 'https://one.example#' must be an absolute URI without a fragment (RFC 8707)",
+        ),
+    ],
+)
+async def test_invalid_metadata_is_refused_and_nothing_is_stored(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    world = World()
+    with pytest.raises(InvalidClientMetadata) as caught:
+        await world.registry.create(**kwargs)
+    assert str(caught.value) == message
+    assert world.storage.clients.rows == {}
+    assert world.storage.changes.published == []
+
+
+async def test_the_allowed_scopes_may_all_be_defaults_and_tokens_may_be_opaque() -> None:
+    world = World()
+    for i, (fmt, scopes) in enumerate([("jwt", ("a",)), ("opaque", ("a", "b"))]):
+        created = await world.registry.create(
+            client_id=f"c{i}",
+            scopes=scopes,
+            default_scopes=scopes,
+            token_format=fmt,  # type: ignore[arg-type]
+        )
+        assert created.client.token_format == fmt
+
+
+async def test_rotation_replaces_the_secret_everywhere() -> None:
+    world = World()
+    created = await world.registry.create(client_id="app", scopes=("a",))
+    world.clock.advance(100)
+    rotated = await world.registry.rotate_secret("app")
+    assert rotated is not None
+    assert rotated.secret is not None
+    assert rotated.secret != created.secret
+    new_hash = hash_secret(rotated.secret)
+    assert rotated.client == replace(created.client, secret_hash=new_hash, updated_at=NOW + 100)
+    assert world.storage.clients.calls[-1] == ("set_secret_hash", ("app", new_hash, NOW + 100))
+    assert world.storage.changes.published[-1] == ("client", "app", NOW + 100)
+    assert world.directory is not None
+    assert world.directory.invalidated == ["app", "app"]
+    assert world.audit.events[-1] == ("client_secret_rotated", {"client_id": "app"})
+
+
+async def test_rotating_an_unknown_or_vanished_client() -> None:
+    world = World()
+    assert await world.registry.rotate_secret("ghost") is None
+    await world.registry.create(client_id="app", scopes=("a",))
+    world.storage.clients.set_secret_succeeds = False  # type: ignore[attr-defined]
+    assert await world.registry.rotate_secret("app") is None
+    assert world.storage.changes.published == [("client", "app", NOW)]
+    assert [kind for kind, _ in world.audit.events] == ["client_created"]
+
+
+async def test_deletion() -> None:
+    world = World()
+    await world.registry.create(client_id="app", scopes=("a",))
+    world.clock.advance(5)
+    assert await world.registry.delete("app") is True
+    assert "app" not in world.storage.clients.rows
+    assert world.storage.changes.published[-1] == ("client", "app", NOW + 5)
+    assert world.audit.events[-1] == ("client_deleted", {"client_id": "app"})
+    assert await world.registry.delete("app") is False
+    assert len(world.storage.changes.published) == 2
+    assert len(world.audit.events) == 2

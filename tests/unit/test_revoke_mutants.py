@@ -1,0 +1,207 @@
+"""Revocation (RFC 7009) decided case by case: which token is revoked, for whom, what is
+recorded and what every process learns (kills the mutants of ``oauth/endpoints/revoke.py``;
+see ``make mutate``)."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import urlencode
+
+import pytest
+
+from oauth_server.clock import FrozenClock
+from oauth_server.crypto import new_split_token
+from oauth_server.errors import InvalidClient, InvalidRequest, InvalidToken
+from oauth_server.oauth.client_auth import ClientAuthenticator
+from oauth_server.oauth.clients import ClientDirectory
+from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
+from oauth_server.oauth.http import OAuthRequest, OAuthResponse
+from oauth_server.resource.bearer import AccessClaims
+from oauth_server.resource.opaque import OpaqueTokenVerifier
+from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.storage.models import AccessTokenRecord, RevokedToken
+from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
+
+NOW = 1_800_000_000
+JWT = "h.p.s"
+
+
+class Revocations:
+    def __init__(self) -> None:
+        self.rows: dict[str, RevokedToken] = {}
+
+    async def add(self, *, token: RevokedToken) -> bool:
+        if token.jti in self.rows:
+            return False
+        self.rows[token.jti] = token
+        return True
+
+
+class Storage:
+    def __init__(self) -> None:
+        self.tokens = MemoryTokens()
+        self.revocations = Revocations()
+
+
+class Jwts:
+    def __init__(self, **tokens: AccessClaims) -> None:
+        self.tokens = tokens
+        self.seen: list[str] = []
+
+    async def verify(self, token: str) -> AccessClaims:
+        self.seen.append(token)
+        if token not in self.tokens:
+            raise InvalidToken("the access token is not valid")
+        return self.tokens[token]
+
+
+def jwt_claims(client_id: str = "app", jti: str | None = "j-1") -> AccessClaims:
+    return AccessClaims(
+        client_id=client_id,
+        subject=client_id,
+        scope=frozenset(),
+        issued_at=NOW - 10,
+        expires_at=NOW + 500,
+        jti=jti,
+        token_format="jwt",
+    )
+
+
+class World:
+    def __init__(self, jwts: Jwts | None = None) -> None:
+        self.clock = FrozenClock(NOW)
+        self.storage = Storage()
+        self.jwts = jwts or Jwts(**{JWT: jwt_claims()})
+        self.revoked = RevokedJtis(clock=self.clock, max_token_ttl=3600)
+        self.opaque = OpaqueTokenVerifier(
+            self.storage.tokens, issuer="https://as.example", clock=self.clock
+        )
+        self.audit = MemoryAudit()
+        clients = MemoryClients(make_client("app", "s1"), make_client("other", "s2"))
+        self.endpoint = RevocationEndpoint(
+            authenticator=ClientAuthenticator(ClientDirectory(clients)),
+            jwt_verifier=self.jwts,
+            opaque_verifier=self.opaque,
+            storage=self.storage,  # type: ignore[arg-type]
+            revoked=self.revoked,
+            clock=self.clock,
+            audit=self.audit,
+        )
+
+    def opaque_token(self, client_id: str = "app") -> tuple[str, bytes]:
+        split = new_split_token(NOW)
+        self.storage.tokens.rows[split.selector] = AccessTokenRecord(
+            selector=split.selector,
+            verifier_hash=split.verifier_hash,
+            client_id=client_id,
+            subject=client_id,
+            scope="a",
+            issued_at=NOW,
+            expires_at=NOW + 600,
+            audience="https://api.example",
+        )
+        return split.value, split.selector
+
+    async def revoke(self, client_id: str = "app", secret: str = "s1", **params: str) -> None:
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        response = await self.endpoint.handle(
+            OAuthRequest(
+                "POST",
+                "/oauth/revoke",
+                headers={
+                    "content-type": "application/x-www-form-urlencoded",
+                    "authorization": f"Basic {basic}",
+                },
+                body=urlencode(params).encode(),
+                client_ip="192.0.2.7",
+            )
+        )
+        assert response == OAuthResponse(
+            status=200, body=b"", headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+        )
+
+
+async def test_a_jwt_of_the_caller_is_revoked_everywhere() -> None:
+    world = World()
+    world.clock.advance(5)
+    await world.revoke(token=JWT)
+    assert world.storage.revocations.rows == {
+        "j-1": RevokedToken(jti="j-1", client_id="app", expires_at=NOW + 500, revoked_at=NOW + 5)
+    }
+    assert world.revoked.is_revoked("j-1")
+    assert world.revoked._expiry == {"j-1": NOW + 500}
+    assert world.audit.events == [
+        (
+            "token_revoked",
+            {"client_id": "app", "token_id": "j-1", "token_type": "jwt", "ip": "192.0.2.7"},
+        )
+    ]
+    # Again: nothing new is recorded.
+    await world.revoke(token=JWT, token_type_hint="access_token")
+    assert len(world.audit.events) == 1
+
+
+async def test_another_clients_jwt_is_left_alone() -> None:
+    world = World(Jwts(**{JWT: jwt_claims("other")}))
+    await world.revoke(token=JWT)
+    assert world.storage.revocations.rows == {}
+    assert not world.revoked.is_revoked("j-1")
+    assert world.audit.events == []
+
+
+async def test_a_jwt_without_jti_or_invalid_is_left_alone() -> None:
+    world = World(Jwts(**{JWT: jwt_claims(jti=None)}))
+    await world.revoke(token=JWT)
+    await world.revoke(token="x.y.z")
+    assert world.storage.revocations.rows == {}
+    assert world.audit.events == []
+    assert world.jwts.seen == [JWT, "x.y.z"]
+
+
+async def test_an_opaque_token_of_the_caller_is_revoked() -> None:
+    world = World()
+    token, selector = world.opaque_token()
+    assert (await world.opaque.verify(token)).client_id == "app"  # cached now
+    world.clock.advance(7)
+    await world.revoke(token=token)
+    assert world.storage.tokens.rows[selector].revoked_at == NOW + 7
+    with pytest.raises(InvalidToken, match="revoked"):
+        await world.opaque.verify(token)  # evicted from this process's cache at once
+    assert world.audit.events == [
+        (
+            "token_revoked",
+            {
+                "client_id": "app",
+                "token_id": selector.hex(),
+                "token_type": "opaque",
+                "ip": "192.0.2.7",
+            },
+        )
+    ]
+    assert world.jwts.seen == []
+    await world.revoke(token=token)  # already revoked: no second event
+    assert len(world.audit.events) == 1
+
+
+async def test_an_opaque_token_needs_its_secret_part_and_its_owner() -> None:
+    world = World()
+    token, selector = world.opaque_token()
+    wrong = new_split_token(NOW).value
+    same_selector = token[:16] + wrong[16:]
+    await world.revoke(token=same_selector)
+    await world.revoke(token=wrong)
+    await world.revoke(token="not a token")
+    await world.revoke("other", "s2", token=token)
+    assert world.storage.tokens.rows[selector].revoked_at is None
+    assert world.audit.events == []
+    assert (await world.opaque.verify(token)).client_id == "app"
+
+
+async def test_the_token_parameter_is_required_and_the_caller_authenticated() -> None:
+    world = World()
+    with pytest.raises(InvalidRequest) as caught:
+        await world.revoke(TOKEN=JWT)
+    assert caught.value.description == "the token parameter is required"
+    with pytest.raises(InvalidClient):
+        await world.revoke("app", "wrong", token=JWT)
+    assert world.jwts.seen == []
