@@ -172,6 +172,25 @@ class Settings(BaseSettings):
     every access token. Off by default: it is the one audit event on the hot path (see
     "Audit trail" for its measured cost). Security events are always recorded."""
 
+    password_hash_time_cost: Annotated[int, Field(ge=1, le=100)] = 2
+    """argon2id time cost (passes over memory) of user password hashes. The defaults are the
+    OWASP Password Storage Cheat Sheet's argon2id baseline (19 MiB, 2 passes, 1 lane).
+    Stored hashes with other parameters are rehashed at the user's next successful login."""
+
+    password_hash_memory_cost: Annotated[int, Field(ge=8, le=4_194_304)] = 19_456
+    """argon2id memory cost of user password hashes, in KiB (each hash in progress holds
+    this much memory). Production refuses less than OWASP's minimum: 7168 KiB, and memory
+    cost times time cost at least 35840."""
+
+    password_hash_parallelism: Annotated[int, Field(ge=1, le=64)] = 1
+    """argon2id lanes (threads) per user password hash."""
+
+    password_hash_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+    """User password hashes computed at once per process, off the event loop, in a thread
+    pool of this size; more logins wait their turn. At most concurrency times parallelism
+    threads hash at once: keep that below the core count, so the event loop (token
+    issuance) keeps a core of its own."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server and access log."""
 
@@ -198,6 +217,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"OAUTH_SERVER_{name.upper()}: {exc}") from None
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("OAUTH_SERVER_REDIS_URL must start with redis:// or rediss://")
+        return self
+
+    @model_validator(mode="after")
+    def _check_password_hashing(self) -> Settings:
+        if self.password_hash_memory_cost < 8 * self.password_hash_parallelism:
+            # argon2 needs 8 KiB per lane.
+            raise ValueError(
+                "OAUTH_SERVER_PASSWORD_HASH_MEMORY_COST must be at least 8 KiB for each of the "
+                "OAUTH_SERVER_PASSWORD_HASH_PARALLELISM lanes"
+            )
         return self
 
     @property
@@ -247,6 +276,13 @@ class Settings(BaseSettings):
             problems.append("OAUTH_SERVER_DEMO_DATA must not be enabled in production")
         if self.secret_key is None:
             problems.append("OAUTH_SERVER_SECRET_KEY must be set in production")
+        memory, passes = self.password_hash_memory_cost, self.password_hash_time_cost
+        if memory < 7168 or memory * passes < 35_840:
+            problems.append(
+                "OAUTH_SERVER_PASSWORD_HASH_MEMORY_COST and _TIME_COST are below the OWASP "
+                f"argon2id minimum (they are {memory} KiB and {passes}; the memory cost must "
+                "be at least 7168 KiB, and the two multiplied at least 35840)"
+            )
         return problems
 
 

@@ -12,6 +12,8 @@ from oauth_server.storage.models import (
     RevokedToken,
     SigningKeyRecord,
     TokenFormat,
+    User,
+    UserProfileChanges,
 )
 from oauth_server.storage.protocols import AlreadyExists, Storage
 from oauth_server.storage.sql.storage import SqlStorage
@@ -29,6 +31,8 @@ __all__ = [
     "SqlStorage",
     "Storage",
     "TokenFormat",
+    "User",
+    "UserProfileChanges",
     "open_storage",
 ]
 
