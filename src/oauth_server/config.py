@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     )
 
     env: Environment = "development"
-    """``development`` seeds the demo client and restaurants; ``production`` refuses unsafe
-    settings (non-https issuer, demo client present) and says why."""
+    """``development`` seeds the demo client, user and restaurants; ``production`` refuses
+    unsafe settings (non-https issuer, demo client or user present) and says why."""
 
     host: str = "127.0.0.1"
     """Interface to listen on."""
@@ -126,8 +126,9 @@ class Settings(BaseSettings):
     """Concurrent connections (and requests) per process before new ones get 503."""
 
     demo_data: bool | None = None
-    """Seed the demo client ``admin``/``getroot`` and five restaurants on first start.
-    Defaults to true in development and false in production."""
+    """Seed the demo client ``admin``/``getroot``, five restaurants and the demo user ``demo``
+    (a random password, printed once in the start-up banner) on first start. Defaults to
+    true in development and false in production."""
 
     cache_sync_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     """Seconds between polls of the change feed: the longest a change made by another process
