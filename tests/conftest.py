@@ -236,6 +236,9 @@ def settings(database_url: str) -> Settings:
         cache_sync_interval=0.05,
         database_pool_size=5,
         secret_key="test-secret-key-of-at-least-32-characters",
+        # The smallest argon2id parameters: start-up hashes the demo user's password.
+        password_hash_time_cost=1,
+        password_hash_memory_cost=8,
     )
 
 

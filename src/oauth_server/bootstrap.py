@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -14,14 +15,16 @@ from oauth_server.crypto import verify_secret
 from oauth_server.oauth.clients import ClientRegistry
 from oauth_server.oauth.keys import KeyError_
 from oauth_server.resource.restaurants import restaurant_from_document
-from oauth_server.services import build_key_manager
+from oauth_server.services import build_accounts, build_key_manager
 from oauth_server.storage import AlreadyExists, Storage
 from oauth_server.storage.sql.engine import sqlite_file
 
 __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
+    "DEMO_USERNAME",
     "StartupRefused",
+    "StartupReport",
     "prepare",
     "refuse_unsafe_production",
 ]
@@ -32,6 +35,8 @@ DEMO_CLIENT_ID = "admin"
 DEMO_CLIENT_SECRET = "getroot"
 DEMO_SCOPES = ("restaurent", "restaurants:read", "restaurants:write")
 _DEMO_SEEDED = "demo_seeded"
+DEMO_USERNAME = "demo"
+_DEMO_USER = "demo_user"  # server_meta key: the id of the demo user seeding created
 
 # Fixed ids make seeding idempotent when several workers start at once.
 DEMO_RESTAURANTS = [
@@ -75,6 +80,9 @@ class StartupRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class StartupReport:
     demo_client_present: bool
+    demo_user_password: str | None = None
+    """The demo user's random password when this start created the user, else ``None``: it
+    is shown once, in the banner, and stored only as its hash."""
 
 
 async def prepare(
@@ -97,16 +105,20 @@ async def prepare(
         await build_key_manager(settings, storage, clock, audit=audit).ensure_current()
     except KeyError_ as exc:
         raise StartupRefused(str(exc)) from None
+    demo_password = None
     if settings.seed_demo_data:
         await _seed_demo_data(storage, clock=clock, audit=audit)
-    return StartupReport(demo_client_present=await demo_client_present(storage))
+        demo_password = await _seed_demo_user(settings, storage, clock=clock, audit=audit)
+    return StartupReport(
+        demo_client_present=await demo_client_present(storage), demo_user_password=demo_password
+    )
 
 
 async def refuse_unsafe_production(settings: Settings, storage: Storage, *, clock: Clock) -> bool:
     """Raise :class:`StartupRefused` naming every reason this production start is unsafe —
-    the settings', and the stored data's (the demo client, signing keys that do not decrypt)
-    — reading the database, never writing to it. Returns whether the stored data could be
-    read: not while the schema is missing or older than this version's."""
+    the settings', and the stored data's (the demo client and user, signing keys that do not
+    decrypt) — reading the database, never writing to it. Returns whether the stored data could
+    be read: not while the schema is missing or older than this version's."""
     problems = settings.production_problems()
     readable = await _schema_is_current(settings, storage)
     if readable:
@@ -114,6 +126,11 @@ async def refuse_unsafe_production(settings: Settings, storage: Storage, *, cloc
             problems.append(
                 f"the demo client {DEMO_CLIENT_ID!r} with its published secret exists; "
                 f"delete it with `oauth-server clients delete {DEMO_CLIENT_ID}`"
+            )
+        if await demo_user_present(storage):
+            problems.append(
+                f"the development demo user {DEMO_USERNAME!r} exists; "
+                f"delete it with `oauth-server users delete {DEMO_USERNAME}`"
             )
         if settings.secret_key is not None:  # without one, production_problems said so
             try:
@@ -142,6 +159,43 @@ async def demo_client_present(storage: Storage) -> bool:
     return bool(
         client and client.secret_hash and verify_secret(DEMO_CLIENT_SECRET, client.secret_hash)
     )
+
+
+async def demo_user_present(storage: Storage) -> bool:
+    """Whether the user that development seeding created still exists (a user named ``demo``
+    that an operator created is not the demo user)."""
+    user_id = await storage.meta.get(key=_DEMO_USER)
+    return user_id is not None and await storage.users.get(user_id=user_id) is not None
+
+
+async def _seed_demo_user(
+    settings: Settings, storage: Storage, *, clock: Clock, audit: AuditRecorder
+) -> str | None:
+    """Create the demo user on the first start in development, with a random password that is
+    returned (for the banner) and never stored or logged."""
+    if await storage.meta.get(key=_DEMO_USER) is not None:
+        return None
+    accounts = build_accounts(settings, storage, clock, audit=audit)
+    try:
+        if await accounts.find(DEMO_USERNAME) is not None:
+            return None  # someone's own user of that name: leave it alone
+        password = secrets.token_urlsafe(16)
+        user = await accounts.create(
+            DEMO_USERNAME,
+            password,
+            name="Demo User",
+            given_name="Demo",
+            family_name="User",
+            email="demo@example.com",  # RFC 2606: a domain that belongs to no one
+            email_verified=True,
+        )
+    except AlreadyExists:  # another instance starting at the same moment created it
+        return None
+    finally:
+        accounts.hashing.close()
+    await storage.meta.set(key=_DEMO_USER, value=user.user_id)
+    log.warning("created the demo user %r (development only)", DEMO_USERNAME)
+    return password
 
 
 async def _seed_demo_data(storage: Storage, *, clock: Clock, audit: AuditRecorder) -> None:

@@ -23,9 +23,11 @@ from oauth_server.bootstrap import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     StartupRefused,
+    StartupReport,
     prepare,
     refuse_unsafe_production,
 )
+from oauth_server.cli_users import demo_user_banner, users
 from oauth_server.clock import SystemClock
 from oauth_server.config import ConfigError, Settings, load_settings, redact_url, settings_table
 from oauth_server.errors import InvalidRequest
@@ -146,18 +148,19 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     async def refuse_unsafe(storage: SqlStorage) -> None:
         await refuse_unsafe_production(settings, storage, clock=SystemClock())
 
-    async def bootstrap(storage: SqlStorage, audit: AuditRecorder) -> bool:
-        report = await prepare(settings, storage, clock=SystemClock(), audit=audit)
-        return report.demo_client_present
+    async def bootstrap(storage: SqlStorage, audit: AuditRecorder) -> StartupReport:
+        return await prepare(settings, storage, clock=SystemClock(), audit=audit)
 
     try:
         if settings.env == "production":
             # Before the schema, the audit chain or anything else is written.
             _with_storage(settings, refuse_unsafe, migrate=False)
-        demo = _with_audit(settings, "serve", bootstrap)
+        report = _with_audit(settings, "serve", bootstrap)
     except StartupRefused as exc:
         raise click.ClickException(str(exc)) from None
-    _banner(settings, demo)
+    _banner(settings, report.demo_client_present)
+    if report.demo_user_password is not None:  # just created: the only time it is shown
+        click.echo(demo_user_banner(report.demo_user_password), err=True)
     uvicorn.run(
         "oauth_server.web.app:create_app_from_env",
         factory=True,
@@ -647,6 +650,9 @@ def restaurants_import(file: Path) -> None:
 
     count = _with_storage(_settings(), work)
     click.echo(f"imported {count} restaurants")
+
+
+main.add_command(users)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,10 +83,11 @@ class Settings(BaseSettings):
     )
 
     env: Environment = "development"
-    """``development`` seeds the demo client and restaurants; ``production`` refuses to start,
-    before writing anything to the database, when a setting or the stored data is unsafe
-    (non-https issuer, no secret key, demo data on, demo client present, signing keys that do
-    not decrypt), printing every reason at once."""
+    """``development`` seeds the demo client, user and restaurants; ``production`` refuses to
+    start, before writing anything to the database, when a setting or the stored data is unsafe
+    (non-https issuer, no secret key, demo data on, demo client or user present, signing keys
+    that do not decrypt, password hashing below the OWASP minimum), printing every reason at
+    once."""
 
     host: str = "127.0.0.1"
     """Interface to listen on."""
@@ -179,8 +180,9 @@ class Settings(BaseSettings):
     and the process exits."""
 
     demo_data: bool | None = None
-    """Seed the demo client ``admin``/``getroot`` and five restaurants on first start.
-    Defaults to true in development and false in production."""
+    """Seed the demo client ``admin``/``getroot``, five restaurants and the demo user ``demo``
+    (a random password, printed once in the start-up banner) on first start. Defaults to
+    true in development and false in production."""
 
     cache_sync_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     """Seconds between polls of the change feed: the longest a change made by another process
@@ -240,6 +242,25 @@ class Settings(BaseSettings):
     every access token. Off by default: it is the one audit event on the hot path (see
     "Audit trail" for its measured cost). Security events are always recorded."""
 
+    password_hash_time_cost: Annotated[int, Field(ge=1, le=100)] = 2
+    """argon2id time cost (passes over memory) of user password hashes. The defaults are the
+    OWASP Password Storage Cheat Sheet's argon2id baseline (19 MiB, 2 passes, 1 lane).
+    Stored hashes with other parameters are rehashed at the user's next successful login."""
+
+    password_hash_memory_cost: Annotated[int, Field(ge=8, le=4_194_304)] = 19_456
+    """argon2id memory cost of user password hashes, in KiB (each hash in progress holds
+    this much memory). Production refuses less than OWASP's minimum: 7168 KiB, and memory
+    cost times time cost at least 35840."""
+
+    password_hash_parallelism: Annotated[int, Field(ge=1, le=64)] = 1
+    """argon2id lanes (threads) per user password hash."""
+
+    password_hash_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+    """User password hashes computed at once per process, off the event loop, in a thread
+    pool of this size; more logins wait their turn. At most concurrency times parallelism
+    threads hash at once: keep that below the core count, so the event loop (token
+    issuance) keeps a core of its own."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server and access log."""
 
@@ -272,6 +293,16 @@ class Settings(BaseSettings):
             TrustedProxies(self.trusted_proxies)
         except ValueError as exc:
             raise ValueError(f"OAUTH_SERVER_TRUSTED_PROXIES: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_password_hashing(self) -> Settings:
+        if self.password_hash_memory_cost < 8 * self.password_hash_parallelism:
+            # argon2 needs 8 KiB per lane.
+            raise ValueError(
+                "OAUTH_SERVER_PASSWORD_HASH_MEMORY_COST must be at least 8 KiB for each of the "
+                "OAUTH_SERVER_PASSWORD_HASH_PARALLELISM lanes"
+            )
         return self
 
     @property
@@ -322,6 +353,13 @@ class Settings(BaseSettings):
             problems.append("OAUTH_SERVER_DEMO_DATA must not be enabled in production")
         if self.secret_key is None:
             problems.append("OAUTH_SERVER_SECRET_KEY must be set in production")
+        memory, passes = self.password_hash_memory_cost, self.password_hash_time_cost
+        if memory < 7168 or memory * passes < 35_840:
+            problems.append(
+                "OAUTH_SERVER_PASSWORD_HASH_MEMORY_COST and _TIME_COST are below the OWASP "
+                f"argon2id minimum (they are {memory} KiB and {passes}; the memory cost must "
+                "be at least 7168 KiB, and the two multiplied at least 35840)"
+            )
         return problems
 
 

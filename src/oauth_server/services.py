@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from oauth_server.accounts import Accounts, Argon2Hasher, PasswordHashing
 from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import Settings
@@ -43,7 +44,14 @@ from oauth_server.storage.models import (
 )
 from oauth_server.sync import ChangeSync
 
-__all__ = ["Services", "build_key_manager", "build_purger", "build_services", "max_token_age"]
+__all__ = [
+    "Services",
+    "build_accounts",
+    "build_key_manager",
+    "build_purger",
+    "build_services",
+    "max_token_age",
+]
 
 RESOURCE_REALM = "restaurants"
 SCOPES = sorted(READ_SCOPES | WRITE_SCOPES)
@@ -114,6 +122,20 @@ def build_key_manager(
         publish_lead=settings.key_publish_lead,
         audit=audit,
     )
+
+
+def build_accounts(
+    settings: Settings, storage: Storage, clock: Clock, *, audit: AuditRecorder = NO_AUDIT
+) -> Accounts:
+    """Users, with the configured argon2id parameters; the caller closes
+    ``accounts.hashing`` (its worker threads) when done."""
+    hasher = Argon2Hasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_cost=settings.password_hash_memory_cost,
+        parallelism=settings.password_hash_parallelism,
+    )
+    hashing = PasswordHashing(hasher, concurrency=settings.password_hash_concurrency)
+    return Accounts(storage.users, hashing, clock=clock, audit=audit)
 
 
 def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: Clock) -> Purger:

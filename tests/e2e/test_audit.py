@@ -68,17 +68,20 @@ async def test_security_events_reach_the_audit_table(
     recorded = await events(built.storage, built.audit.chain_id)
     jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]
     first_kid = built.keys.ring.signing_key(built.clock.now()).kid
+    demo_user = await built.storage.users.get_by_username(username="demo")
+    assert demo_user is not None
     assert recorded[0] == (
         "chain_started",
         {"program": "server", "pid": os.getpid(), "host": socket.gethostname()},
     )
     assert recorded[1:] == [
-        # start-up: the first signing key and the demo client
+        # start-up: the first signing key, the demo client and the demo user
         ("signing_key_created", {"kid": first_kid, "alg": "ES256"}),
         (
             "client_created",
             {"client_id": "admin", "scope": "restaurent restaurants:read restaurants:write"},
         ),
+        ("user_created", {"user_id": demo_user.user_id, "username": "demo"}),
         ("client_created", {"client_id": "svc", "scope": "restaurants:read"}),
         (
             "client_auth_failed",

@@ -22,11 +22,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
+from oauth_server.accounts import AuthenticationFailed
 from oauth_server.audit import verify_trail
 from oauth_server.cli import main
 from oauth_server.clock import SystemClock
 from oauth_server.config import Settings
-from oauth_server.services import Services
+from oauth_server.crypto import new_secret
+from oauth_server.services import Services, build_accounts
 from oauth_server.storage import open_storage
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan
@@ -95,6 +97,59 @@ async def test_no_secret_in_audit_trail_or_logs(
     assert "client leak-jwt asked to revoke a token of client leak-opaque" in logs
     assert leaked(audit, session.secrets) == []
     assert leaked(logs, session.secrets) == []
+
+
+async def test_no_user_password_or_hash_in_audit_trail_or_logs(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Users' passwords (set, right, wrong, for an unknown user, changed, of a disabled
+    user) and their argon2id hashes appear in neither the audit trail nor any log record."""
+    caplog.set_level(logging.DEBUG)
+    app = create_app(settings, clock=SystemClock())
+    async with lifespan(app):
+        services: Services = app.state.services
+        accounts = build_accounts(settings, services.storage, services.clock, audit=services.audit)
+        first, wrong, unknown, second = (f"{new_secret()}-{n}" for n in range(4))
+        try:
+            user = await accounts.create("leaky", first, name="Leaky User")
+            await accounts.authenticate("leaky", first)
+            for username, password in (("leaky", wrong), ("nobody", unknown)):
+                with pytest.raises(AuthenticationFailed):
+                    await accounts.authenticate(username, password)
+            await accounts.set_password(user.user_id, second)
+            await accounts.set_disabled(user.user_id, True)
+            with pytest.raises(AuthenticationFailed):
+                await accounts.authenticate("leaky", second)
+            changed = await services.storage.users.get(user_id=user.user_id)
+            assert changed is not None
+            await accounts.delete(user.user_id)
+        finally:
+            accounts.hashing.close()
+    storage = open_storage(settings.database_url)
+    try:
+        rows = await storage.audit.scan(after=None, limit=100_000)
+    finally:
+        await storage.close()
+    audit = "\n".join(f"{r.kind} {r.data}" for r in rows)
+    logs = caplog.text + "\n".join(
+        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
+        for record in caplog.records
+    )
+    ours = "\n".join(
+        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
+        for record in caplog.records
+        if not record.name.startswith("aiosqlite")
+    )
+    assert user.user_id in audit  # the haystacks are the right ones
+    assert "user_password_changed" in audit
+    assert "created the demo user" in ours
+    passwords = [first, wrong, unknown, second]
+    hashes = [user.password_hash, changed.password_hash]
+    assert leaked(audit, passwords + hashes) == []
+    assert leaked(logs, passwords) == []
+    # The hashes are in one place only: aiosqlite's DEBUG trace of statement parameters
+    # (a driver's own logger, as for client secrets' hashes; never enabled by the server).
+    assert leaked(ours, hashes) == []
 
 
 @pytest.mark.slow

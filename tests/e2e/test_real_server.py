@@ -91,9 +91,11 @@ def test_production_refuses_http_issuer_and_demo_client(database_url: str, tmp_p
     assert result.returncode != 0
     assert "OAUTH_SERVER_ISSUER must be an https URL" in result.stderr
     assert "demo client 'admin'" in result.stderr
+    assert "demo user 'demo'" in result.stderr
     subprocess.run(
         [CLI, "clients", "delete", "admin"], env=dev.env, check=True, capture_output=True
     )
+    subprocess.run([CLI, "users", "delete", "demo"], env=dev.env, check=True, capture_output=True)
     prod = ServerProcess(
         {
             **env,

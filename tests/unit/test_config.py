@@ -83,3 +83,26 @@ def test_urls_with_passwords_are_not_in_the_settings_repr() -> None:
     )
     assert "s3cr3t" not in repr(settings)
     assert "s3cr3t" not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("memory_cost", "time_cost", "refused"),
+    [(19_456, 2, False), (47_104, 1, False), (7_168, 5, False), (7_168, 4, True), (4096, 9, True)],
+)
+def test_production_refuses_argon2_parameters_below_the_owasp_minimum(
+    memory_cost: int, time_cost: int, refused: bool
+) -> None:
+    settings = Settings(
+        env="production",
+        issuer="https://auth.example",
+        secret_key="x" * 40,
+        password_hash_memory_cost=memory_cost,
+        password_hash_time_cost=time_cost,
+    )
+    problems = " ".join(settings.production_problems())
+    assert ("OWASP argon2id minimum" in problems) is refused
+
+
+def test_argon2_memory_cost_covers_every_lane() -> None:
+    with pytest.raises(ConfigError, match="8 KiB for each"):
+        load_settings(password_hash_memory_cost=16, password_hash_parallelism=4)

@@ -29,6 +29,11 @@ AuditKind = Literal[
     "signing_key_removed",
     "signing_key_purged",
     "rate_limited",
+    "user_created",
+    "user_password_changed",
+    "user_disabled",
+    "user_enabled",
+    "user_deleted",
 ]
 
 
@@ -51,6 +56,9 @@ class AuditFields(TypedDict, total=False):
     alg: str
     limit: str
     """The rate limit that was exceeded, as its owner names it (for example ``10/second``)."""
+    user_id: str
+    """A user's stable id (its ``sub``)."""
+    username: str
     count: int
     pid: int
     host: str

@@ -13,6 +13,8 @@ from oauth_server.storage.models import (
     RevokedToken,
     SigningKeyRecord,
     TokenFormat,
+    User,
+    UserProfileChanges,
 )
 from oauth_server.storage.protocols import AlreadyExists, Storage
 from oauth_server.storage.sql.storage import SqlStorage
@@ -31,6 +33,8 @@ __all__ = [
     "SqlStorage",
     "Storage",
     "TokenFormat",
+    "User",
+    "UserProfileChanges",
     "open_storage",
 ]
 

@@ -16,6 +16,8 @@ __all__ = [
     "RevokedToken",
     "SigningKeyRecord",
     "TokenFormat",
+    "User",
+    "UserProfileChanges",
 ]
 
 TokenFormat = Literal["jwt", "opaque"]
@@ -160,3 +162,48 @@ class AuditRecord:
     data: str
     """Canonical JSON of the event's fields (identifiers, addresses, reasons; never secrets)."""
     digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who can sign in. ``username`` is stored in its normalized (lower-case) form and
+    is unique; ``user_id`` is the stable OpenID Connect ``sub``: random, never the username,
+    never reused. The profile fields are the OIDC standard claims of the same names.
+    ``updated_at`` is when the profile last changed (the ``updated_at`` claim)."""
+
+    user_id: str
+    username: str
+    password_hash: str = field(repr=False)
+    """The argon2id hash (PHC string format); never the password."""
+    name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    preferred_username: str = ""
+    email: str = ""
+    email_verified: bool = False
+    disabled: bool = False
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfileChanges:
+    """A partial profile update: ``None`` leaves a claim as it is, ``""`` clears it."""
+
+    name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    preferred_username: str | None = None
+    email: str | None = None
+    email_verified: bool | None = None
+
+    def as_columns(self) -> dict[str, str | bool]:
+        values: dict[str, str | bool | None] = {
+            "name": self.name,
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "preferred_username": self.preferred_username,
+            "email": self.email,
+            "email_verified": self.email_verified,
+        }
+        return {key: value for key, value in values.items() if value is not None}

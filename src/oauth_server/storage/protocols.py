@@ -25,6 +25,8 @@ from oauth_server.storage.models import (
     RestaurantChanges,
     RevokedToken,
     SigningKeyRecord,
+    User,
+    UserProfileChanges,
 )
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "RevocationRepository",
     "SigningKeyRepository",
     "Storage",
+    "UserRepository",
 ]
 
 
@@ -189,6 +192,42 @@ class AuditRepository(Protocol):
         ...
 
 
+class UserRepository(Protocol):
+    """People who sign in. Usernames arrive normalized (:mod:`oauth_server.accounts` validates
+    and lower-cases them before any call here); the repository enforces their uniqueness."""
+
+    async def add(self, *, user: User) -> None:
+        """Insert; raise :class:`AlreadyExists` when the username (or the id) is taken — of
+        concurrent adds of one username exactly one succeeds."""
+        ...
+
+    async def get(self, *, user_id: str) -> User | None: ...
+    async def get_by_username(self, *, username: str) -> User | None: ...
+    async def list(self, *, limit: int, after: str | None = None) -> list[User]:
+        """Up to ``limit`` users ordered by username, starting after the username ``after``."""
+        ...
+
+    async def update_profile(
+        self, *, user_id: str, changes: UserProfileChanges, now: int
+    ) -> User | None:
+        """Apply the changes and set ``updated_at``; the updated user, ``None`` if unknown."""
+        ...
+
+    async def set_password_hash(
+        self, *, user_id: str, password_hash: str, replaces: str | None = None
+    ) -> bool:
+        """Store a new hash; ``True`` only if this call changed it. With ``replaces``, only while
+        the stored hash is still that one: a rehash after a login must not undo a password
+        change that committed in between."""
+        ...
+
+    async def set_disabled(self, *, user_id: str, disabled: bool) -> bool:
+        """``True`` only if this call changed the flag (of concurrent calls, one wins)."""
+        ...
+
+    async def delete(self, *, user_id: str) -> bool: ...
+
+
 class Storage(Protocol):
     @property
     def clients(self) -> ClientRepository: ...
@@ -206,6 +245,8 @@ class Storage(Protocol):
     def changes(self) -> ChangeFeed: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def users(self) -> UserRepository: ...
 
     @property
     def backend(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -14,6 +15,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
 )
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "revoked_tokens",
     "server_meta",
     "signing_keys",
+    "users",
 ]
 
 metadata = MetaData()
@@ -150,4 +154,24 @@ audit_events = Table(
     Column("digest", LargeBinary(32), nullable=False),
     PrimaryKeyConstraint("chain_id", "seq", name="pk_audit_events"),
     Index("ix_audit_events_at_ms", "at_ms"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    # Random and never reused: the OIDC `sub`, independent of the (renamable) username.
+    Column("user_id", String(64), primary_key=True),
+    # Normalized (lower-case) by oauth_server.accounts, so uniqueness is case-insensitive.
+    Column("username", String(64), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("name", String(255), nullable=False, server_default=""),
+    Column("given_name", String(255), nullable=False, server_default=""),
+    Column("family_name", String(255), nullable=False, server_default=""),
+    Column("preferred_username", String(255), nullable=False, server_default=""),
+    Column("email", String(254), nullable=False, server_default=""),
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("username", name="uq_users_username"),
 )

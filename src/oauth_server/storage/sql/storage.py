@@ -15,6 +15,7 @@ from oauth_server.storage.sql.misc import SqlChangeFeed, SqlMetaRepository
 from oauth_server.storage.sql.restaurants import SqlRestaurantRepository
 from oauth_server.storage.sql.schema import opaque_tokens
 from oauth_server.storage.sql.tokens import SqlAccessTokenRepository
+from oauth_server.storage.sql.users import SqlUserRepository
 
 __all__ = ["SqlStorage"]
 
@@ -30,6 +31,7 @@ class SqlStorage:
         self.keys = SqlSigningKeyRepository(engine)
         self.revocations = SqlRevocationRepository(engine)
         self.audit = SqlAuditRepository(engine)
+        self.users = SqlUserRepository(engine)
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStorage:
