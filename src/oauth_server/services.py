@@ -28,6 +28,7 @@ from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyManager, KeyRing, load_secret_key
 from oauth_server.oauth.ratelimit import RateLimiter
+from oauth_server.oauth.scopes import USER_SCOPES
 from oauth_server.oauth.tokens import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.resource.bearer import ResourceGuard
 from oauth_server.resource.jwt import JwtVerifier
@@ -55,6 +56,10 @@ __all__ = [
 
 RESOURCE_REALM = "restaurants"
 SCOPES = sorted(READ_SCOPES | WRITE_SCOPES)
+"""The restaurants API's scopes (its RFC 9728 metadata)."""
+KNOWN_SCOPES = sorted(READ_SCOPES | WRITE_SCOPES | USER_SCOPES)
+"""Every scope this server knows (RFC 8414 ``scopes_supported``): the API's and OpenID
+Connect's."""
 
 
 @dataclass
@@ -266,7 +271,9 @@ def build_services(
         sync=sync,
         purger=build_purger(settings, storage, keys, clock),
         as_metadata=orjson.dumps(
-            authorization_server_metadata(issuer=issuer, grant_types=sorted(grants), scopes=SCOPES)
+            authorization_server_metadata(
+                issuer=issuer, grant_types=sorted(grants), scopes=KNOWN_SCOPES
+            )
         ),
         prm_metadata=orjson.dumps(
             protected_resource_metadata(

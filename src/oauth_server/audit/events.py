@@ -24,6 +24,7 @@ AuditKind = Literal[
     "client_created",
     "client_deleted",
     "client_secret_rotated",
+    "client_updated",
     "client_tokens_revoked",
     "signing_key_created",
     "signing_key_removed",

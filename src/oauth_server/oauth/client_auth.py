@@ -5,6 +5,16 @@ Methods (RFC 6749 §2.3.1): ``client_secret_basic`` (the one every server MUST s
 methods in one request is ``invalid_request`` (OAuth 2.1 §3.2.1, RFC 6749 §2.3). Every failure
 gives the same ``invalid_client`` answer, whether the client is unknown or the secret wrong,
 and costs the same work; the audit trail (never the client) is told which it was.
+
+``none`` (RFC 7591 §2; OAuth 2.1 §2.4, §3.2.1): a public client names itself with
+``client_id`` in the body and presents no secret. It is accepted only when the caller allows
+it (the token endpoint, for a grant of
+:data:`~oauth_server.oauth.clients.PUBLIC_CLIENT_GRANT_TYPES`) and only for a client
+registered as public; a confidential client presenting none, or a public client presenting a
+secret, is ``invalid_client``, counted and audited like a wrong secret. A confidential client
+must use a method it is registered for (both secret methods for clients registered before
+client types). Unknown, confidential and public ids presenting none cost the same work (one
+cached lookup, no hash); secret attempts always compare one hash.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import binascii
 from base64 import b64decode
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import NoReturn
 from urllib.parse import unquote_plus
 
 from oauth_server.audit import NO_AUDIT, AuditRecorder
@@ -23,12 +33,15 @@ from oauth_server.oauth.clients import ClientDirectory
 from oauth_server.oauth.http import OAuthRequest
 from oauth_server.oauth.params import is_client_id
 from oauth_server.oauth.ratelimit import RateLimiter
-from oauth_server.storage.models import Client
+from oauth_server.storage.models import AuthMethod, Client
 
 __all__ = ["AuthMethod", "AuthenticatedClient", "ClientAuthenticator", "parse_basic"]
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post"]
-SUPPORTED_AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post")
+SUPPORTED_AUTH_METHODS: tuple[AuthMethod, ...] = (
+    "client_secret_basic",
+    "client_secret_post",
+    "none",
+)
 _MAX_CREDENTIAL_LENGTH = 512
 
 
@@ -56,12 +69,22 @@ def parse_basic(header: str) -> tuple[str, str]:
         raise InvalidClient("malformed Basic credentials") from None
 
 
-def _failure(client: Client | None, well_formed: bool) -> str:
+def _failure(client: Client | None, well_formed: bool, method: AuthMethod) -> str:
     if not well_formed:
         return "malformed client id"
     if client is None:
         return "unknown client"
-    return "public client" if client.secret_hash is None else "wrong secret"
+    if client.client_type == "public" or client.secret_hash is None:
+        return "public client"
+    return "wrong secret" if method in client.auth_methods else "method not registered"
+
+
+def _none_failure(client: Client | None, well_formed: bool) -> str:
+    if not well_formed:
+        return "malformed client id"
+    if client is None:
+        return "unknown client"
+    return "confidential client without a secret"
 
 
 class ClientAuthenticator:
@@ -77,11 +100,13 @@ class ClientAuthenticator:
         self._audit = audit
 
     async def authenticate(
-        self, request: OAuthRequest, params: Mapping[str, str]
+        self, request: OAuthRequest, params: Mapping[str, str], *, allow_none: bool = False
     ) -> AuthenticatedClient:
+        """The client the request authenticates, or :class:`InvalidClient`. ``allow_none``:
+        a public client may authenticate with its client_id alone (see the module text)."""
         limiter, address = self._limiter, request.client_ip
         try:
-            client_id, secret, method = self._credentials(request, params)
+            client_id, secret, method = self._credentials(request, params, allow_none)
         except InvalidClient as exc:
             self._failed(request, exc.description or "invalid client credentials")
             if limiter is not None:
@@ -96,17 +121,30 @@ class ClientAuthenticator:
         client = (
             await self._directory.get(client_id[:_MAX_CREDENTIAL_LENGTH]) if well_formed else None
         )
+        too_long = len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH
+        if method == "none":
+            # No secret to compare: unknown, confidential and public ids cost the same lookup.
+            public = client is not None and client.client_type == "public"
+            if public and client is not None and "none" in client.auth_methods and not too_long:
+                return AuthenticatedClient(client=client, method=method)
+            reason = "credentials too long" if too_long else _none_failure(client, well_formed)
+            await self._refuse(request, reason, client_id)
         stored = client.secret_hash if client is not None else None
         # Unknown client and wrong secret do the same work and give the same answer.
         matches = verify_secret(secret, stored or DUMMY_SECRET_HASH)
-        too_long = len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH
         if client is None or stored is None or not matches or too_long:
-            reason = "credentials too long" if too_long else _failure(client, well_formed)
-            self._failed(request, reason, client_id=client_id[:_MAX_CREDENTIAL_LENGTH])
-            if limiter is not None:
-                await limiter.authentication_failed(client_id[:_MAX_CREDENTIAL_LENGTH], address)
-            raise InvalidClient("client authentication failed", detail=f"client_id={client_id!r}")
+            reason = "credentials too long" if too_long else _failure(client, well_formed, method)
+            await self._refuse(request, reason, client_id)
+        if client.client_type != "confidential" or method not in client.auth_methods:
+            await self._refuse(request, _failure(client, well_formed, method), client_id)
         return AuthenticatedClient(client=client, method=method)
+
+    async def _refuse(self, request: OAuthRequest, reason: str, client_id: str) -> NoReturn:
+        client_id = client_id[:_MAX_CREDENTIAL_LENGTH]
+        self._failed(request, reason, client_id=client_id)
+        if self._limiter is not None:
+            await self._limiter.authentication_failed(client_id, request.client_ip)
+        raise InvalidClient("client authentication failed", detail=f"client_id={client_id!r}")
 
     def _failed(self, request: OAuthRequest, reason: str, *, client_id: str = "") -> None:
         # The client id as presented (unknown ones too: they show credential stuffing); the
@@ -121,7 +159,7 @@ class ClientAuthenticator:
 
     @staticmethod
     def _credentials(
-        request: OAuthRequest, params: Mapping[str, str]
+        request: OAuthRequest, params: Mapping[str, str], allow_none: bool
     ) -> tuple[str, str, AuthMethod]:
         header = request.headers.get("authorization")
         if header is not None:
@@ -134,7 +172,9 @@ class ClientAuthenticator:
             return client_id, secret, "client_secret_basic"
         post_id = params.get("client_id")
         post_secret = params.get("client_secret")
+        if post_id is not None and post_secret is None and allow_none:
+            return post_id, "", "none"
         if post_id is None or post_secret is None:
-            # Public clients (no secret) have no grant here that they may use.
+            # Where `none` is not allowed, a client_id alone authenticates no one.
             raise InvalidClient("client authentication required")
         return post_id, post_secret, "client_secret_post"

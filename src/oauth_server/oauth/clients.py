@@ -19,8 +19,17 @@ from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.crypto import hash_secret, new_secret, new_token
 from oauth_server.errors import InvalidScope
-from oauth_server.oauth.scopes import parse_scope
-from oauth_server.storage.models import Change, Client, ClientRevocation, TokenFormat
+from oauth_server.oauth.redirect_uris import InvalidRedirectUri, check_redirect_uri
+from oauth_server.oauth.scopes import USER_SCOPES, parse_scope
+from oauth_server.storage.models import (
+    SECRET_AUTH_METHODS,
+    AuthMethod,
+    Change,
+    Client,
+    ClientRevocation,
+    ClientType,
+    TokenFormat,
+)
 from oauth_server.storage.protocols import ClientRepository, Storage
 
 if TYPE_CHECKING:
@@ -28,15 +37,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIENT_CHANGE",
+    "PUBLIC_CLIENT_GRANT_TYPES",
     "SUPPORTED_GRANT_TYPES",
     "ClientDirectory",
     "ClientRegistry",
     "InvalidClientMetadata",
     "NewClient",
+    "check_client",
 ]
 
 CLIENT_CHANGE = "client"
-SUPPORTED_GRANT_TYPES = frozenset({"client_credentials"})
+SUPPORTED_GRANT_TYPES = frozenset({"client_credentials", "authorization_code", "refresh_token"})
+"""Grant types a client may be registered for. ``authorization_code`` and ``refresh_token`` are
+metadata until their grants are built; the token endpoint answers ``unsupported_grant_type``
+for a grant it does not have."""
+PUBLIC_CLIENT_GRANT_TYPES = frozenset({"authorization_code", "refresh_token"})
+"""The grants a public client may have, and the only ones for which the token endpoint accepts
+``none`` (client_id alone) as authentication: ``client_credentials`` is for confidential
+clients only (OAuth 2.1 §4.2)."""
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
 
@@ -135,50 +153,118 @@ class ClientRegistry:
         resources: Iterable[str] = (),
         introspect: Iterable[str] = (),
         secret: str | None = None,
+        client_type: ClientType = "confidential",
+        auth_methods: Iterable[AuthMethod] | None = None,
+        redirect_uris: Iterable[str] = (),
+        post_logout_redirect_uris: Iterable[str] = (),
+        require_consent: bool = True,
+        require_pkce: bool = True,
     ) -> NewClient:
-        """Register a confidential client with a server-generated secret.
+        """Register a client; a confidential one gets a server-generated secret, a public one
+        none (it authenticates with ``none``: its client_id alone).
 
         ``introspect``: audiences whose tokens (of any client) it may introspect, as a resource
         server; without, it learns only about its own tokens. ``secret`` is only for the
-        development demo client, whose secret the seed README fixes.
+        development demo client, whose secret the seed README fixes. ``auth_methods``
+        defaults to both secret methods for a confidential client (as before client types)
+        and is always ``none`` for a public one. See :func:`check_client` for the rules.
         """
         client_id = client_id or new_token(16)
         if _CLIENT_ID.fullmatch(client_id) is None:
             raise InvalidClientMetadata("client_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -")
-        grants = frozenset(grant_types)
-        if not grants or not grants <= SUPPORTED_GRANT_TYPES:
-            supported = ", ".join(sorted(SUPPORTED_GRANT_TYPES))
-            raise InvalidClientMetadata(f"grant types must be among: {supported}")
         try:
             allowed = parse_scope(" ".join(scopes))
             defaults = allowed if default_scopes is None else parse_scope(" ".join(default_scopes))
         except InvalidScope as exc:
             raise InvalidClientMetadata(f"invalid scope: {exc.description}") from None
-        if not set(defaults) <= set(allowed):
-            raise InvalidClientMetadata("default scopes must be among the allowed scopes")
         if token_format not in ("jwt", "opaque"):
             raise InvalidClientMetadata("token format must be jwt or opaque")
+        if client_type not in ("confidential", "public"):
+            raise InvalidClientMetadata("client type must be confidential or public")
+        if auth_methods is None:
+            methods: frozenset[AuthMethod] = (
+                frozenset({"none"}) if client_type == "public" else SECRET_AUTH_METHODS
+            )
+        else:
+            methods = frozenset(auth_methods)
         audiences = _resource_uris(resources, "resource")
         introspected = _resource_uris(introspect, "introspection audience")
-        secret = secret or new_secret()
+        secret = None if client_type == "public" else (secret or new_secret())
         now = int(self._clock.now())
-        client = Client(
-            client_id=client_id,
-            secret_hash=hash_secret(secret),
-            name=name,
-            grant_types=grants,
-            scopes=frozenset(allowed),
-            default_scopes=tuple(defaults),
-            token_format=token_format,
-            resources=audiences,
-            created_at=now,
-            updated_at=now,
-            introspect=introspected,
+        client = check_client(
+            Client(
+                client_id=client_id,
+                secret_hash=None if secret is None else hash_secret(secret),
+                name=name,
+                grant_types=frozenset(grant_types),
+                scopes=frozenset(allowed),
+                default_scopes=tuple(defaults),
+                token_format=token_format,
+                resources=audiences,
+                created_at=now,
+                updated_at=now,
+                introspect=introspected,
+                client_type=client_type,
+                auth_methods=methods,
+                redirect_uris=tuple(redirect_uris),
+                post_logout_redirect_uris=tuple(post_logout_redirect_uris),
+                require_consent=require_consent,
+                require_pkce=require_pkce,
+            )
         )
         await self._storage.clients.add(client=client)
         await self._changed(client_id, now)
         self._audit.record("client_created", client_id=client_id, scope=" ".join(allowed))
         return NewClient(client=client, secret=secret)
+
+    async def update(
+        self,
+        client_id: str,
+        *,
+        name: str | None = None,
+        scopes: Iterable[str] | None = None,
+        default_scopes: Iterable[str] | None = None,
+        redirect_uris: Iterable[str] | None = None,
+        post_logout_redirect_uris: Iterable[str] | None = None,
+        require_consent: bool | None = None,
+    ) -> Client | None:
+        """Change a client's metadata (``None`` leaves a field as it is); ``None`` if there
+        is no such client. New ``scopes`` without ``default_scopes`` make every allowed scope
+        a default, as at creation. The result obeys the rules of :func:`check_client`; every
+        process drops its cached copy within the sync interval."""
+        current = await self._storage.clients.get(client_id=client_id)
+        if current is None:
+            return None
+        try:
+            allowed = current.scopes if scopes is None else frozenset(parse_scope(" ".join(scopes)))
+            if default_scopes is not None:
+                defaults = parse_scope(" ".join(default_scopes))
+            elif scopes is not None:
+                defaults = parse_scope(" ".join(scopes))
+            else:
+                defaults = current.default_scopes
+        except InvalidScope as exc:
+            raise InvalidClientMetadata(f"invalid scope: {exc.description}") from None
+        now = int(self._clock.now())
+        changes: dict[str, object] = {
+            "scopes": frozenset(allowed),
+            "default_scopes": tuple(defaults),
+            "updated_at": max(now, current.updated_at),
+        }
+        if name is not None:
+            changes["name"] = name
+        if redirect_uris is not None:
+            changes["redirect_uris"] = tuple(redirect_uris)
+        if post_logout_redirect_uris is not None:
+            changes["post_logout_redirect_uris"] = tuple(post_logout_redirect_uris)
+        if require_consent is not None:
+            changes["require_consent"] = require_consent
+        updated = check_client(replace(current, **changes))  # type: ignore[arg-type]
+        if not await self._storage.clients.update(client=updated):
+            return None
+        await self._changed(client_id, now)
+        self._audit.record("client_updated", client_id=client_id, scope=" ".join(allowed))
+        return updated
 
     async def rotate_secret(self, client_id: str) -> NewClient | None:
         """Replace the secret; the old one stops working everywhere within the sync interval."""
@@ -234,6 +320,72 @@ class ClientRegistry:
         await self._storage.changes.publish(kind=CLIENT_CHANGE, key=client_id, now=now)
         if self._directory is not None:
             self._directory.invalidate(client_id)
+
+
+def check_client(client: Client) -> Client:
+    """Return ``client`` if its registration is consistent, else raise
+    :class:`InvalidClientMetadata` naming the first broken rule:
+
+    - grant types among :data:`SUPPORTED_GRANT_TYPES`; a public client only those of
+      :data:`PUBLIC_CLIENT_GRANT_TYPES` (``client_credentials`` needs a secret, OAuth 2.1
+      §4.2); ``refresh_token`` only with ``authorization_code``, the grant that issues them;
+    - a public client authenticates with ``none`` only, has no secret and always requires
+      PKCE (OAuth 2.1 §4.1.2.1, RFC 9700 §2.1.1); a confidential one uses one or both secret
+      methods (RFC 6749 §2.3.1);
+    - ``authorization_code`` needs at least one redirect URI (OAuth 2.1 §2.3.1), and redirect
+      URIs (post-logout ones too) only come with it; each passes
+      :func:`~oauth_server.oauth.redirect_uris.check_redirect_uri`, none twice;
+    - OpenID Connect scopes (:data:`~oauth_server.oauth.scopes.USER_SCOPES`) need
+      ``authorization_code``, and ``offline_access`` needs ``refresh_token``; default scopes
+      lie within the allowed ones.
+    """
+    grants = client.grant_types
+    if not grants or not grants <= SUPPORTED_GRANT_TYPES:
+        supported = ", ".join(sorted(SUPPORTED_GRANT_TYPES))
+        raise InvalidClientMetadata(f"grant types must be among: {supported}")
+    code = "authorization_code" in grants
+    if "refresh_token" in grants and not code:
+        raise InvalidClientMetadata("the refresh_token grant needs the authorization_code grant")
+    if client.client_type == "public":
+        if not grants <= PUBLIC_CLIENT_GRANT_TYPES:
+            raise InvalidClientMetadata(
+                "a public client may only use the authorization_code and refresh_token grants "
+                "(client_credentials is for confidential clients, OAuth 2.1 §4.2)"
+            )
+        if client.auth_methods != {"none"} or client.secret_hash is not None:
+            raise InvalidClientMetadata("a public client authenticates with none, never a secret")
+        if not client.require_pkce:
+            raise InvalidClientMetadata("a public client must use PKCE")
+    elif not client.auth_methods or not client.auth_methods <= SECRET_AUTH_METHODS:
+        raise InvalidClientMetadata(
+            "a confidential client authenticates with client_secret_basic and/or "
+            "client_secret_post (none is for public clients)"
+        )
+    for what, uris in (
+        ("redirect URI", client.redirect_uris),
+        ("post-logout redirect URI", client.post_logout_redirect_uris),
+    ):
+        if uris and not code:
+            raise InvalidClientMetadata(f"a {what} needs the authorization_code grant")
+        if len(set(uris)) != len(uris):
+            raise InvalidClientMetadata(f"a {what} is given twice")
+        for uri in uris:
+            try:
+                check_redirect_uri(uri)
+            except InvalidRedirectUri as exc:
+                raise InvalidClientMetadata(f"invalid {what} {uri[:100]!r}: {exc}") from None
+    if code and not client.redirect_uris:
+        raise InvalidClientMetadata("the authorization_code grant needs a redirect URI")
+    user_scopes = sorted(client.scopes & USER_SCOPES)
+    if user_scopes and not code:
+        raise InvalidClientMetadata(
+            f"scope {user_scopes[0]} needs a signed-in user: the authorization_code grant"
+        )
+    if "offline_access" in client.scopes and "refresh_token" not in grants:
+        raise InvalidClientMetadata("scope offline_access needs the refresh_token grant")
+    if not set(client.default_scopes) <= client.scopes:
+        raise InvalidClientMetadata("default scopes must be among the allowed scopes")
+    return client
 
 
 def _resource_uris(values: Iterable[str], what: str) -> tuple[str, ...]:

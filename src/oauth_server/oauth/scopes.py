@@ -7,11 +7,16 @@ from collections.abc import Iterable
 
 from oauth_server.errors import InvalidScope
 
-__all__ = ["MAX_SCOPES", "format_scope", "parse_scope", "resolve_scope"]
+__all__ = ["MAX_SCOPES", "USER_SCOPES", "format_scope", "parse_scope", "resolve_scope"]
 
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
 MAX_SCOPES = 50
+USER_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+"""OpenID Connect scopes (OIDC Core §3.1.2.1, §5.4, §11): they ask for a person's identity,
+claims or offline access, so only a grant with a signed-in user (``authorization_code``,
+``refresh_token``) may grant them; ``client_credentials`` never does, even to a client that
+has them for its sign-in grants."""
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:

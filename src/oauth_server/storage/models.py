@@ -8,9 +8,11 @@ from typing import Literal
 __all__ = [
     "AccessTokenRecord",
     "AuditRecord",
+    "AuthMethod",
     "Change",
     "Client",
     "ClientRevocation",
+    "ClientType",
     "Restaurant",
     "RestaurantChanges",
     "RevokedToken",
@@ -21,6 +23,14 @@ __all__ = [
 ]
 
 TokenFormat = Literal["jwt", "opaque"]
+ClientType = Literal["confidential", "public"]
+"""RFC 6749 §2.1: a confidential client can keep a secret; a public one (a native or browser
+app) cannot."""
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+"""Token endpoint authentication methods (RFC 7591 §2): ``none`` is for public clients only."""
+SECRET_AUTH_METHODS: frozenset[AuthMethod] = frozenset(
+    {"client_secret_basic", "client_secret_post"}
+)
 JTI_CHANGE = "jti"
 """Change-feed kind announcing a revoked JWT id (published with the revocation itself)."""
 TOKEN_CHANGE = "token"
@@ -34,7 +44,11 @@ RESTAURANTS_CHANGE = "restaurants"
 
 @dataclass(frozen=True, slots=True)
 class Client:
-    """A registered OAuth client. ``secret_hash`` is ``None`` for public clients."""
+    """A registered OAuth client. ``secret_hash`` is ``None`` for public clients.
+
+    The defaults describe a client registered before client types existed (migration 0007
+    gives old rows the same values): confidential, either secret method, no redirect URIs.
+    """
 
     client_id: str
     secret_hash: str | None
@@ -53,6 +67,20 @@ class Client:
     introspect: tuple[str, ...] = ()
     """Audiences whose tokens this client may introspect as a resource server (RFC 7662
     §2.1). Empty: it learns only about its own tokens."""
+    client_type: ClientType = "confidential"
+    auth_methods: frozenset[AuthMethod] = SECRET_AUTH_METHODS
+    """The token endpoint authentication methods it may use: ``{"none"}`` for a public client,
+    a non-empty subset of the two secret methods for a confidential one (both for clients
+    registered before 0007, as they were accepted then)."""
+    redirect_uris: tuple[str, ...] = ()
+    """Registered redirect URIs, in registration order (the first is the default when it is
+    the only one), each checked by :func:`oauth_server.oauth.redirect_uris.check_redirect_uri`."""
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    """Where RP-initiated logout may send the browser back to (same rules)."""
+    require_consent: bool = True
+    """Ask the user before granting; ``False`` only for first-party clients."""
+    require_pkce: bool = True
+    """PKCE on every authorization request; only a confidential client may have ``False``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,10 @@ class ClientRepository(Protocol):
         ...
 
     async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool: ...
+    async def update(self, *, client: Client) -> bool:
+        """Replace the client's metadata (every field but its id, secret hash and
+        ``created_at``); ``False`` if there is no such client. The last writer wins."""
+        ...
 
 
 class AccessTokenRepository(Protocol):

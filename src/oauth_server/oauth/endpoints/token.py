@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from oauth_server.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
+from oauth_server.oauth.clients import PUBLIC_CLIENT_GRANT_TYPES
 from oauth_server.oauth.grants import Grant
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
@@ -46,7 +47,10 @@ class TokenEndpoint:
         # The seed README posts JSON; RFC 6749 §3.2 clients post a form. Both are accepted.
         params = parse_body(request, allow_json=True)
         grant = self.select_grant(params)
-        client = await self._authenticator.authenticate(request, params)
+        # `none` (a public client's client_id alone) only for the grants public clients have.
+        client = await self._authenticator.authenticate(
+            request, params, allow_none=grant.grant_type in PUBLIC_CLIENT_GRANT_TYPES
+        )
         if self._limiter is not None:
             await self._limiter.token_requested(client.client.client_id)
         self.check_grant_allowed(client, grant)

@@ -7,7 +7,7 @@ from typing import Final
 
 from oauth_server.oauth.client_auth import AuthenticatedClient
 from oauth_server.oauth.resources import resolve_audience
-from oauth_server.oauth.scopes import resolve_scope
+from oauth_server.oauth.scopes import USER_SCOPES, resolve_scope
 from oauth_server.oauth.tokens import TokenGrant
 
 __all__ = ["ClientCredentialsGrant"]
@@ -25,9 +25,13 @@ class ClientCredentialsGrant:
         # §4.4.2: only grant_type and an optional scope. Authentication already proved the
         # client confidential (OAuth 2.1 §4.2: this grant is for confidential clients only).
         registered = client.client
-        scope = resolve_scope(
-            params.get("scope"), allowed=registered.scopes, default=registered.default_scopes
-        )
+        allowed, default = registered.scopes, registered.default_scopes
+        if not USER_SCOPES.isdisjoint(allowed):
+            # A client that also signs people in: no user here, so no OpenID Connect scope
+            # (`openid` is invalid_scope, as for any client that may not have it).
+            allowed = allowed - USER_SCOPES
+            default = tuple(scope for scope in default if scope not in USER_SCOPES)
+        scope = resolve_scope(params.get("scope"), allowed=allowed, default=default)
         audience = resolve_audience(
             params.get("resource"), client=registered, default=self._default_resource
         )

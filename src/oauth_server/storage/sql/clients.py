@@ -29,6 +29,12 @@ def _row_to_client(row: Any) -> Client:
         created_at=row.created_at,
         updated_at=row.updated_at,
         introspect=tuple(row.introspect.split()),
+        client_type=row.client_type,
+        auth_methods=frozenset(row.auth_methods.split()),
+        redirect_uris=tuple(row.redirect_uris.split()),
+        post_logout_redirect_uris=tuple(row.post_logout_redirect_uris.split()),
+        require_consent=bool(row.require_consent),
+        require_pkce=bool(row.require_pkce),
     )
 
 
@@ -45,6 +51,12 @@ def _client_to_row(client: Client) -> dict[str, Any]:
         "created_at": client.created_at,
         "updated_at": client.updated_at,
         "introspect": " ".join(client.introspect),
+        "client_type": client.client_type,
+        "auth_methods": " ".join(sorted(client.auth_methods)),
+        "redirect_uris": " ".join(client.redirect_uris),
+        "post_logout_redirect_uris": " ".join(client.post_logout_redirect_uris),
+        "require_consent": client.require_consent,
+        "require_pkce": client.require_pkce,
     }
 
 
@@ -77,6 +89,17 @@ class SqlClientRepository:
             if deleted:  # one transaction: no deleted client leaves valid tokens behind
                 await record_client_revocation(conn, revocation)
         return deleted
+
+    async def update(self, *, client: Client) -> bool:
+        """Replace every stored field but the id, the secret and ``created_at``."""
+        values = _client_to_row(client)
+        for fixed in ("client_id", "secret_hash", "created_at"):
+            del values[fixed]
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(clients).where(clients.c.client_id == client.client_id).values(**values)
+            )
+        return result.rowcount == 1
 
     async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool:
         async with self._engine.begin() as conn:

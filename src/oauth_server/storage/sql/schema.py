@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 
 __all__ = [
@@ -52,6 +53,20 @@ clients = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("introspect", Text, nullable=False, server_default=""),
+    # Migration 0007: rows registered before client types are confidential clients that may
+    # use either secret method, as they could then.
+    Column("client_type", String(16), nullable=False, server_default="confidential"),
+    Column(
+        "auth_methods",
+        Text,
+        nullable=False,
+        server_default="client_secret_basic client_secret_post",
+    ),
+    # Space-separated, in registration order: a valid redirect URI has no whitespace.
+    Column("redirect_uris", Text, nullable=False, server_default=""),
+    Column("post_logout_redirect_uris", Text, nullable=False, server_default=""),
+    Column("require_consent", Boolean, nullable=False, server_default=true()),
+    Column("require_pkce", Boolean, nullable=False, server_default=true()),
 )
 
 opaque_tokens = Table(
