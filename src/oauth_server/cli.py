@@ -38,6 +38,7 @@ from oauth_server.resource.restaurants import restaurant_from_document
 from oauth_server.services import build_key_manager, build_purger, max_token_age
 from oauth_server.storage import AlreadyExists, AuditRecord, Client, SqlStorage, open_storage
 from oauth_server.storage.migrate import current_revision, head_revision
+from oauth_server.storage.models import AuthMethod
 
 __all__ = ["main"]
 
@@ -100,6 +101,12 @@ def _client_json(client: Client, secret: str | None = None) -> dict[str, Any]:
         "token_format": client.token_format,
         "resources": list(client.resources),
         "introspect": list(client.introspect),
+        "client_type": client.client_type,
+        "token_endpoint_auth_methods": sorted(client.auth_methods),
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "require_consent": client.require_consent,
+        "require_pkce": client.require_pkce,
         "created_at": client.created_at,
         "updated_at": client.updated_at,
     }
@@ -115,9 +122,9 @@ def _print_client(client: Client, secret: str | None, as_json: bool) -> None:
         return
     for key, value in data.items():
         if key != "client_secret":
-            click.echo(f"{key:>14}: {' '.join(value) if isinstance(value, list) else value}")
+            click.echo(f"{key:>27}: {' '.join(value) if isinstance(value, list) else value}")
     if secret is not None:
-        click.echo(f"{'client_secret':>14}: {secret}")
+        click.echo(f"{'client_secret':>27}: {secret}")
         click.echo("Store the secret now: it is shown only once and kept only as a hash.", err=True)
 
 
@@ -275,12 +282,48 @@ def clients() -> None:
 @click.option("--client-id", help="Identifier (default: random).")
 @click.option("--name", default="", help="Human-readable name.")
 @click.option(
+    "--public",
+    is_flag=True,
+    help="A public client (native or browser app): no secret, authenticates with none, "
+    "PKCE always.",
+)
+@click.option(
     "--grant-type",
     "grant_types",
     multiple=True,
-    default=["client_credentials"],
+    help="Allowed grant type (repeatable): client_credentials, authorization_code, "
+    "refresh_token (default: client_credentials; with --public: authorization_code and "
+    "refresh_token).",
+)
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="Registered redirect URI, matched exactly (repeatable; the first is the default).",
+)
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="Where logout may return to (repeatable).",
+)
+@click.option(
+    "--auth-method",
+    "auth_methods",
+    multiple=True,
+    type=click.Choice(["client_secret_basic", "client_secret_post"]),
+    help="Token endpoint auth method of a confidential client (repeatable; default: both).",
+)
+@click.option(
+    "--skip-consent", is_flag=True, help="A first-party client: users are not asked to consent."
+)
+@click.option(
+    "--require-pkce/--no-require-pkce",
+    default=True,
     show_default=True,
-    help="Allowed grant type (repeatable).",
+    help="PKCE on every authorization request (only a confidential client may go without).",
 )
 @click.option("--scope", default="", help="Space-separated scopes the client may request.")
 @click.option(
@@ -314,7 +357,13 @@ def clients() -> None:
 def clients_create(
     client_id: str | None,
     name: str,
+    public: bool,
     grant_types: tuple[str, ...],
+    redirect_uris: tuple[str, ...],
+    post_logout_redirect_uris: tuple[str, ...],
+    auth_methods: tuple[str, ...],
+    skip_consent: bool,
+    require_pkce: bool,
     scope: str,
     default_scope: str | None,
     token_format: str,
@@ -322,11 +371,27 @@ def clients_create(
     introspect: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Register a confidential client; its secret is printed once."""
+    """Register a client. A confidential client's secret is printed once; a public client
+    has none. Redirect URIs are checked at once (https, or http to a loopback host, or a
+    private-use scheme like com.example.app:/callback; never a fragment)."""
+    if not grant_types:
+        grant_types = ("authorization_code", "refresh_token") if public else ("client_credentials",)
+    methods: list[AuthMethod] = [
+        "client_secret_post" if method == "client_secret_post" else "client_secret_basic"
+        for method in auth_methods
+    ]
+    if public and methods:
+        raise click.ClickException("a public client has no secret: --auth-method is for others")
 
     async def work(storage: SqlStorage, audit: AuditRecorder) -> tuple[Client, str | None]:
         registry = ClientRegistry(storage, clock=SystemClock(), audit=audit)
         created = await registry.create(
+            client_type="public" if public else "confidential",
+            auth_methods=methods or None,
+            redirect_uris=redirect_uris,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            require_consent=not skip_consent,
+            require_pkce=require_pkce,
             client_id=client_id,
             name=name,
             grant_types=grant_types,
@@ -347,6 +412,83 @@ def clients_create(
     _print_client(client, secret, as_json)
 
 
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--name", default=None, help="Human-readable name.")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="Replace the redirect URIs with these (repeatable).",
+)
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    metavar="URI",
+    help="Replace the post-logout redirect URIs with these (repeatable).",
+)
+@click.option(
+    "--no-post-logout-redirect-uris",
+    "clear_post_logout",
+    is_flag=True,
+    help="Remove every post-logout redirect URI.",
+)
+@click.option("--scope", default=None, help="Replace the allowed scopes (space-separated).")
+@click.option(
+    "--default-scope",
+    default=None,
+    help="Replace the default scopes (with --scope alone: every allowed scope).",
+)
+@click.option(
+    "--skip-consent/--require-consent",
+    "skip_consent",
+    default=None,
+    help="Whether users are asked to consent (skip only for a first-party client).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def clients_update(
+    client_id: str,
+    name: str | None,
+    redirect_uris: tuple[str, ...],
+    post_logout_redirect_uris: tuple[str, ...],
+    clear_post_logout: bool,
+    scope: str | None,
+    default_scope: str | None,
+    skip_consent: bool | None,
+    as_json: bool,
+) -> None:
+    """Change a client's metadata; what is not named stays as it is. Running servers use the
+    new registration within the cache sync interval."""
+    if clear_post_logout and post_logout_redirect_uris:
+        raise click.ClickException(
+            "--no-post-logout-redirect-uris and --post-logout-redirect-uri exclude each other"
+        )
+
+    async def work(storage: SqlStorage, audit: AuditRecorder) -> Client | None:
+        registry = ClientRegistry(storage, clock=SystemClock(), audit=audit)
+        return await registry.update(
+            client_id,
+            name=name,
+            scopes=None if scope is None else scope.split(),
+            default_scopes=None if default_scope is None else default_scope.split(),
+            redirect_uris=redirect_uris or None,
+            post_logout_redirect_uris=(
+                () if clear_post_logout else (post_logout_redirect_uris or None)
+            ),
+            require_consent=None if skip_consent is None else not skip_consent,
+        )
+
+    try:
+        client = _with_audit(_settings(), "clients update", work)
+    except InvalidClientMetadata as exc:
+        raise click.ClickException(str(exc)) from None
+    if client is None:
+        raise click.ClickException(f"no client {client_id!r}")
+    _print_client(client, None, as_json)
+
+
 @clients.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def clients_list(as_json: bool) -> None:
@@ -362,7 +504,7 @@ def clients_list(as_json: bool) -> None:
     for client in found:
         click.echo(
             f"{client.client_id}\t{' '.join(sorted(client.grant_types))}\t"
-            f"{' '.join(sorted(client.scopes))}\t{client.token_format}"
+            f"{' '.join(sorted(client.scopes))}\t{client.token_format}\t{client.client_type}"
         )
 
 

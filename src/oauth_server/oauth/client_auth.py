@@ -140,10 +140,10 @@ class ClientAuthenticator:
         return AuthenticatedClient(client=client, method=method)
 
     async def _refuse(self, request: OAuthRequest, reason: str, client_id: str) -> NoReturn:
-        client_id = client_id[:_MAX_CREDENTIAL_LENGTH]
-        self._failed(request, reason, client_id=client_id)
+        counted = client_id[:_MAX_CREDENTIAL_LENGTH]
+        self._failed(request, reason, client_id=counted)
         if self._limiter is not None:
-            await self._limiter.authentication_failed(client_id, request.client_ip)
+            await self._limiter.authentication_failed(counted, request.client_ip)
         raise InvalidClient("client authentication failed", detail=f"client_id={client_id!r}")
 
     def _failed(self, request: OAuthRequest, reason: str, *, client_id: str = "") -> None:
