@@ -36,6 +36,15 @@ class MemoryClients:
         self.rows[client_id] = replace(row, secret_hash=secret_hash, updated_at=now)
         return True
 
+    async def update(self, *, client: Client) -> bool:
+        row = self.rows.get(client.client_id)
+        if row is None:
+            return False
+        self.rows[client.client_id] = replace(
+            client, secret_hash=row.secret_hash, created_at=row.created_at
+        )
+        return True
+
 
 class MemoryTokens:
     def __init__(self) -> None:
