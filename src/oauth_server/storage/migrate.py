@@ -28,20 +28,20 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, revision: str = "head") -> None:
     if connection.dialect.name == "postgresql":
         # Many instances may start at once: one migrates, the others wait, then find it done.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-    command.upgrade(_config(connection), "head")
+    command.upgrade(_config(connection), revision)
 
 
-async def upgrade(engine: AsyncEngine) -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database schema to the latest revision (idempotent, safe to run concurrently
-    on PostgreSQL)."""
+    on PostgreSQL); tests of a migration stop at an earlier ``revision``."""
     async with engine.connect() as conn:
         conn.info[BEGIN_IMMEDIATE] = True  # SQLite: wait for the write lock up front
         async with conn.begin():
-            await conn.run_sync(_upgrade)
+            await conn.run_sync(_upgrade, revision)
 
 
 def head_revision() -> str | None:
