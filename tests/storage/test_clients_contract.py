@@ -83,7 +83,8 @@ async def test_update_replaces_the_metadata_but_never_the_secret_or_creation_tim
     assert await storage.clients.update(client=changed)
     stored = await storage.clients.get(client_id="web")
     assert stored is not None
-    assert stored.secret_hash is not None and verify_secret("s", stored.secret_hash)
+    assert stored.secret_hash is not None
+    assert verify_secret("s", stored.secret_hash)
     assert stored == replace(changed, secret_hash=stored.secret_hash, created_at=1)
     assert not await storage.clients.update(client=replace(changed, client_id="ghost"))
     assert await storage.clients.get(client_id="ghost") is None

@@ -68,7 +68,8 @@ async def test_a_public_client_has_no_secret_authenticates_with_none_and_uses_pk
     assert created.secret is None
     client = created.client
     assert client.secret_hash is None
-    assert (client.client_type, client.auth_methods) == ("public", {"none"})
+    assert client.client_type == "public"
+    assert client.auth_methods == {"none"}
     assert client.redirect_uris == (CALLBACK, "http://127.0.0.1/callback", NATIVE)  # in order
     assert client.post_logout_redirect_uris == ("https://app.example/bye",)
     assert (client.require_consent, client.require_pkce) == (False, True)
@@ -184,7 +185,8 @@ async def test_update_replaces_what_it_names_and_checks_the_result() -> None:
     assert updated is not None
     assert updated.redirect_uris == (NATIVE, "http://[::1]/cb")
     assert updated.post_logout_redirect_uris == ("https://app.example/bye",)
-    assert (updated.scopes, updated.default_scopes) == ({"openid", "email"}, ("openid", "email"))
+    assert updated.scopes == {"openid", "email"}
+    assert updated.default_scopes == ("openid", "email")
     assert updated.require_consent is False
     assert (updated.client_type, updated.grant_types) == (before.client_type, before.grant_types)
     assert storage.clients.rows["spa"] == updated
@@ -378,7 +380,7 @@ def endpoint(grant: FakeCodeGrant) -> TokenEndpoint:
     grants = {**default_grants(default_resource="https://api.example"), grant.grant_type: grant}
     return TokenEndpoint(
         authenticator=ClientAuthenticator(ClientDirectory(clients())),
-        grants=grants,  # type: ignore[dict-item]
+        grants=grants,
         tokens=TokenService({"opaque": issuer}),
     )
 

@@ -191,7 +191,10 @@ async def test_explicitly_no_default_scopes() -> None:
     [
         ({"client_id": "bad id"}, "client_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -"),
         ({"client_id": "x" * 129}, "client_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -"),
-        ({"grant_types": ()}, "grant types must be among: authorization_code, client_credentials, refresh_token"),
+        (
+            {"grant_types": ()},
+            "grant types must be among: authorization_code, client_credentials, refresh_token",
+        ),
         (
             {"grant_types": ("client_credentials", "password")},
             "grant types must be among: authorization_code, client_credentials, refresh_token",
