@@ -571,7 +571,10 @@ def clients_rotate_secret(client_id: str, as_json: bool) -> None:
         rotated = await registry.rotate_secret(client_id)
         return (rotated.client, rotated.secret) if rotated else None
 
-    result = _with_audit(_settings(), "clients rotate-secret", work)
+    try:
+        result = _with_audit(_settings(), "clients rotate-secret", work)
+    except InvalidClientMetadata as exc:
+        raise click.ClickException(str(exc)) from None
     if result is None:
         raise click.ClickException(f"no client {client_id!r}")
     _print_client(result[0], result[1], as_json)

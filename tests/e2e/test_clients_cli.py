@@ -91,6 +91,10 @@ def test_a_public_client_is_registered_shown_and_updated(run) -> None:  # type: 
     assert json.loads(skipped.stdout)["require_consent"] is False
     assert json.loads(skipped.stdout)["redirect_uris"] == ["http://[::1]/cb"]
     assert "public" in run("clients", "list").output
+    rotated = run("clients", "rotate-secret", "my-app")
+    assert rotated.exit_code == 1
+    assert "a public client has no secret to rotate" in rotated.output
+    assert json.loads(run("clients", "show", "my-app", "--json").stdout)["client_type"] == "public"
 
 
 def test_a_confidential_sign_in_client_gets_a_secret_once(run) -> None:  # type: ignore[no-untyped-def]

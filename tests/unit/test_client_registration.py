@@ -220,6 +220,14 @@ async def test_an_invalid_update_changes_nothing(kwargs: dict[str, Any], message
     assert storage.changes.published == published
 
 
+async def test_a_public_client_gets_no_secret_by_rotation() -> None:
+    made, storage, _ = registry()
+    await made.create(client_id="spa", **PUBLIC)
+    with pytest.raises(InvalidClientMetadata, match="a public client has no secret to rotate"):
+        await made.rotate_secret("spa")
+    assert storage.clients.rows["spa"].secret_hash is None
+
+
 async def test_updating_an_unknown_client_is_none() -> None:
     made, storage, _ = registry()
     assert await made.update("ghost", require_consent=False) is None

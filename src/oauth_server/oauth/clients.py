@@ -267,13 +267,16 @@ class ClientRegistry:
         return updated
 
     async def rotate_secret(self, client_id: str) -> NewClient | None:
-        """Replace the secret; the old one stops working everywhere within the sync interval."""
+        """Replace the secret; the old one stops working everywhere within the sync interval.
+        A public client has no secret to replace (:class:`InvalidClientMetadata`)."""
         secret = new_secret()
         secret_hash = hash_secret(secret)
         now = int(self._clock.now())
         client = await self._storage.clients.get(client_id=client_id)
         if client is None:
             return None
+        if client.client_type == "public":
+            raise InvalidClientMetadata("a public client has no secret to rotate")
         if not await self._storage.clients.set_secret_hash(
             client_id=client_id, secret_hash=secret_hash, now=now
         ):
