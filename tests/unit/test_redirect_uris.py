@@ -73,6 +73,8 @@ REJECTED = [
     ("vbscript:msgbox(1)", "vbscript: scheme is never allowed"),
     ("file:///etc/passwd", "file: scheme is never allowed"),
     ("FiLe://host/share", "file: scheme is never allowed"),
+    ("blob:https://app.example/uuid", "blob: scheme is never allowed"),
+    ("about:blank", "about: scheme is never allowed"),
     # rule 5: no wildcards
     ("https://*.app.example/cb", "wildcard"),
     ("https://app.example/*", "wildcard"),
@@ -91,6 +93,10 @@ REJECTED = [
     ("https://app.example%2Fevil.example/cb", "lower-case host"),
     ("https://app.example%2fevil.example/cb", "invalid host"),
     ("https://[::1/cb", "invalid host"),
+    ("https://[::1]x/cb", "invalid host"),
+    ("https://[::1]:99999/cb", "invalid port"),
+    ("https://[::1]:/cb", "invalid port"),
+    ("https://:443/cb", "must have a host"),
     ("https://app.example/a/../b", ". or .. path segment"),
     ("https://app.example/./cb", ". or .. path segment"),
     ("https://app.example/..", ". or .. path segment"),
@@ -107,6 +113,7 @@ REJECTED = [
     ("myapp://callback", "neither https nor a private-use scheme"),
     ("ftp://app.example/cb", "neither https nor a private-use scheme"),
     ("com.example.app:", "not an absolute URI"),
+    ("com.example.app:/cb#x", "fragment"),
     ("com.example.app://user@host/cb", "userinfo"),
     ("Com.Example.App:/cb", "lower-case scheme"),
 ]
