@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
@@ -298,7 +299,7 @@ class SqlInteractionRepository:
             )
             if done.rowcount != 1:
                 return None
-        return _interaction(row._replace(completed_at=now))
+        return replace(_interaction(row), completed_at=now)
 
     async def delete(self, *, selector: bytes) -> bool:
         async with self._engine.begin() as conn:

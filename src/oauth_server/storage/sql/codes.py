@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
@@ -95,7 +96,7 @@ class SqlAuthorizationCodeRepository:
                 .values(used_at=now)
             )
             if won.rowcount == 1:
-                return CodeRedemption("consumed", _code(row._replace(used_at=now)))
+                return CodeRedemption("consumed", replace(_code(row), used_at=now))
             if row.used_at is None:  # unused but expired: nothing was issued from it
                 return None
             await conn.execute(
@@ -109,7 +110,7 @@ class SqlAuthorizationCodeRepository:
                     select(issued_tokens).where(issued_tokens.c.code_selector == selector)
                 )
             ).all()
-            code = _code(row._replace(replayed_at=row.replayed_at or now))
+            code = replace(_code(row), replayed_at=row.replayed_at or now)
             return CodeRedemption("replayed", code, issued_from_rows(issued))
 
     async def record_issued(
