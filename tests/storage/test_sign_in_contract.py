@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 
-import pytest
 from sqlalchemy import func, select
 
 from oauth_server.crypto import SplitToken, new_split_token
@@ -20,6 +20,7 @@ from oauth_server.storage import (
     InteractionLogin,
     IssuedToken,
     RefreshFamily,
+    RefreshRotation,
     RefreshTokenRecord,
     SqlStorage,
 )
@@ -78,9 +79,13 @@ def jwt(jti: str) -> IssuedToken:
     return IssuedToken(token_id=jti, token_format="jwt", client_id="app", expires_at=NOW + 3600)
 
 
-async def new_family(storage: SqlStorage, family_id: str = "f1", **kw: int) -> SplitToken:
+async def new_family(
+    storage: SqlStorage, family_id: str = "f1", *, expires_at: int = NOW + 1000
+) -> SplitToken:
     split = new_split_token(NOW)
-    await storage.refresh_tokens.create_family(family=family(family_id, **kw), token=refresh(split))
+    await storage.refresh_tokens.create_family(
+        family=family(family_id, expires_at=expires_at), token=refresh(split)
+    )
     return split
 
 
@@ -105,12 +110,14 @@ async def test_a_code_is_stored_as_its_hash_and_consumed_once(storage: SqlStorag
     first = await storage.codes.consume(
         selector=split.selector, verifier_hash=split.verifier_hash, now=NOW + 1
     )
-    assert first is not None and first.outcome == "consumed"
+    assert first is not None
+    assert first.outcome == "consumed"
     assert first.code == replace(stored, used_at=NOW + 1)
     second = await storage.codes.consume(
         selector=split.selector, verifier_hash=split.verifier_hash, now=NOW + 2
     )
-    assert second is not None and second.outcome == "replayed"
+    assert second is not None
+    assert second.outcome == "replayed"
     assert second.code.replayed_at == NOW + 2
     unknown = new_split_token(NOW)
     assert (
@@ -156,7 +163,8 @@ async def test_a_replay_carries_and_revokes_what_the_code_issued(storage: SqlSto
     replay = await storage.codes.consume(
         selector=split.selector, verifier_hash=split.verifier_hash, now=NOW + 5
     )
-    assert replay is not None and replay.outcome == "replayed"
+    assert replay is not None
+    assert replay.outcome == "replayed"
     assert set(replay.issued) == set(issued)
     assert replay.code.refresh_family_id == "fam-code"
     assert not await changes_of(storage, JTI_CHANGE)  # consume itself revokes nothing
@@ -165,11 +173,13 @@ async def test_a_replay_carries_and_revokes_what_the_code_issued(storage: SqlSto
     assert set(voided) == set(issued)
     assert [r.jti for r in await storage.revocations.active(now=NOW)] == ["jti-1"]
     token = await storage.tokens.get(selector=opaque.selector)
-    assert token is not None and token.revoked_at == NOW + 5
+    assert token is not None
+    assert token.revoked_at == NOW + 5
     assert await changes_of(storage, JTI_CHANGE) == ["jti-1"]
     assert await changes_of(storage, TOKEN_CHANGE) == [opaque.selector.hex()]
     rt = await storage.refresh_tokens.get(selector=refresh_split.selector)
-    assert rt is not None and rt.revoked_at == NOW + 5
+    assert rt is not None
+    assert rt.revoked_at == NOW + 5
     # Idempotent: nothing announced twice.
     await storage.codes.revoke_issued(selector=split.selector, now=NOW + 6)
     assert await changes_of(storage, JTI_CHANGE) == ["jti-1"]
@@ -213,37 +223,47 @@ async def test_parallel_redemptions_of_one_code_give_exactly_one_success(
 
 
 async def rotate(
-    storage: SqlStorage, split: SplitToken, *, now: int = NOW + 1, grace: int = 0, **kw: object
-) -> tuple[SplitToken, object]:
+    storage: SqlStorage,
+    split: SplitToken,
+    *,
+    now: int = NOW + 1,
+    grace: int = 0,
+    access_tokens: Sequence[IssuedToken] = (),
+) -> tuple[SplitToken, RefreshRotation]:
+    """Present ``split``; a fresh successor asks for ``now + 100``."""
     successor = new_split_token(now)
     result = await storage.refresh_tokens.rotate(
         selector=split.selector,
         verifier_hash=split.verifier_hash,
         successor=refresh(successor, expires_at=now + 100),
+        access_tokens=access_tokens,
         now=now,
         grace=grace,
-        **kw,  # type: ignore[arg-type]
     )
+    assert result is not None
     return successor, result
 
 
 async def test_rotation_chains_the_family_and_reuse_is_reported(storage: SqlStorage) -> None:
     first = await new_family(storage)
     second, rotated = await rotate(storage, first, access_tokens=[jwt("a2")])
-    assert rotated is not None and rotated.outcome == "rotated"  # type: ignore[attr-defined]
-    successor = rotated.successor  # type: ignore[attr-defined]
-    assert successor.family_id == "f1" and successor.parent == first.selector
-    assert successor.client_id == "app" and successor.user_id == "u1"
+    assert rotated.outcome == "rotated"
+    successor = rotated.successor
+    assert successor is not None
+    assert successor.family_id == "f1"
+    assert successor.parent == first.selector
+    assert successor.client_id == "app"
+    assert successor.user_id == "u1"
 
     _, reused = await rotate(storage, first, now=NOW + 2)
-    assert reused.outcome == "reused"  # type: ignore[attr-defined]
-    assert reused.family.family_id == "f1"  # type: ignore[attr-defined]
-    assert (reused.within_grace, reused.successor_used) == (False, False)  # type: ignore[attr-defined]
+    assert reused.outcome == "reused"
+    assert reused.family.family_id == "f1"
+    assert (reused.within_grace, reused.successor_used) == (False, False)
 
     third, again = await rotate(storage, second, now=NOW + 3)
-    assert again.outcome == "rotated"  # type: ignore[attr-defined]
+    assert again.outcome == "rotated"
     _, reused = await rotate(storage, first, now=NOW + 4)
-    assert reused.successor_used is True  # type: ignore[attr-defined]
+    assert reused.successor_used is True
 
     wrong = await storage.refresh_tokens.rotate(
         selector=third.selector,
@@ -254,11 +274,12 @@ async def test_rotation_chains_the_family_and_reuse_is_reported(storage: SqlStor
     assert wrong is None
 
     revocation = await storage.refresh_tokens.revoke_family(family_id="f1", now=NOW + 5)
-    assert revocation.family_ids == ("f1",) and revocation.refresh_tokens == 3
+    assert revocation.family_ids == ("f1",)
+    assert revocation.refresh_tokens == 3
     assert [t.token_id for t in revocation.access_tokens] == ["a2"]
     assert await changes_of(storage, JTI_CHANGE) == ["a2"]
     _, after = await rotate(storage, third, now=NOW + 6)
-    assert after.outcome == "revoked"  # type: ignore[attr-defined]
+    assert after.outcome == "revoked"
     again_revoked = await storage.refresh_tokens.revoke_family(family_id="f1", now=NOW + 7)
     assert again_revoked.refresh_tokens == 0
     assert await changes_of(storage, JTI_CHANGE) == ["a2"]
@@ -267,38 +288,44 @@ async def test_rotation_chains_the_family_and_reuse_is_reported(storage: SqlStor
 async def test_idle_and_absolute_expiry(storage: SqlStorage) -> None:
     split = await new_family(storage, expires_at=NOW + 150)
     _, idle = await rotate(storage, split, now=NOW + 100)  # its own expires_at: NOW + 100
-    assert idle.outcome == "expired"  # type: ignore[attr-defined]
+    assert idle.outcome == "expired"
     successor, ok = await rotate(storage, split, now=NOW + 99)
-    assert ok.outcome == "rotated"  # type: ignore[attr-defined]
+    assert ok.outcome == "rotated"
     # The successor asked for NOW + 199, the family ends at NOW + 150.
-    assert ok.successor.expires_at == NOW + 150  # type: ignore[attr-defined]
+    assert ok.successor is not None
+    assert ok.successor.expires_at == NOW + 150
     _, late = await rotate(storage, successor, now=NOW + 150)
-    assert late.outcome == "expired"  # type: ignore[attr-defined]
+    assert late.outcome == "expired"
 
 
 async def test_reuse_grace_allows_one_retry_and_revokes_the_unused_successor(
     storage: SqlStorage,
 ) -> None:
     split = await new_family(storage)
-    lost, rotated = await rotate(storage, split, now=NOW + 1, grace=10)
+    lost, _rotated = await rotate(storage, split, now=NOW + 1, grace=10)
     retry, retried = await rotate(storage, split, now=NOW + 11, grace=10)
-    assert retried.outcome == "rotated" and retried.within_grace  # type: ignore[attr-defined]
-    assert retried.replaced == lost.selector  # type: ignore[attr-defined]
+    assert retried.outcome == "rotated"
+    assert retried.within_grace
+    assert retried.replaced == lost.selector
     lost_row = await storage.refresh_tokens.get(selector=lost.selector)
-    assert lost_row is not None and lost_row.revoked_at == NOW + 11
+    assert lost_row is not None
+    assert lost_row.revoked_at == NOW + 11
     _, twice = await rotate(storage, split, now=NOW + 11, grace=10)
-    assert twice.outcome == "reused" and twice.within_grace  # type: ignore[attr-defined]
+    assert twice.outcome == "reused"
+    assert twice.within_grace
     _, ok = await rotate(storage, retry, now=NOW + 12, grace=10)
-    assert ok.outcome == "rotated"  # type: ignore[attr-defined]
+    assert ok.outcome == "rotated"
 
 
 async def test_reuse_outside_the_grace_window_is_reuse(storage: SqlStorage) -> None:
     split = await new_family(storage)
     await rotate(storage, split, now=NOW + 1, grace=10)
     _, late = await rotate(storage, split, now=NOW + 12, grace=10)
-    assert late.outcome == "reused" and not late.within_grace  # type: ignore[attr-defined]
+    assert late.outcome == "reused"
+    assert not late.within_grace
     _, used = await rotate(storage, split, now=NOW + 2, grace=0)
-    assert used.outcome == "reused" and not used.within_grace  # type: ignore[attr-defined]
+    assert used.outcome == "reused"
+    assert not used.within_grace
 
 
 async def test_parallel_rotations_of_one_refresh_token_give_exactly_one_success(
@@ -306,7 +333,7 @@ async def test_parallel_rotations_of_one_refresh_token_give_exactly_one_success(
 ) -> None:
     split = await new_family(storage)
     results = await asyncio.gather(*(rotate(storage, split) for _ in range(RACERS)))
-    outcomes = [r.outcome for _, r in results]  # type: ignore[attr-defined]
+    outcomes = [r.outcome for _, r in results]
     assert outcomes.count("rotated") == 1
     assert outcomes.count("reused") == RACERS - 1
     async with storage.engine.connect() as conn:
@@ -329,9 +356,9 @@ async def test_revoke_for_user_revokes_every_family_of_the_user(storage: SqlStor
     assert [t.token_id for t in revocation.access_tokens] == ["ja"]
     for split in (a, b):
         _, r = await rotate(storage, split, now=NOW + 10)
-        assert r.outcome == "revoked"  # type: ignore[attr-defined]
+        assert r.outcome == "revoked"
     _, untouched = await rotate(storage, other, now=NOW + 10)
-    assert untouched.outcome == "rotated"  # type: ignore[attr-defined]
+    assert untouched.outcome == "rotated"
 
 
 # --- Browser sessions, consents, interactions -------------------------------------------------
@@ -370,7 +397,8 @@ async def test_browser_sessions(storage: SqlStorage) -> None:
     got = await storage.sessions.get(
         selector=split.selector, verifier_hash=split.verifier_hash, now=NOW + 5
     )
-    assert got is not None and got.last_seen == NOW + 5
+    assert got is not None
+    assert got.last_seen == NOW + 5
     assert (
         await storage.sessions.get(
             selector=split.selector, verifier_hash=split.verifier_hash, now=NOW + 100
@@ -391,7 +419,7 @@ async def test_browser_sessions(storage: SqlStorage) -> None:
 
 async def test_consents_are_a_union_per_user_and_client(storage: SqlStorage) -> None:
     first = await storage.consents.grant(user_id="u1", client_id="app", scopes=["openid"], now=NOW)
-    assert first.scopes == {"openid"}
+    assert first.scopes == frozenset({"openid"})
     await asyncio.gather(
         *(
             storage.consents.grant(user_id="u1", client_id="app", scopes=[f"s{i}"], now=NOW + 1)
@@ -399,7 +427,8 @@ async def test_consents_are_a_union_per_user_and_client(storage: SqlStorage) -> 
         )
     )
     got = await storage.consents.get(user_id="u1", client_id="app")
-    assert got is not None and got.scopes == {"openid", "s0", "s1", "s2", "s3", "s4"}
+    assert got is not None
+    assert got.scopes == {"openid", "s0", "s1", "s2", "s3", "s4"}
     await storage.consents.grant(user_id="u1", client_id="b-app", scopes=["email"], now=NOW)
     assert [c.client_id for c in await storage.consents.list_for_user(user_id="u1")] == [
         "app",
@@ -433,7 +462,8 @@ async def test_interactions_resume_and_complete_once(storage: SqlStorage) -> Non
     assert await storage.interactions.get(**args, browser_hash=b"o" * 32, now=NOW) is None
     login = InteractionLogin(user_id="u1", auth_time=NOW + 2, session_id="sid-1", amr=("pwd",))
     updated = await storage.interactions.update(selector=split.selector, now=NOW + 2, login=login)
-    assert updated is not None and (updated.user_id, updated.auth_time, updated.amr) == (
+    assert updated is not None
+    assert (updated.user_id, updated.auth_time, updated.amr) == (
         "u1",
         NOW + 2,
         ("pwd",),
@@ -441,7 +471,9 @@ async def test_interactions_resume_and_complete_once(storage: SqlStorage) -> Non
     updated = await storage.interactions.update(
         selector=split.selector, now=NOW + 3, consented=["openid"]
     )
-    assert updated is not None and updated.consented == {"openid"} and updated.user_id == "u1"
+    assert updated is not None
+    assert updated.consented == frozenset({"openid"})
+    assert updated.user_id == "u1"
     assert await storage.interactions.complete(**args, browser_hash=b"o" * 32, now=NOW + 4) is None
     results = await asyncio.gather(
         *(
@@ -450,7 +482,9 @@ async def test_interactions_resume_and_complete_once(storage: SqlStorage) -> Non
         )
     )
     done = [r for r in results if r is not None]
-    assert len(done) == 1 and done[0].completed_at == NOW + 4 and done[0].consented == {"openid"}
+    assert len(done) == 1
+    assert done[0].completed_at == NOW + 4
+    assert done[0].consented == frozenset({"openid"})
     assert await storage.interactions.get(**args, browser_hash=browser, now=NOW + 4) is None
     assert (
         await storage.interactions.update(selector=split.selector, now=NOW + 5, consented=[])
@@ -537,7 +571,8 @@ async def race_with_a_second_process(
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     try:
         ready = await asyncio.wait_for(child.stdout.readline(), 60)
         assert ready == b"ready\n"
@@ -557,7 +592,7 @@ async def race_with_a_second_process(
             rotations = await asyncio.gather(
                 *(rotate(storage, split, now=NOW) for _ in range(half))
             )
-            wins = sum(1 for _, r in rotations if r.outcome == "rotated")  # type: ignore[attr-defined]
+            wins = sum(1 for _, r in rotations if r.outcome == "rotated")
         theirs = int((await asyncio.wait_for(child.stdout.readline(), 60)).decode())
         assert await asyncio.wait_for(child.wait(), 60) == 0
     finally:
