@@ -12,7 +12,10 @@ from dataclasses import replace
 
 from sqlalchemy import func, select
 
+from oauth_server.clock import FrozenClock
 from oauth_server.crypto import SplitToken, new_split_token
+from oauth_server.maintenance import Purger
+from oauth_server.oauth.keys import KeyEncryption, KeyManager, KeyRing
 from oauth_server.storage import (
     AuthorizationCode,
     BrowserSession,
@@ -548,6 +551,35 @@ async def test_purge_deletes_expired_sign_in_rows_in_bounded_batches(storage: Sq
         )
         is not None
     )
+
+
+async def test_the_purger_drains_sign_in_rows_past_the_grace(storage: SqlStorage) -> None:
+    for i in range(5):  # expired more than the grace ago: they go, two per batch
+        await storage.codes.add(code=code(new_split_token(NOW), expires_at=NOW - 601 - i))
+    await storage.codes.add(code=code(new_split_token(NOW), expires_at=NOW - 599))  # stays
+    await new_family(storage, "gone", expires_at=NOW - 700)
+    await new_family(storage, "kept", expires_at=NOW + 10)
+    await storage.sessions.create(
+        session=replace(session(new_split_token(NOW), "s-old"), expires_at=NOW - 700)
+    )
+    await storage.interactions.create(
+        interaction=replace(interaction(new_split_token(NOW)), expires_at=NOW - 700)
+    )
+    clock = FrozenClock(NOW)
+    keys = KeyManager(
+        storage,
+        KeyRing(token_ttl=3600, leeway=30),
+        encryption=KeyEncryption(b"k" * 32),
+        clock=clock,
+    )
+    purger = Purger(storage, keys=keys, clock=clock, batch_size=2, pause=0.001, grace=600)
+    report = await purger.run_once()
+    assert report.authorization_codes == 5
+    assert (report.refresh_tokens, report.refresh_families) == (1, 1)
+    assert (report.browser_sessions, report.interactions) == (1, 1)
+    assert await storage.refresh_tokens.get_family(family_id="kept") is not None
+    again = await purger.run_once()
+    assert (again.authorization_codes, again.refresh_families) == (0, 0)
 
 
 # --- Across two processes ---------------------------------------------------------------------
