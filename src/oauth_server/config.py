@@ -256,8 +256,9 @@ class Settings(BaseSettings):
 
     purge_interval: Annotated[float, Field(ge=0, le=86_400)] = 300.0
     """Seconds between background purges of expired opaque tokens, expired revocations,
-    change-feed entries older than an hour (or the access-token lifetime, if longer) and
-    signing keys a day past their verification window, in small batches (each instance
+    change-feed entries older than an hour (or the access-token lifetime, if longer),
+    signing keys a day past their verification window and expired sign-in rows (codes,
+    refresh tokens, sessions, interactions), in small batches (each instance
     purges, at a slightly jittered time); 0 turns it off (``oauth-server db purge`` still
     runs one pass)."""
 
