@@ -416,8 +416,9 @@ class InteractionRepository(Protocol):
         login: InteractionLogin | None = None,
         consented: Iterable[str] | None = None,
     ) -> Interaction | None:
-        """Record the login and/or consent result; the updated interaction, ``None`` if it is
-        gone, completed or expired."""
+        """Record the login and/or consent result (for an interaction the caller resumed with
+        :meth:`get`, which checked the id and the browser); the updated interaction, ``None``
+        if it is gone, completed or expired."""
         ...
 
     async def complete(
