@@ -261,6 +261,12 @@ def db_purge(as_json: bool) -> None:
         "changes": report.changes,
         "signing_keys": list(report.signing_keys),
         "client_revocations": report.client_revocations,
+        "authorization_codes": report.authorization_codes,
+        "refresh_tokens": report.refresh_tokens,
+        "refresh_families": report.refresh_families,
+        "issued_tokens": report.issued_tokens,
+        "browser_sessions": report.browser_sessions,
+        "interactions": report.interactions,
     }
     if as_json:
         click.echo(json.dumps(counts))
@@ -270,6 +276,9 @@ def db_purge(as_json: bool) -> None:
         f"revocations, {report.changes} old changes, {len(report.signing_keys)} signing keys"
         + (f" ({', '.join(report.signing_keys)})" if report.signing_keys else "")
         + f", {report.client_revocations} expired client-wide revocations"
+        + f", {report.authorization_codes} codes, {report.refresh_tokens} refresh tokens"
+        + f" ({report.refresh_families} families), {report.browser_sessions} sessions"
+        + f", {report.interactions} interactions"
     )
 
 

@@ -119,6 +119,30 @@ class Settings(BaseSettings):
     access_token_ttl: Annotated[int, Field(ge=60, le=86_400)] = 3600
     """Lifetime of access tokens in seconds (``expires_in``)."""
 
+    authorization_code_ttl: Annotated[int, Field(ge=1, le=600)] = 60
+    """Lifetime of authorization codes in seconds (RFC 6749 §4.1.2: "a maximum authorization
+    code lifetime of 10 minutes is RECOMMENDED"; at most 600). Codes are single use."""
+
+    refresh_token_idle_ttl: Annotated[int, Field(ge=60, le=366 * 86_400)] = 14 * 86_400
+    """Seconds a refresh token stays valid unused: each rotation issues a successor with a
+    fresh idle lifetime, never past the family's absolute one."""
+
+    refresh_token_max_ttl: Annotated[int, Field(ge=60, le=3 * 366 * 86_400)] = 90 * 86_400
+    """Absolute lifetime in seconds of a refresh-token family (one sign-in's grant): after it
+    the user signs in again, however often the tokens were rotated."""
+
+    refresh_reuse_grace: Annotated[int, Field(ge=0, le=60)] = 0
+    """Seconds after a rotation during which presenting the just-rotated refresh token once
+    more (a client that lost the response) gets a fresh pair and revokes the unused successor,
+    instead of revoking the whole family as reuse. 0: any reuse revokes the family."""
+
+    session_ttl: Annotated[int, Field(ge=60, le=366 * 86_400)] = 7 * 86_400
+    """Lifetime in seconds of a browser session (the sign-in cookie) from login; the session
+    record is in the database, so it survives restarts and is shared by every instance."""
+
+    interaction_ttl: Annotated[int, Field(ge=60, le=86_400)] = 1800
+    """Seconds a stored authorize request waits for the login and consent pages."""
+
     resource: Annotated[str | None, AfterValidator(_no_trailing_slash)] = None
     """Resource identifier (RFC 8707) of the restaurants API: the ``aud`` of its tokens and the
     ``resource`` of its RFC 9728 metadata. Defaults to the issuer."""
@@ -232,8 +256,9 @@ class Settings(BaseSettings):
 
     purge_interval: Annotated[float, Field(ge=0, le=86_400)] = 300.0
     """Seconds between background purges of expired opaque tokens, expired revocations,
-    change-feed entries older than an hour (or the access-token lifetime, if longer) and
-    signing keys a day past their verification window, in small batches (each instance
+    change-feed entries older than an hour (or the access-token lifetime, if longer),
+    signing keys a day past their verification window and expired sign-in rows (codes,
+    refresh tokens, sessions, interactions), in small batches (each instance
     purges, at a slightly jittered time); 0 turns it off (``oauth-server db purge`` still
     runs one pass)."""
 
@@ -293,6 +318,15 @@ class Settings(BaseSettings):
             TrustedProxies(self.trusted_proxies)
         except ValueError as exc:
             raise ValueError(f"OAUTH_SERVER_TRUSTED_PROXIES: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_refresh_lifetimes(self) -> Settings:
+        if self.refresh_token_idle_ttl > self.refresh_token_max_ttl:
+            raise ValueError(
+                "OAUTH_SERVER_REFRESH_TOKEN_IDLE_TTL must not exceed "
+                "OAUTH_SERVER_REFRESH_TOKEN_MAX_TTL"
+            )
         return self
 
     @model_validator(mode="after")

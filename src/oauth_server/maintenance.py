@@ -12,6 +12,11 @@ What goes, and when (times from the injected clock):
   starting process reads from the newest entry, which is always kept. The services keep
   entries an hour, or as long as an access token lives if that is longer
   (:func:`change_retention`);
+* sign-in rows ``grace`` seconds after they expired: authorization codes (used or not; a
+  replay of a used code is still recognised, and revokes, until then), refresh tokens past
+  their idle expiry, refresh families past their absolute expiry, the records of access
+  tokens issued from codes and families, browser sessions that expired or ended, and
+  interactions that expired or completed (consents are kept until revoked);
 * signing keys ``key_margin`` (a day) after their verification window ended
   (:func:`oauth_server.oauth.keys.expired_keys`; never the newest key).
 
@@ -66,6 +71,12 @@ class PurgeReport:
     changes: int = 0
     signing_keys: tuple[str, ...] = ()
     client_revocations: int = 0
+    authorization_codes: int = 0
+    refresh_tokens: int = 0
+    refresh_families: int = 0
+    issued_tokens: int = 0
+    browser_sessions: int = 0
+    interactions: int = 0
 
 
 class Purger:
@@ -109,7 +120,23 @@ class Purger:
         clients = await self._drain(
             self._storage.revocations.purge_expired_clients, now - self._grace
         )
-        return PurgeReport(tokens, revoked, changes, tuple(kids), clients)
+        before = now - self._grace
+        storage = self._storage
+        return PurgeReport(
+            tokens,
+            revoked,
+            changes,
+            tuple(kids),
+            clients,
+            authorization_codes=await self._drain(storage.codes.purge_expired, before),
+            refresh_tokens=await self._drain(storage.refresh_tokens.purge_expired, before),
+            refresh_families=await self._drain(
+                storage.refresh_tokens.purge_expired_families, before
+            ),
+            issued_tokens=await self._drain(storage.refresh_tokens.purge_expired_issued, before),
+            browser_sessions=await self._drain(storage.sessions.purge_expired, before),
+            interactions=await self._drain(storage.interactions.purge_expired, before),
+        )
 
     async def _drain(self, purge: BatchDelete, before: int) -> int:
         total = 0

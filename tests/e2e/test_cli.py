@@ -42,6 +42,12 @@ async def test_db_purge_runs_one_pass(run, database_url: str) -> None:  # type: 
             "changes": 1,  # the "old" revocation's announcement, long ago
             "signing_keys": [],
             "client_revocations": 0,
+            "authorization_codes": 0,
+            "refresh_tokens": 0,
+            "refresh_families": 0,
+            "issued_tokens": 0,
+            "browser_sessions": 0,
+            "interactions": 0,
         }
         assert [t.jti for t in await storage.revocations.active(now=0)] == ["live"]
         again = await asyncio.to_thread(run, "db", "purge")

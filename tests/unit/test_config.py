@@ -17,6 +17,12 @@ def test_defaults() -> None:
     assert (settings.host, settings.port, settings.access_token_ttl) == ("127.0.0.1", 8889, 3600)
     assert settings.public_issuer == "http://localhost:8889"
     assert settings.seed_demo_data
+    assert (settings.authorization_code_ttl, settings.refresh_reuse_grace) == (60, 0)
+    assert (settings.refresh_token_idle_ttl, settings.refresh_token_max_ttl) == (
+        14 * 86_400,
+        90 * 86_400,
+    )
+    assert (settings.session_ttl, settings.interaction_ttl) == (7 * 86_400, 1800)
 
 
 @pytest.mark.parametrize(
@@ -32,6 +38,15 @@ def test_defaults() -> None:
         ({"OAUTH_SERVER_SECRET_KEY": "short"}, "at least 32"),
         ({"OAUTH_SERVER_SIGNING_ALG": "HS256"}, "OAUTH_SERVER_SIGNING_ALG"),
         ({"OAUTH_SERVER_RESOURCE": "urn:x"}, "OAUTH_SERVER_RESOURCE"),
+        ({"OAUTH_SERVER_AUTHORIZATION_CODE_TTL": "601"}, "OAUTH_SERVER_AUTHORIZATION_CODE_TTL"),
+        ({"OAUTH_SERVER_REFRESH_REUSE_GRACE": "-1"}, "OAUTH_SERVER_REFRESH_REUSE_GRACE"),
+        (
+            {
+                "OAUTH_SERVER_REFRESH_TOKEN_IDLE_TTL": "7200",
+                "OAUTH_SERVER_REFRESH_TOKEN_MAX_TTL": "3600",
+            },
+            "must not exceed OAUTH_SERVER_REFRESH_TOKEN_MAX_TTL",
+        ),
     ],
 )
 def test_invalid_settings_name_the_variable(

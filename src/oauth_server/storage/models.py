@@ -9,13 +9,26 @@ __all__ = [
     "AccessTokenRecord",
     "AuditRecord",
     "AuthMethod",
+    "AuthorizationCode",
+    "BrowserSession",
     "Change",
     "Client",
     "ClientRevocation",
     "ClientType",
+    "CodeOutcome",
+    "CodeRedemption",
+    "Consent",
+    "FamilyRevocation",
+    "Interaction",
+    "InteractionLogin",
+    "IssuedToken",
+    "RefreshFamily",
+    "RefreshRotation",
+    "RefreshTokenRecord",
     "Restaurant",
     "RestaurantChanges",
     "RevokedToken",
+    "RotationOutcome",
     "SigningKeyRecord",
     "TokenFormat",
     "User",
@@ -235,3 +248,192 @@ class UserProfileChanges:
             "email_verified": self.email_verified,
         }
         return {key: value for key, value in values.items() if value is not None}
+
+
+# --- Sign-in storage -------------------------------------------------------------------------
+# Every handle a browser or client holds (code, refresh token, session cookie, interaction id)
+# is a SplitToken (oauth_server.crypto): the row is found by its non-secret ``selector`` and
+# holds only the SHA-256 of the 256-bit secret part (``verifier_hash``), compared in constant
+# time. A database dump therefore yields no usable code, token, cookie or interaction id.
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """An access token issued from a code or a refresh family, remembered so that a code
+    replay or a refresh-token reuse can void it. ``token_id`` is the JWT's ``jti`` or the hex
+    selector of an opaque token (``token_format`` says which); kept until ``expires_at``."""
+
+    token_id: str
+    token_format: TokenFormat
+    client_id: str
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """An authorization code as stored (RFC 6749 §4.1.2), with everything the token request
+    must match or carry over. ``used_at`` is set by the one redemption that succeeded,
+    ``replayed_at`` by the first redemption attempted after it."""
+
+    selector: bytes
+    verifier_hash: bytes = field(repr=False)
+    client_id: str
+    redirect_uri: str
+    user_id: str
+    scope: str
+    issued_at: int
+    expires_at: int
+    code_challenge: str = ""
+    code_challenge_method: str = ""
+    resource: str = ""
+    nonce: str = ""
+    session_id: str = ""
+    auth_time: int = 0
+    used_at: int | None = None
+    replayed_at: int | None = None
+    refresh_family_id: str | None = None
+    """The refresh-token family issued from the code (:meth:`record_issued`)."""
+
+
+CodeOutcome = Literal["consumed", "replayed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRedemption:
+    """What :meth:`AuthorizationCodeRepository.consume` found. ``consumed``: this caller, and
+    no other, redeemed the code. ``replayed``: it had been redeemed already; ``issued`` and
+    ``code.refresh_family_id`` are what was issued from it (RFC 6749 §4.1.2: "SHOULD revoke
+    … all tokens previously issued based on that authorization code")."""
+
+    outcome: CodeOutcome
+    code: AuthorizationCode
+    issued: tuple[IssuedToken, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamily:
+    """One grant's chain of refresh tokens: every rotation stays in the family, and the family
+    dies as a whole (reuse, revocation, user disabled) or at ``expires_at`` (absolute lifetime,
+    ``OAUTH_SERVER_REFRESH_TOKEN_MAX_TTL``)."""
+
+    family_id: str
+    client_id: str
+    user_id: str
+    created_at: int
+    expires_at: int
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRecord:
+    """A refresh token as stored. ``expires_at`` is its idle expiry (never past the family's);
+    ``parent`` the selector of the token it replaced (``None`` for the family's first);
+    ``rotated_at`` is set when its successor was issued."""
+
+    selector: bytes
+    verifier_hash: bytes = field(repr=False)
+    family_id: str
+    client_id: str
+    user_id: str
+    scope: str
+    issued_at: int
+    expires_at: int
+    resource: str = ""
+    parent: bytes | None = None
+    rotated_at: int | None = None
+    revoked_at: int | None = None
+
+
+RotationOutcome = Literal["rotated", "reused", "revoked", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRotation:
+    """What :meth:`RefreshTokenRepository.rotate` found.
+
+    * ``rotated``: this caller, and no other, consumed ``token``; ``successor`` is stored.
+      ``replaced`` is set when this was the one retry the reuse grace allows: that earlier,
+      never-used successor was revoked in the same transaction.
+    * ``reused``: ``token`` had been rotated already (RFC 9700 §4.14.2: the grant revokes the
+      family). ``within_grace`` says whether the rotation happened at most the grace window
+      ago; ``successor_used`` whether the successor was rotated in turn.
+    * ``revoked`` / ``expired``: the token or its family is revoked, or past its idle or
+      absolute expiry; nothing was changed.
+    """
+
+    outcome: RotationOutcome
+    token: RefreshTokenRecord
+    family: RefreshFamily
+    successor: RefreshTokenRecord | None = None
+    within_grace: bool = False
+    successor_used: bool = False
+    replaced: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyRevocation:
+    """What a family revocation voided: the families, how many refresh tokens it revoked, and
+    every access token recorded against them (voided in the same transaction)."""
+
+    family_ids: tuple[str, ...] = ()
+    refresh_tokens: int = 0
+    access_tokens: tuple[IssuedToken, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    """A signed-in browser. The cookie holds the SplitToken; ``session_id`` is a separate
+    random public id (the ID token's ``sid``), never enough to present the cookie."""
+
+    selector: bytes
+    verifier_hash: bytes = field(repr=False)
+    session_id: str
+    user_id: str
+    auth_time: int
+    created_at: int
+    last_seen: int
+    expires_at: int
+    amr: tuple[str, ...] = ()
+    ended_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """The scopes ``user_id`` granted ``client_id`` (remembered, so only new scopes are asked)."""
+
+    user_id: str
+    client_id: str
+    scopes: frozenset[str]
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """A validated authorize request waiting for the login and consent pages. ``params`` is
+    its JSON; ``browser_hash`` the SHA-256 of the nonce in the browser's binding cookie.
+    Login fills ``user_id``/``auth_time``/``amr``/``session_id``; consent ``consented``."""
+
+    selector: bytes
+    verifier_hash: bytes = field(repr=False)
+    browser_hash: bytes = field(repr=False)
+    client_id: str
+    params: str
+    created_at: int
+    expires_at: int
+    user_id: str | None = None
+    auth_time: int | None = None
+    amr: tuple[str, ...] = ()
+    session_id: str | None = None
+    consented: frozenset[str] | None = None
+    """Scopes the user granted on the consent page; ``None`` until consent is done."""
+    completed_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionLogin:
+    """The result of the login page."""
+
+    user_id: str
+    auth_time: int
+    session_id: str
+    amr: tuple[str, ...] = ()

@@ -12,15 +12,26 @@ waiting for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from oauth_server.storage.models import (
     AccessTokenRecord,
     AuditRecord,
+    AuthorizationCode,
+    BrowserSession,
     Change,
     Client,
     ClientRevocation,
+    CodeRedemption,
+    Consent,
+    FamilyRevocation,
+    Interaction,
+    InteractionLogin,
+    IssuedToken,
+    RefreshFamily,
+    RefreshRotation,
+    RefreshTokenRecord,
     Restaurant,
     RestaurantChanges,
     RevokedToken,
@@ -33,9 +44,14 @@ __all__ = [
     "AccessTokenRepository",
     "AlreadyExists",
     "AuditRepository",
+    "AuthorizationCodeRepository",
+    "BrowserSessionRepository",
     "ChangeFeed",
     "ClientRepository",
+    "ConsentRepository",
+    "InteractionRepository",
     "MetaRepository",
+    "RefreshTokenRepository",
     "RestaurantRepository",
     "RevocationRepository",
     "SigningKeyRepository",
@@ -232,6 +248,196 @@ class UserRepository(Protocol):
     async def delete(self, *, user_id: str) -> bool: ...
 
 
+# --- Sign-in ----------------------------------------------------------------------------------
+# Every handle held outside the server (code, refresh token, session cookie, interaction id) is
+# a SplitToken (oauth_server.crypto.new_split_token / parse_split_token): the methods take its
+# ``selector`` and the SHA-256 of its secret part, which they compare in constant time. A wrong
+# verifier is answered exactly like an unknown selector, and changes nothing.
+
+
+class AuthorizationCodeRepository(Protocol):
+    """Authorization codes (RFC 6749 §4.1.2): short-lived, single use."""
+
+    async def add(self, *, code: AuthorizationCode) -> None: ...
+
+    async def consume(
+        self, *, selector: bytes, verifier_hash: bytes, now: int
+    ) -> CodeRedemption | None:
+        """Redeem the code. ``consumed`` goes to exactly one caller, across processes and
+        machines (a conditional ``UPDATE … WHERE used_at IS NULL AND expires_at > now`` and its
+        row count). A later call gets ``replayed`` with the tokens :meth:`record_issued`
+        recorded so far, and marks the code replayed. ``None``: unknown, wrong verifier, or
+        expired before anyone redeemed it. It revokes nothing itself: the grant decides
+        (OAuth 2.1 §7.5.3: an otherwise invalid replay revokes nothing) and calls
+        :meth:`revoke_issued`."""
+        ...
+
+    async def record_issued(
+        self,
+        *,
+        selector: bytes,
+        tokens: Sequence[IssuedToken],
+        refresh_family_id: str | None,
+        now: int,
+    ) -> bool:
+        """Remember the access tokens (and the refresh family) issued from the code; the
+        tokens count for the family too, so :meth:`RefreshTokenRepository.revoke_family`
+        voids them. ``False`` when a replay was seen before this committed: the caller must
+        then :meth:`revoke_issued` what it just issued (a replay can never slip between the
+        redemption and this record unnoticed)."""
+        ...
+
+    async def revoke_issued(self, *, selector: bytes, now: int) -> tuple[IssuedToken, ...]:
+        """Void every access token recorded for the code and revoke its refresh family (as
+        :meth:`RefreshTokenRepository.revoke_family`), announcing each on the change feed in
+        the same transaction; returns the access tokens. Idempotent."""
+        ...
+
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` codes (used or not) that expired before ``before``."""
+        ...
+
+
+class RefreshTokenRepository(Protocol):
+    """Refresh tokens in families (one per grant), rotated on every use (RFC 9700 §4.14.2)."""
+
+    async def create_family(self, *, family: RefreshFamily, token: RefreshTokenRecord) -> None:
+        """Store a new family and its first token (its ``expires_at`` capped at the family's)."""
+        ...
+
+    async def get(self, *, selector: bytes) -> RefreshTokenRecord | None: ...
+    async def get_family(self, *, family_id: str) -> RefreshFamily | None: ...
+
+    async def rotate(
+        self,
+        *,
+        selector: bytes,
+        verifier_hash: bytes,
+        successor: RefreshTokenRecord,
+        access_tokens: Sequence[IssuedToken] = (),
+        now: int,
+        grace: int = 0,
+    ) -> RefreshRotation | None:
+        """Consume the presented token and store ``successor`` (its family, client, user and
+        parent taken from the presented token; its ``expires_at`` capped at the family's) and
+        ``access_tokens`` against the family, in one transaction. A compare-and-set: of any
+        number of concurrent calls, in any number of processes, exactly one gets ``rotated``.
+        An already rotated token gets ``reused`` (and nothing changes: the grant revokes the
+        family) — except once, within ``grace`` seconds of its rotation and while its
+        successor is unused, when it is rotated again and that successor revoked. ``None``:
+        unknown or wrong verifier. See :class:`RefreshRotation`."""
+        ...
+
+    async def revoke_family(self, *, family_id: str, now: int) -> FamilyRevocation:
+        """Revoke the family and every refresh token of it, and void every access token
+        recorded against it (JWT ids to the revocation list, opaque tokens marked revoked),
+        each announced on the change feed in the same transaction. Idempotent."""
+        ...
+
+    async def revoke_for_user(self, *, user_id: str, now: int) -> FamilyRevocation:
+        """:meth:`revoke_family` for every live family of the user (password change,
+        disabled), in one transaction."""
+        ...
+
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` refresh tokens whose idle expiry is before ``before``."""
+        ...
+
+    async def purge_expired_families(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` families past their absolute expiry before ``before`` (their
+        tokens expire no later, so they went in :meth:`purge_expired`)."""
+        ...
+
+    async def purge_expired_issued(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` records of issued access tokens that expired before
+        ``before`` (nothing is left to void)."""
+        ...
+
+
+class BrowserSessionRepository(Protocol):
+    """Signed-in browsers; in the database, so they survive a restart and span instances."""
+
+    async def create(self, *, session: BrowserSession) -> None: ...
+    async def get(
+        self, *, selector: bytes, verifier_hash: bytes, now: int
+    ) -> BrowserSession | None:
+        """The session the cookie names, if it has neither ended nor expired at ``now``."""
+        ...
+
+    async def touch(self, *, session_id: str, now: int) -> bool:
+        """Set ``last_seen``; ``True`` only if the session is still live."""
+        ...
+
+    async def end(self, *, session_id: str, now: int) -> bool:
+        """``True`` only if this call ended it (of concurrent calls, one wins)."""
+        ...
+
+    async def end_all_for_user(self, *, user_id: str, now: int) -> int:
+        """End every live session of the user; how many this call ended."""
+        ...
+
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` sessions that expired or ended before ``before``."""
+        ...
+
+
+class ConsentRepository(Protocol):
+    """The scopes each user granted each client, so only new scopes are asked for."""
+
+    async def grant(
+        self, *, user_id: str, client_id: str, scopes: Iterable[str], now: int
+    ) -> Consent:
+        """Add ``scopes`` to the granted set (a union; concurrent grants lose no scope)."""
+        ...
+
+    async def get(self, *, user_id: str, client_id: str) -> Consent | None: ...
+    async def revoke(self, *, user_id: str, client_id: str) -> bool:
+        """Forget the consent; ``True`` only if this call deleted it."""
+        ...
+
+    async def list_for_user(self, *, user_id: str) -> list[Consent]:
+        """The user's consents, ordered by client id."""
+        ...
+
+
+class InteractionRepository(Protocol):
+    """Stored authorize requests that the login and consent pages resume. ``get`` and
+    ``complete`` need the id's verifier and the browser-binding hash: an id used from another
+    browser is unknown."""
+
+    async def create(self, *, interaction: Interaction) -> None: ...
+    async def get(
+        self, *, selector: bytes, verifier_hash: bytes, browser_hash: bytes, now: int
+    ) -> Interaction | None:
+        """The interaction, if it exists, matches, is not completed and not expired."""
+        ...
+
+    async def update(
+        self,
+        *,
+        selector: bytes,
+        now: int,
+        login: InteractionLogin | None = None,
+        consented: Iterable[str] | None = None,
+    ) -> Interaction | None:
+        """Record the login and/or consent result (for an interaction the caller resumed with
+        :meth:`get`, which checked the id and the browser); the updated interaction, ``None``
+        if it is gone, completed or expired."""
+        ...
+
+    async def complete(
+        self, *, selector: bytes, verifier_hash: bytes, browser_hash: bytes, now: int
+    ) -> Interaction | None:
+        """Finish it: single use, atomic in the database — exactly one of concurrent callers
+        gets the interaction, the others ``None``."""
+        ...
+
+    async def delete(self, *, selector: bytes) -> bool: ...
+    async def purge_expired(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` interactions that expired or completed before ``before``."""
+        ...
+
+
 class Storage(Protocol):
     @property
     def clients(self) -> ClientRepository: ...
@@ -251,6 +457,16 @@ class Storage(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def users(self) -> UserRepository: ...
+    @property
+    def codes(self) -> AuthorizationCodeRepository: ...
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+    @property
+    def sessions(self) -> BrowserSessionRepository: ...
+    @property
+    def consents(self) -> ConsentRepository: ...
+    @property
+    def interactions(self) -> InteractionRepository: ...
 
     @property
     def backend(self) -> str:

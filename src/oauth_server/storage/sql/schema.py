@@ -22,11 +22,18 @@ from sqlalchemy import (
 
 __all__ = [
     "audit_events",
+    "authorization_codes",
+    "browser_sessions",
     "changes",
     "client_revocations",
     "clients",
+    "consents",
+    "interactions",
+    "issued_tokens",
     "metadata",
     "opaque_tokens",
+    "refresh_families",
+    "refresh_tokens",
     "restaurants",
     "revoked_tokens",
     "server_meta",
@@ -189,4 +196,126 @@ users = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     UniqueConstraint("username", name="uq_users_username"),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("selector", LargeBinary(12), primary_key=True),
+    Column("verifier_hash", LargeBinary(32), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(16), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("nonce", Text, nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("auth_time", Timestamp, nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp, nullable=True),
+    Column("replayed_at", Timestamp, nullable=True),
+    Column("refresh_family_id", String(64), nullable=True),
+    Index("ix_authorization_codes_expires_at", "expires_at"),
+)
+
+refresh_families = Table(
+    "refresh_families",
+    metadata,
+    Column("family_id", String(64), primary_key=True),
+    Column("client_id", String(255), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+    Index("ix_refresh_families_user_id", "user_id"),
+    Index("ix_refresh_families_expires_at", "expires_at"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("selector", LargeBinary(12), primary_key=True),
+    Column("verifier_hash", LargeBinary(32), nullable=False),
+    Column("family_id", String(64), nullable=False),
+    Column("parent", LargeBinary(12), nullable=True),
+    Column("client_id", String(255), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("rotated_at", Timestamp, nullable=True),
+    Column("revoked_at", Timestamp, nullable=True),
+    # Set by the one grace-window retry a rotated token is allowed.
+    Column("grace_used", Boolean, nullable=False, server_default=false()),
+    Index("ix_refresh_tokens_family_id", "family_id"),
+    Index("ix_refresh_tokens_expires_at", "expires_at"),
+    # A rotated token's successor(s): the reuse check looks them up by parent.
+    Index("ix_refresh_tokens_parent", "parent"),
+)
+
+issued_tokens = Table(
+    "issued_tokens",
+    metadata,
+    # Access tokens issued from a code or a refresh family, voided if that code is replayed
+    # or that family revoked.
+    Column("token_id", String(64), primary_key=True),
+    Column("token_format", String(16), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("code_selector", LargeBinary(12), nullable=True),
+    Column("family_id", String(64), nullable=True),
+    Index("ix_issued_tokens_code_selector", "code_selector"),
+    Index("ix_issued_tokens_family_id", "family_id"),
+    Index("ix_issued_tokens_expires_at", "expires_at"),
+)
+
+browser_sessions = Table(
+    "browser_sessions",
+    metadata,
+    Column("selector", LargeBinary(12), primary_key=True),
+    Column("verifier_hash", LargeBinary(32), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("auth_time", Timestamp, nullable=False),
+    Column("amr", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_seen", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp, nullable=True),
+    UniqueConstraint("session_id", name="uq_browser_sessions_session_id"),
+    Index("ix_browser_sessions_user_id", "user_id"),
+    Index("ix_browser_sessions_expires_at", "expires_at"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("user_id", String(64), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("user_id", "client_id", name="pk_consents"),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("selector", LargeBinary(12), primary_key=True),
+    Column("verifier_hash", LargeBinary(32), nullable=False),
+    Column("browser_hash", LargeBinary(32), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("user_id", String(64), nullable=True),
+    Column("auth_time", Timestamp, nullable=True),
+    Column("amr", Text, nullable=False, server_default=""),
+    Column("session_id", String(64), nullable=True),
+    Column("consented", Text, nullable=True),
+    Column("completed_at", Timestamp, nullable=True),
+    Index("ix_interactions_expires_at", "expires_at"),
 )

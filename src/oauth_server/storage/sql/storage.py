@@ -8,10 +8,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from oauth_server.storage.migrate import current_revision, head_revision, upgrade
 from oauth_server.storage.sql.audit import SqlAuditRepository
 from oauth_server.storage.sql.batching import BatchWriter, SqliteBatchWriter
+from oauth_server.storage.sql.browser import (
+    SqlBrowserSessionRepository,
+    SqlConsentRepository,
+    SqlInteractionRepository,
+)
 from oauth_server.storage.sql.clients import SqlClientRepository
+from oauth_server.storage.sql.codes import SqlAuthorizationCodeRepository
 from oauth_server.storage.sql.engine import create_engine, create_sync_sqlite_engine, sqlite_file
 from oauth_server.storage.sql.keys import SqlRevocationRepository, SqlSigningKeyRepository
 from oauth_server.storage.sql.misc import SqlChangeFeed, SqlMetaRepository
+from oauth_server.storage.sql.refresh import SqlRefreshTokenRepository
 from oauth_server.storage.sql.restaurants import SqlRestaurantRepository
 from oauth_server.storage.sql.schema import opaque_tokens
 from oauth_server.storage.sql.tokens import SqlAccessTokenRepository
@@ -32,6 +39,11 @@ class SqlStorage:
         self.revocations = SqlRevocationRepository(engine)
         self.audit = SqlAuditRepository(engine)
         self.users = SqlUserRepository(engine)
+        self.codes = SqlAuthorizationCodeRepository(engine)
+        self.refresh_tokens = SqlRefreshTokenRepository(engine)
+        self.sessions = SqlBrowserSessionRepository(engine)
+        self.consents = SqlConsentRepository(engine)
+        self.interactions = SqlInteractionRepository(engine)
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStorage:
