@@ -71,7 +71,7 @@ class RevocationEndpoint:
                 token_type=token_type,
                 ip=request.client_ip,
             )
-        return OAuthResponse(status=200, body=b"", headers=dict(NO_STORE))
+        return OAuthResponse(status=200, body=b"", headers=NO_STORE)
 
     async def _revoke_jwt(self, token: str, client_id: str) -> tuple[str, str] | None:
         """``(jti, "jwt")`` if this call revoked the token."""
