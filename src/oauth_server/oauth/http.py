@@ -267,11 +267,24 @@ class OAuthResponse:
 
     @classmethod
     def html(
-        cls, body: str, *, status: int = 200, headers: Iterable[tuple[str, str]] = ()
+        cls,
+        body: str,
+        *,
+        status: int = 200,
+        headers: Iterable[tuple[str, str]] = (),
+        csp: str | None = None,
     ) -> OAuthResponse:
-        """An HTML page, never cached, never framed."""
+        """An HTML page, never cached, never framed. ``csp`` replaces the default policy
+        (which allows nothing; it must keep ``frame-ancestors 'none'``)."""
+        lines = _HTML
+        if csp is not None:
+            if "frame-ancestors 'none'" not in csp:
+                raise ValueError("a page's policy must forbid framing")
+            lines = Headers(
+                (name, csp if name == "Content-Security-Policy" else value) for name, value in _HTML
+            )
         extra = tuple(headers)
-        return cls(status, body.encode("utf-8"), _HTML + extra if extra else _HTML)
+        return cls(status, body.encode("utf-8"), lines + extra if extra else lines)
 
     def with_headers(self, *lines: tuple[str, str]) -> OAuthResponse:
         """This response with more header lines (``Set-Cookie`` from :class:`CookieJar`)."""
@@ -306,7 +319,7 @@ def authorization_response(target: RedirectTarget, params: Mapping[str, str]) ->
     if target.response_mode == "form_post":
         return OAuthResponse.html(
             _form_post_page(target.redirect_uri, values),
-            headers=[("Content-Security-Policy", _form_post_policy(target.redirect_uri))],
+            csp=_form_post_policy(target.redirect_uri),
         )
     return OAuthResponse.redirect(_with_query(target.redirect_uri, values))
 
