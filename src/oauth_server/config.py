@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oauth_server.addresses import TrustedProxies
+from oauth_server.algorithms import SigningAlg
 from oauth_server.oauth.ratelimit import RateLimitPolicy, parse_limit
 
 __all__ = [
@@ -130,7 +131,7 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path("var/secret_key")
     """Where development keeps its generated secret key."""
 
-    signing_alg: Literal["ES256", "RS256", "Ed25519", "EdDSA"] = "ES256"
+    signing_alg: SigningAlg = "ES256"
     """Algorithm of newly generated signing keys (`EdDSA` is the pre-RFC 9864 name of
     `Ed25519`, for verifiers that know only that)."""
 

@@ -28,13 +28,13 @@ from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyManager, KeyRing, load_secret_key
 from oauth_server.oauth.ratelimit import RateLimiter
-from oauth_server.oauth.tokens import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
+from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
+from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
+from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
+from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
 from oauth_server.resource.bearer import ResourceGuard
-from oauth_server.resource.jwt import JwtVerifier
-from oauth_server.resource.opaque import OpaqueTokenVerifier
 from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, RestaurantService
-from oauth_server.resource.revocation import RevokedClients, RevokedJtis
-from oauth_server.resource.verifier import AnyTokenVerifier
 from oauth_server.storage import Storage, open_storage
 from oauth_server.storage.models import (
     CLIENT_REVOCATION_CHANGE,

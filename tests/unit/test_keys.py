@@ -229,8 +229,8 @@ async def test_remove_withdraws_the_key_at_once_in_the_removing_process(
     storage: SqlStorage,
 ) -> None:
     from oauth_server.errors import InvalidToken
-    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
-    from oauth_server.resource.jwt import JwtVerifier
+    from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, TokenGrant
+    from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
     from tests.fakes import make_client
 
     clock = FrozenClock(1_000_000)
@@ -379,8 +379,8 @@ async def test_a_removed_key_cannot_be_restored_by_clearing_its_removal(
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256", "Ed25519", "EdDSA"])
 async def test_every_algorithm_signs_and_verifies(storage: SqlStorage, alg: str) -> None:
-    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
-    from oauth_server.resource.jwt import JwtVerifier
+    from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, TokenGrant
+    from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
     from tests.fakes import make_client
 
     clock = FrozenClock()
@@ -471,7 +471,7 @@ async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) 
 
 async def test_jtis_are_unique_within_and_across_issuers(storage: SqlStorage) -> None:
     """Two issuer objects stand for two processes: each draws its jti prefix at random."""
-    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
+    from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, TokenGrant
     from tests.fakes import make_client
 
     clock = FrozenClock()

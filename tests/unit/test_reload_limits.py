@@ -16,9 +16,9 @@ from joserfc import jwt
 from oauth_server.clock import FrozenClock
 from oauth_server.errors import InvalidToken
 from oauth_server.oauth.keys import KeyEncryption, KeyManager, KeyRing, generate_private_jwk
-from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
-from oauth_server.resource.jwks import RemoteJwks
-from oauth_server.resource.jwt import JwtVerifier
+from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, TokenGrant
+from oauth_server.oauth.tokens.verify.jwks import RemoteJwks
+from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
 from oauth_server.storage import SqlStorage, open_storage
 from tests.fakes import make_client
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -48,6 +48,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from oauth_server.algorithms import SIGNING_ALGS, SigningAlg
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.background import Periodic
 from oauth_server.clock import Clock
@@ -59,7 +60,6 @@ from oauth_server.storage.protocols import Storage
 
 __all__ = [
     "KEYS_CHANGE",
-    "SUPPORTED_ALGS",
     "KeyEncryption",
     "KeyError_",
     "KeyManager",
@@ -77,10 +77,6 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
 
 KEYS_CHANGE = "keys"
-# Ed25519 is the fully specified name (RFC 9864); EdDSA, which it deprecates, is kept because
-# many verifiers (PyJWT among them) know only that name. Both use Ed25519 keys.
-SigningAlg = Literal["ES256", "RS256", "Ed25519", "EdDSA"]
-SUPPORTED_ALGS: tuple[SigningAlg, ...] = ("ES256", "RS256", "Ed25519", "EdDSA")
 AnyKey = ECKey | RSAKey | OKPKey
 # Tokens signed by a key may be verified this long after it stopped signing, on top of the
 # token lifetime and leeway: covers instances whose clocks lag a little.
@@ -434,7 +430,7 @@ class KeyManager:
         kid, alg = record.kid, record.alg
         if not record.private_key:
             raise KeyError_(f"signing key {kid} was removed: its private key has been erased")
-        if alg not in SUPPORTED_ALGS:
+        if alg not in SIGNING_ALGS:
             raise KeyError_(f"signing key {kid} has an unsupported algorithm {alg}")
         binding = key_binding(kid=kid, alg=alg, public_jwk=record.public_jwk)
         private = self._encryption.decrypt_unbound(record.private_key, kid=kid)

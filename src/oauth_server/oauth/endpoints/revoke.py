@@ -12,10 +12,10 @@ from oauth_server.errors import InvalidRequest, InvalidToken
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.http import NO_STORE, OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
-from oauth_server.resource.bearer import TokenVerifier
-from oauth_server.resource.jwt import looks_like_jwt
-from oauth_server.resource.opaque import OpaqueTokenVerifier
-from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.oauth.tokens.verify.claims import TokenVerifier
+from oauth_server.oauth.tokens.verify.jwt import looks_like_jwt
+from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
+from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
 from oauth_server.storage.models import RevokedToken
 from oauth_server.storage.protocols import Storage
 

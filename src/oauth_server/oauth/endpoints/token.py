@@ -12,7 +12,7 @@ from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
 from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.oauth.scopes import parse_scope
-from oauth_server.oauth.tokens import IssuedToken, TokenService
+from oauth_server.oauth.tokens.issue import IssuedToken, TokenService
 
 __all__ = ["TokenEndpoint"]
 

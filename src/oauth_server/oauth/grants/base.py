@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from oauth_server.oauth.client_auth import AuthenticatedClient
-from oauth_server.oauth.tokens import TokenGrant
+from oauth_server.oauth.tokens.issue import TokenGrant
 
 __all__ = ["Grant"]
 

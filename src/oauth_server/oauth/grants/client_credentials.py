@@ -8,7 +8,7 @@ from typing import Final
 from oauth_server.oauth.client_auth import AuthenticatedClient
 from oauth_server.oauth.resources import resolve_audience
 from oauth_server.oauth.scopes import resolve_scope
-from oauth_server.oauth.tokens import TokenGrant
+from oauth_server.oauth.tokens.issue import TokenGrant
 
 __all__ = ["ClientCredentialsGrant"]
 

@@ -12,7 +12,7 @@ from oauth_server.cache import TTLCache
 from oauth_server.errors import InvalidRequest
 from oauth_server.oauth.http import Headers, OAuthResponse
 from oauth_server.oauth.params import parse_query
-from oauth_server.resource.bearer import AccessClaims
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
 from oauth_server.resource.restaurants import (
     ADDRESS_MAX,
     NAME_MAX,

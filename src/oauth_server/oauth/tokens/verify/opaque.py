@@ -4,7 +4,7 @@ The selector finds the row; the verifier's SHA-256 must equal the stored one (co
 That comparison comes first: until it has passed, nothing about the row is told — a wrong,
 truncated or borrowed secret is refused exactly like an unknown token, whether the row is
 live, revoked or expired. Only then are revocation, expiry, the lifetime cap and the client's
-cutoff (:class:`~oauth_server.resource.revocation.RevokedClients`) checked.
+cutoff (:class:`~oauth_server.oauth.tokens.verify.revocation.RevokedClients`) checked.
 
 A found row (revoked or not) is remembered by selector until the token expires or for five
 minutes, whichever is sooner — the verifier is still checked on every use. A revocation
@@ -30,8 +30,8 @@ from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidToken
-from oauth_server.resource.bearer import AccessClaims
-from oauth_server.resource.revocation import RevokedClients
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients
 from oauth_server.storage.models import AccessTokenRecord, Change
 from oauth_server.storage.protocols import AccessTokenRepository
 

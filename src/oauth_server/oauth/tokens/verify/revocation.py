@@ -14,7 +14,7 @@ token they cover can still be accepted, so both stay as small as the live revoca
 from __future__ import annotations
 
 from oauth_server.clock import Clock
-from oauth_server.resource.bearer import AccessClaims
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
 from oauth_server.storage.models import JTI_CHANGE, Change
 from oauth_server.storage.protocols import RevocationRepository
 
