@@ -35,7 +35,7 @@ from oauth_server.oauth.tokens.verify.revocation import RevokedClients
 from oauth_server.storage.models import AccessTokenRecord, Change
 from oauth_server.storage.protocols import AccessTokenRepository
 
-__all__ = ["OpaqueTokenVerifier"]
+__all__ = ["OpaqueToken", "OpaqueTokenVerifier"]
 
 _CACHE_TTL_CAP = 300.0
 # Compared against when the selector is unknown, so that path does the same work.
@@ -47,6 +47,15 @@ class _Entry:
     verifier_hash: bytes
     claims: AccessClaims
     revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueToken:
+    """A stored token whose secret matched, whatever its state (see
+    :meth:`OpaqueTokenVerifier.find`)."""
+
+    selector: bytes
+    client_id: str
 
 
 class OpaqueTokenVerifier:
@@ -124,6 +133,29 @@ class OpaqueTokenVerifier:
             scope_text=record.scope,
             token_format="opaque",
         )
+
+    async def find(self, token: str) -> OpaqueToken | None:
+        """The stored token ``token`` names, revoked, expired or not, when its secret matches
+        (constant-time); ``None`` otherwise. Read from the store, for revocation (RFC 7009),
+        which must find a token whatever its cached state."""
+        parsed = parse_split_token(token)
+        if parsed is None:
+            return None
+        selector, verifier_hash = parsed
+        record = await self._repository.get(selector=selector)
+        if record is None:
+            hmac.compare_digest(verifier_hash, _DUMMY_HASH)
+            return None
+        if not hmac.compare_digest(verifier_hash, record.verifier_hash):
+            return None
+        return OpaqueToken(selector, record.client_id)
+
+    async def revoke(self, token: OpaqueToken, *, now: int) -> bool:
+        """Revoke in the store (which announces it to every process through the change feed)
+        and forget it here at once; ``True`` only if this call revoked it."""
+        revoked = await self._repository.revoke(selector=token.selector, now=now)
+        self.forget(token.selector)
+        return revoked
 
     def forget(self, selector: bytes) -> None:
         self._generation += 1
