@@ -27,7 +27,7 @@ from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyManager, KeyRing, load_secret_key
-from oauth_server.oauth.ratelimit import RateLimiter
+from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
 from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
@@ -150,6 +150,18 @@ def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: 
     )
 
 
+def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
+    """The rate limiter's policy from the settings (the settings know nothing of the core)."""
+    return RateLimitPolicy(
+        auth_failures_per_client_address=settings.rate_limit_auth_failures_per_client_address,
+        auth_failures_per_client=settings.rate_limit_auth_failures_per_client,
+        auth_failures_per_address=settings.rate_limit_auth_failures_per_address,
+        bearer_failures_per_address=settings.rate_limit_bearer_failures_per_address,
+        tokens_per_client=settings.rate_limit_tokens_per_client,
+        introspections_per_client=settings.rate_limit_introspections_per_client,
+    )
+
+
 def build_services(
     settings: Settings, *, storage: Storage | None = None, clock: Clock | None = None
 ) -> Services:
@@ -163,7 +175,7 @@ def build_services(
     directory = ClientDirectory(storage.clients)
     limiter = (
         RateLimiter(
-            settings.rate_limit_policy,
+            rate_limit_policy(settings),
             redis_url=settings.redis_url,
             key_prefix=settings.redis_key_prefix,
             audit=audit,
