@@ -6,7 +6,12 @@ core objects, so there is one place to read how the server is put together.
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 
@@ -26,7 +31,7 @@ from oauth_server.oauth.endpoints.metadata import (
 from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
-from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyManager, KeyRing, load_secret_key
+from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
@@ -148,6 +153,33 @@ def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: 
             access_token_ttl=settings.access_token_ttl, jwt_leeway=settings.jwt_leeway
         ),
     )
+
+
+log = logging.getLogger("oauth_server.oauth.keys")
+
+
+def load_secret_key(settings: Settings) -> bytes:
+    """The configured secret, or in development one generated once into ``secret_key_file``.
+
+    Here, in the composition root, so that the key ring (oauth/keys.py) reads no settings and
+    writes no files: it is given the secret."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode("utf-8")
+    if settings.env == "production":
+        raise KeyError_("OAUTH_SERVER_SECRET_KEY must be set in production")
+    path: Path = settings.secret_key_file
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with suppress(FileExistsError):  # another process created it first: use theirs
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            log.warning(
+                "generated a development secret key in %s; set OAUTH_SERVER_SECRET_KEY in "
+                "production",
+                path,
+            )
+    return path.read_text().strip().encode("utf-8")
 
 
 def rate_limit_policy(settings: Settings) -> RateLimitPolicy:

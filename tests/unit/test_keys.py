@@ -26,8 +26,8 @@ from oauth_server.oauth.keys import (
     expired_keys,
     generate_private_jwk,
     key_binding,
-    load_secret_key,
 )
+from oauth_server.services import load_secret_key
 from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
 from oauth_server.storage.sql.schema import signing_keys
 from tests.fakes import MemoryAudit
