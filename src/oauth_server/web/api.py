@@ -19,10 +19,8 @@ The ASGI ↔ core translation is :mod:`oauth_server.web.adapters`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel
 
 from oauth_server.addresses import TrustedProxies
 from oauth_server.errors import MethodNotAllowed
@@ -37,7 +35,7 @@ from oauth_server.web.adapters import (
     security_headers,
     send_response,
 )
-from oauth_server.web.openapi import build_openapi
+from oauth_server.web.openapi import Doc, build_openapi
 
 if TYPE_CHECKING:
     from oauth_server.services import Services
@@ -60,25 +58,6 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[OAuthResponse]]
-
-
-@dataclass(frozen=True)
-class Doc:
-    """What OpenAPI says about one operation."""
-
-    summary: str
-    tags: Sequence[str] = ()
-    description: str | None = None
-    request_body: Mapping[str, type[BaseModel]] | None = None
-    """Media type → model of the request body."""
-    responses: Mapping[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
-    """Status → (description, model of the JSON body or None)."""
-    parameters: Sequence[Mapping[str, Any]] = ()
-    scopes: Sequence[str] | None = None
-    """Scopes of which a bearer token must hold one; ``None`` when the route is not protected."""
-    optional_auth: bool = False
-    client_auth: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
