@@ -153,7 +153,8 @@ class OAuthRequest:
     body: bytes = b""
     client_ip: str = ""
     query_string: str = ""
-    _cookies: dict[str, str] | None = field(default=None, compare=False, repr=False)
+    # Not set by __init__ (no per-request cost): filled on first use of ``cookies``.
+    _cookies: dict[str, str] = field(init=False, compare=False, repr=False)
 
     @property
     def content_type(self) -> str:
@@ -164,11 +165,12 @@ class OAuthRequest:
     @property
     def cookies(self) -> Mapping[str, str]:
         """The request's cookies, parsed on first use (only browser endpoints read them)."""
-        cookies = self._cookies
-        if cookies is None:
+        try:
+            return self._cookies
+        except AttributeError:
             cookies = parse_cookies(self.headers.get("cookie", ""))
             object.__setattr__(self, "_cookies", cookies)
-        return cookies
+            return cookies
 
 
 @dataclass(frozen=True, slots=True)

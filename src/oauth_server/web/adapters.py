@@ -24,7 +24,7 @@ from oauth_server.errors import (
     ServiceError,
     TemporarilyUnavailable,
 )
-from oauth_server.oauth.http import OAuthRequest, OAuthResponse, render_error
+from oauth_server.oauth.http import Headers, OAuthRequest, OAuthResponse, render_error
 from oauth_server.oauth.params import split_urlencoded
 from oauth_server.storage.errors import is_unavailable
 
@@ -51,6 +51,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NO_QUERY: tuple[str, tuple[tuple[str, str], ...]] = ("", ())
 
 
 class ClientDisconnected(Exception):
@@ -99,7 +100,8 @@ async def read_request(
         name = raw_name.decode("latin-1")
         value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    query_string, query = parse_query_string(scope["query_string"])
+    raw_query: bytes = scope["query_string"]
+    query_string, query = parse_query_string(raw_query) if raw_query else _NO_QUERY
     body = await _body(receive, headers, max_body) if method in _BODY_METHODS else b""
     client = scope.get("client")
     address = client[0] if client else ""
@@ -184,12 +186,28 @@ def security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+# Encoded header blocks (the response's lines, then the security headers) by the identity of
+# the Headers object: the hot responses share constant ones, so encoding them is one lookup.
+# Both objects are kept in the entry and compared by identity, so an id reused after a
+# transient object died can never match; the table is bounded.
+_BLOCKS: dict[int, tuple[Headers, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]] = {}
+_MAX_BLOCKS = 256
+
+
 def encode_headers(
     response: OAuthResponse, extra: list[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
     """The response's header lines as ASGI wants them, then ``extra``, then Content-Length."""
-    headers = [_encode(name, value) for name, value in response.headers]
-    headers += extra
+    lines = response.headers
+    entry = _BLOCKS.get(id(lines))
+    if entry is not None and entry[0] is lines and entry[1] is extra:
+        headers = entry[2].copy()
+    else:
+        block = [_encode(name, value) for name, value in lines]
+        block += extra
+        if len(_BLOCKS) < _MAX_BLOCKS:
+            _BLOCKS[id(lines)] = (lines, extra, block)
+        headers = block.copy()
     headers.append((b"content-length", str(len(response.body)).encode("latin-1")))
     return headers
 
