@@ -27,7 +27,7 @@ from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.http import OAuthRequest
 from oauth_server.oauth.keys import KeyRing, LoadedKey, generate_private_jwk
-from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenService
+from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, TokenService
 from oauth_server.storage import Client, SqlStorage, open_storage
 
 RESOURCE = "https://api.example"

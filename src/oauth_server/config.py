@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
+import limits
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oauth_server.addresses import TrustedProxies
-from oauth_server.oauth.ratelimit import RateLimitPolicy, parse_limit
+from oauth_server.algorithms import SigningAlg
 
 __all__ = [
     "ConfigError",
@@ -154,7 +155,7 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path("var/secret_key")
     """Where development keeps its generated secret key."""
 
-    signing_alg: Literal["ES256", "RS256", "Ed25519", "EdDSA"] = "ES256"
+    signing_alg: SigningAlg = "ES256"
     """Algorithm of newly generated signing keys (`EdDSA` is the pre-RFC 9864 name of
     `Ed25519`, for verifiers that know only that)."""
 
@@ -308,10 +309,16 @@ class Settings(BaseSettings):
             "rate_limit_tokens_per_client",
             "rate_limit_introspections_per_client",
         ):
+            value = getattr(self, name)
             try:
-                parse_limit(getattr(self, name))
+                # The limits library's syntax; the rate limiter (oauth/ratelimit.py) parses the
+                # same strings with it. Settings import no part of the core.
+                limits.parse(value)
             except ValueError as exc:
-                raise ValueError(f"OAUTH_SERVER_{name.upper()}: {exc}") from None
+                raise ValueError(
+                    f"OAUTH_SERVER_{name.upper()}: {value!r} is not a rate limit such as "
+                    f"'20/minute': {exc}"
+                ) from None
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("OAUTH_SERVER_REDIS_URL must start with redis:// or rediss://")
         try:
@@ -338,17 +345,6 @@ class Settings(BaseSettings):
                 "OAUTH_SERVER_PASSWORD_HASH_PARALLELISM lanes"
             )
         return self
-
-    @property
-    def rate_limit_policy(self) -> RateLimitPolicy:
-        return RateLimitPolicy(
-            auth_failures_per_client_address=self.rate_limit_auth_failures_per_client_address,
-            auth_failures_per_client=self.rate_limit_auth_failures_per_client,
-            auth_failures_per_address=self.rate_limit_auth_failures_per_address,
-            bearer_failures_per_address=self.rate_limit_bearer_failures_per_address,
-            tokens_per_client=self.rate_limit_tokens_per_client,
-            introspections_per_client=self.rate_limit_introspections_per_client,
-        )
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

@@ -14,7 +14,13 @@ client; ``detail`` goes only to the log.
     │   ├── UnsupportedGrantType      400 grant type not supported (§5.2)
     │   ├── InvalidScope              400 scope unknown, malformed or beyond the allowed (§5.2)
     │   ├── InvalidTarget             400 resource indicator not allowed (RFC 8707 §2)
-    │   └── UnsupportedTokenType      400 revoking this token type unsupported (RFC 7009 §2.2.1)
+    │   ├── UnsupportedTokenType      400 revoking this token type unsupported (RFC 7009 §2.2.1)
+    │   └── AuthorizationError        302/303 to the client's redirect URI with error, state, iss
+    │       │                         (RFC 6749 §4.1.2.1, RFC 9207 §2); any §4.1.2.1 code
+    │       ├── AccessDenied          the user or the server denied the request (§4.1.2.1)
+    │       ├── UnsupportedResponseType  response_type other than ``code`` (§4.1.2.1)
+    │       └── UntrustedRedirect     400 HTML page, never a redirect: the client or its redirect
+    │                                 URI is unknown or invalid (§4.1.2.1 first paragraph)
     ├── BearerError                   RFC 6750 §3 resource errors, ``WWW-Authenticate: Bearer``
     │   ├── BearerChallenge           401 no usable credentials: challenge without error (§3.1)
     │   ├── InvalidBearerRequest      400 malformed or empty Bearer credentials (§3.1)
@@ -34,6 +40,8 @@ import re
 from typing import ClassVar
 
 __all__ = [
+    "AccessDenied",
+    "AuthorizationError",
     "BearerChallenge",
     "BearerError",
     "InsufficientScope",
@@ -54,7 +62,9 @@ __all__ = [
     "TooManyRequests",
     "UnauthorizedClient",
     "UnsupportedGrantType",
+    "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "UntrustedRedirect",
 ]
 
 # OAuth 2.1 §3.2.4 / RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
@@ -131,6 +141,45 @@ class InvalidTarget(OAuthError):
 
 class UnsupportedTokenType(OAuthError):
     error = "unsupported_token_type"
+
+
+class AuthorizationError(OAuthError):
+    """An error of the authorization endpoint (RFC 6749 §4.1.2.1). The renderer sends it back
+    to the redirect URI the caller validated, with ``state`` and ``iss`` (RFC 9207 §2), in the
+    query or as a form_post page; without a validated redirect URI it is an HTML page with
+    status 400. ``error`` may be any code of §4.1.2.1 (or OpenID Connect Core §3.1.2.6, such as
+    ``login_required``); subclasses name the common ones."""
+
+    error: ClassVar[str] = "invalid_request"
+    redirectable: ClassVar[bool] = True
+
+    def __init__(
+        self, description: str | None = None, *, detail: str | None = None, error: str | None = None
+    ) -> None:
+        super().__init__(description, detail=detail)
+        if error is not None:
+            if not _ERROR_CODE.fullmatch(error):
+                raise ValueError(f"not an error code: {error!r}")
+            self.error = error  # type: ignore[misc]
+
+
+# RFC 6749 §4.1.2.1 / Appendix A.7: error = 1*NQSCHAR (%x20-21 / %x23-5B / %x5D-7E).
+_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
+
+
+class AccessDenied(AuthorizationError):
+    error = "access_denied"
+
+
+class UnsupportedResponseType(AuthorizationError):
+    error = "unsupported_response_type"
+
+
+class UntrustedRedirect(AuthorizationError):
+    """The client is unknown or the redirect URI missing, unregistered or invalid: RFC 6749
+    §4.1.2.1 says the server MUST NOT redirect, so the user sees an error page (status 400)."""
+
+    redirectable = False
 
 
 def _quote(value: str) -> str:

@@ -6,7 +6,12 @@ core objects, so there is one place to read how the server is put together.
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 
@@ -26,16 +31,16 @@ from oauth_server.oauth.endpoints.metadata import (
 from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
-from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyManager, KeyRing, load_secret_key
-from oauth_server.oauth.ratelimit import RateLimiter
+from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
+from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.scopes import USER_SCOPES
-from oauth_server.oauth.tokens import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
+from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
+from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
+from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
+from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
 from oauth_server.resource.bearer import ResourceGuard
-from oauth_server.resource.jwt import JwtVerifier
-from oauth_server.resource.opaque import OpaqueTokenVerifier
 from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, RestaurantService
-from oauth_server.resource.revocation import RevokedClients, RevokedJtis
-from oauth_server.resource.verifier import AnyTokenVerifier
 from oauth_server.storage import Storage, open_storage
 from oauth_server.storage.models import (
     CLIENT_REVOCATION_CHANGE,
@@ -155,6 +160,45 @@ def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: 
     )
 
 
+log = logging.getLogger("oauth_server.oauth.keys")
+
+
+def load_secret_key(settings: Settings) -> bytes:
+    """The configured secret, or in development one generated once into ``secret_key_file``.
+
+    Here, in the composition root, so that the key ring (oauth/keys.py) reads no settings and
+    writes no files: it is given the secret."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode("utf-8")
+    if settings.env == "production":
+        raise KeyError_("OAUTH_SERVER_SECRET_KEY must be set in production")
+    path: Path = settings.secret_key_file
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with suppress(FileExistsError):  # another process created it first: use theirs
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            log.warning(
+                "generated a development secret key in %s; set OAUTH_SERVER_SECRET_KEY in "
+                "production",
+                path,
+            )
+    return path.read_text().strip().encode("utf-8")
+
+
+def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
+    """The rate limiter's policy from the settings (the settings know nothing of the core)."""
+    return RateLimitPolicy(
+        auth_failures_per_client_address=settings.rate_limit_auth_failures_per_client_address,
+        auth_failures_per_client=settings.rate_limit_auth_failures_per_client,
+        auth_failures_per_address=settings.rate_limit_auth_failures_per_address,
+        bearer_failures_per_address=settings.rate_limit_bearer_failures_per_address,
+        tokens_per_client=settings.rate_limit_tokens_per_client,
+        introspections_per_client=settings.rate_limit_introspections_per_client,
+    )
+
+
 def build_services(
     settings: Settings, *, storage: Storage | None = None, clock: Clock | None = None
 ) -> Services:
@@ -168,7 +212,7 @@ def build_services(
     directory = ClientDirectory(storage.clients)
     limiter = (
         RateLimiter(
-            settings.rate_limit_policy,
+            rate_limit_policy(settings),
             redis_url=settings.redis_url,
             key_prefix=settings.redis_key_prefix,
             audit=audit,

@@ -17,8 +17,8 @@ import jwt as pyjwt
 import pytest
 
 from oauth_server.clock import FrozenClock, SystemClock
-from oauth_server.resource.jwks import RemoteJwks
-from oauth_server.resource.jwt import JwtVerifier
+from oauth_server.oauth.tokens.verify.jwks import RemoteJwks
+from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
 from tests.conftest import unavailable
 from tests.helpers import eventually
 from tests.process import CLI, ServerProcess

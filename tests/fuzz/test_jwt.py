@@ -24,12 +24,13 @@ from hypothesis import strategies as st
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from oauth_server.algorithms import SigningAlg
 from oauth_server.clock import FrozenClock
 from oauth_server.errors import InvalidToken
-from oauth_server.oauth.keys import KeyRing, LoadedKey, SigningAlg, generate_private_jwk
-from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
-from oauth_server.resource.bearer import AccessClaims
-from oauth_server.resource.jwt import JwtVerifier
+from oauth_server.oauth.keys import KeyRing, LoadedKey, generate_private_jwk
+from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
+from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
 from oauth_server.storage.models import Client
 
 ISSUER = "https://as.example"
@@ -105,7 +106,7 @@ def _make_signer(alg: SigningAlg) -> Signer:
     ring.replace([key])
     issuer = JwtAccessTokenIssuer(ring, issuer=ISSUER, clock=FrozenClock(NOW), ttl=3600)
     client = Client(client_id="svc", secret_hash=None, scopes=frozenset({"restaurants:read"}))
-    grant = TokenGrant(
+    grant = Authorization(
         client=client, subject="svc", scope=("restaurants:read",), audience=(AUDIENCE,)
     )
     token = asyncio.run(issuer.issue(grant)).access_token

@@ -39,7 +39,8 @@ from oauth_server.oauth.params import (
     parse_json,
 )
 from oauth_server.oauth.scopes import MAX_SCOPES, format_scope, parse_scope, resolve_scope
-from oauth_server.resource.bearer import MAX_TOKEN_LENGTH, bearer_token
+from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH
+from oauth_server.resource.bearer import bearer_token
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")

@@ -15,7 +15,7 @@ from oauth_server.oauth.clients import ClientDirectory
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.http import OAuthRequest
-from oauth_server.oauth.tokens import OpaqueTokenIssuer, TokenService
+from oauth_server.oauth.tokens.issue import OpaqueTokenIssuer, TokenService
 from oauth_server.storage.models import Client
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
 from tests.helpers import FORM_CONTENT_TYPE

@@ -14,7 +14,8 @@ from oauth_server.errors import (
     InvalidToken,
 )
 from oauth_server.oauth.http import OAuthRequest
-from oauth_server.resource.bearer import MAX_TOKEN_LENGTH, AccessClaims, ResourceGuard, bearer_token
+from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH, AccessClaims
+from oauth_server.resource.bearer import ResourceGuard, bearer_token
 
 RESOURCE = "https://api.example"
 

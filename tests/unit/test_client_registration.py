@@ -17,7 +17,7 @@ from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.grants.client_credentials import ClientCredentialsGrant
 from oauth_server.oauth.http import OAuthRequest
-from oauth_server.oauth.tokens import OpaqueTokenIssuer, TokenGrant, TokenService
+from oauth_server.oauth.tokens.issue import Authorization, OpaqueTokenIssuer, TokenService
 from oauth_server.storage.models import Client
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
 from tests.helpers import basic
@@ -378,7 +378,7 @@ class FakeCodeGrant:
 
     async def validate(
         self, *, client: AuthenticatedClient, params: Mapping[str, str]
-    ) -> TokenGrant:
+    ) -> Authorization:
         self.reached.append(client.method)
         raise InvalidScope("stop here")
 

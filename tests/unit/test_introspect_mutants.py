@@ -15,7 +15,7 @@ from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import ClientDirectory
 from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
-from oauth_server.resource.bearer import AccessClaims
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
 from tests.fakes import MemoryClients, make_client
 
 DEFAULT = "https://api.example"

@@ -13,9 +13,9 @@ from oauth_server.cache import TTLCache
 from oauth_server.clock import FrozenClock
 from oauth_server.errors import InvalidToken
 from oauth_server.oauth.keys import LoadedKey
-from oauth_server.resource.bearer import MAX_TOKEN_LENGTH, AccessClaims
-from oauth_server.resource.jwt import JwtVerifier
-from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH, AccessClaims
+from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
+from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
 from tests.unit.test_jwt_verifier import (
     CLAIMS,
     FORGERIES,

@@ -21,8 +21,8 @@ from joserfc import jwt
 from oauth_server.clock import FrozenClock
 from oauth_server.errors import InvalidToken
 from oauth_server.oauth.keys import LoadedKey, generate_private_jwk
-from oauth_server.resource.jwt import JwtVerifier
-from oauth_server.resource.revocation import RevokedClients, RevokedJtis
+from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
 
 ISSUER = "https://as.example"
 NOW = 1_800_000_000

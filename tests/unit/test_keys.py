@@ -26,8 +26,8 @@ from oauth_server.oauth.keys import (
     expired_keys,
     generate_private_jwk,
     key_binding,
-    load_secret_key,
 )
+from oauth_server.services import load_secret_key
 from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
 from oauth_server.storage.sql.schema import signing_keys
 from tests.fakes import MemoryAudit
@@ -229,8 +229,8 @@ async def test_remove_withdraws_the_key_at_once_in_the_removing_process(
     storage: SqlStorage,
 ) -> None:
     from oauth_server.errors import InvalidToken
-    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
-    from oauth_server.resource.jwt import JwtVerifier
+    from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
+    from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
     from tests.fakes import make_client
 
     clock = FrozenClock(1_000_000)
@@ -239,7 +239,7 @@ async def test_remove_withdraws_the_key_at_once_in_the_removing_process(
     verifier = JwtVerifier(keys, issuer="https://as", clock=clock)
     keys.on_withdrawn(verifier.clear_cache)  # as build_services wires it
     issuer = JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL)
-    grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
+    grant = Authorization(make_client(), "app", ("a",), ("https://rs",))
     token = (await issuer.issue(grant)).access_token
     kid = keys.ring.signing_key(clock.now()).kid
     await verifier.verify(token)  # cached as valid
@@ -379,8 +379,8 @@ async def test_a_removed_key_cannot_be_restored_by_clearing_its_removal(
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256", "Ed25519", "EdDSA"])
 async def test_every_algorithm_signs_and_verifies(storage: SqlStorage, alg: str) -> None:
-    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
-    from oauth_server.resource.jwt import JwtVerifier
+    from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
+    from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
     from tests.fakes import make_client
 
     clock = FrozenClock()
@@ -393,7 +393,7 @@ async def test_every_algorithm_signs_and_verifies(storage: SqlStorage, alg: str)
     )
     await keys.ensure_current()
     issuer = JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL)
-    grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
+    grant = Authorization(make_client(), "app", ("a",), ("https://rs",))
     token = (await issuer.issue(grant)).access_token
     claims = await JwtVerifier(keys, issuer="https://as", clock=clock).verify(token)
     assert claims.audience == ("https://rs",)
@@ -471,13 +471,13 @@ async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) 
 
 async def test_jtis_are_unique_within_and_across_issuers(storage: SqlStorage) -> None:
     """Two issuer objects stand for two processes: each draws its jti prefix at random."""
-    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
+    from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
     from tests.fakes import make_client
 
     clock = FrozenClock()
     keys = manager(storage, clock)
     await keys.ensure_current()
-    grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
+    grant = Authorization(make_client(), "app", ("a",), ("https://rs",))
     issuers = [
         JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL) for _ in range(2)
     ]

@@ -16,9 +16,9 @@ from oauth_server.cache import TTLCache
 from oauth_server.clock import FrozenClock
 from oauth_server.crypto import SELECTOR_BYTES, new_split_token
 from oauth_server.errors import InvalidToken
-from oauth_server.resource.bearer import AccessClaims
-from oauth_server.resource.opaque import OpaqueTokenVerifier
-from oauth_server.resource.verifier import AnyTokenVerifier
+from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
+from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
 from oauth_server.storage.models import AccessTokenRecord, Change
 from tests.fakes import MemoryTokens
 

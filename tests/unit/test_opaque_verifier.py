@@ -17,8 +17,8 @@ import pytest
 from oauth_server.clock import FrozenClock
 from oauth_server.crypto import SplitToken, new_split_token
 from oauth_server.errors import InvalidToken
-from oauth_server.resource.opaque import OpaqueTokenVerifier
-from oauth_server.resource.revocation import RevokedClients
+from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients
 from oauth_server.storage.models import AccessTokenRecord, Change
 from tests.fakes import MemoryTokens
 

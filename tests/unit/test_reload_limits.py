@@ -16,9 +16,9 @@ from joserfc import jwt
 from oauth_server.clock import FrozenClock
 from oauth_server.errors import InvalidToken
 from oauth_server.oauth.keys import KeyEncryption, KeyManager, KeyRing, generate_private_jwk
-from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
-from oauth_server.resource.jwks import RemoteJwks
-from oauth_server.resource.jwt import JwtVerifier
+from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
+from oauth_server.oauth.tokens.verify.jwks import RemoteJwks
+from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
 from oauth_server.storage import SqlStorage, open_storage
 from tests.fakes import make_client
 
@@ -81,7 +81,7 @@ async def test_key_manager_reloads_for_unknown_kids_once_per_interval(
     other = key_manager(storage, clock)
     await other.load()
     assert await other.rotate(immediately=True) is not None
-    grant = TokenGrant(make_client(), "app", ("a",), ("https://rs.example",))
+    grant = Authorization(make_client(), "app", ("a",), ("https://rs.example",))
     issuer = JwtAccessTokenIssuer(other.ring, issuer=ISSUER, clock=clock, ttl=3600)
     rotated = (await issuer.issue(grant)).access_token
     reads = count_table_reads(storage)

@@ -16,9 +16,9 @@ from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import ClientDirectory
 from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
-from oauth_server.resource.bearer import AccessClaims
-from oauth_server.resource.opaque import OpaqueTokenVerifier
-from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
+from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
+from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
 from oauth_server.storage.models import AccessTokenRecord, RevokedToken
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
 

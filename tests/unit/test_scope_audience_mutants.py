@@ -25,8 +25,8 @@ from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.http import OAuthRequest
 from oauth_server.oauth.resources import resolve_audience
 from oauth_server.oauth.scopes import MAX_SCOPES, format_scope, parse_scope, resolve_scope
-from oauth_server.oauth.tokens import OpaqueTokenIssuer, TokenService
-from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.oauth.tokens.issue import OpaqueTokenIssuer, TokenService
+from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
 from oauth_server.storage.models import Change, Client, RevokedToken
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
 

@@ -33,7 +33,7 @@ from oauth_server.storage.models import (
 from oauth_server.storage.protocols import ClientRepository, Storage
 
 if TYPE_CHECKING:
-    from oauth_server.resource.revocation import RevokedClients
+    from oauth_server.oauth.tokens.verify.revocation import RevokedClients
 
 __all__ = [
     "CLIENT_CHANGE",

@@ -30,13 +30,11 @@ import base64
 import itertools
 import logging
 import os
-import secrets
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -48,10 +46,10 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from oauth_server.algorithms import SIGNING_ALGS, SigningAlg
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.background import Periodic
 from oauth_server.clock import Clock
-from oauth_server.config import Settings
 from oauth_server.errors import TemporarilyUnavailable
 from oauth_server.storage.errors import log_background_failure
 from oauth_server.storage.models import Change, SigningKeyRecord
@@ -59,7 +57,6 @@ from oauth_server.storage.protocols import Storage
 
 __all__ = [
     "KEYS_CHANGE",
-    "SUPPORTED_ALGS",
     "KeyEncryption",
     "KeyError_",
     "KeyManager",
@@ -69,7 +66,6 @@ __all__ = [
     "expired_keys",
     "generate_private_jwk",
     "key_binding",
-    "load_secret_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,10 +73,6 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
 
 KEYS_CHANGE = "keys"
-# Ed25519 is the fully specified name (RFC 9864); EdDSA, which it deprecates, is kept because
-# many verifiers (PyJWT among them) know only that name. Both use Ed25519 keys.
-SigningAlg = Literal["ES256", "RS256", "Ed25519", "EdDSA"]
-SUPPORTED_ALGS: tuple[SigningAlg, ...] = ("ES256", "RS256", "Ed25519", "EdDSA")
 AnyKey = ECKey | RSAKey | OKPKey
 # Tokens signed by a key may be verified this long after it stopped signing, on top of the
 # token lifetime and leeway: covers instances whose clocks lag a little.
@@ -96,27 +88,6 @@ class KeyError_(Exception):
 class NoSigningKey(TemporarilyUnavailable, KeyError_):
     """No usable key signs now (the active one was refused): a token request gets 503 with
     ``Retry-After``, not a 500, until an operator withdraws it and a new key takes over."""
-
-
-def load_secret_key(settings: Settings) -> bytes:
-    """The configured secret, or in development one generated once into ``secret_key_file``."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value().encode("utf-8")
-    if settings.env == "production":
-        raise KeyError_("OAUTH_SERVER_SECRET_KEY must be set in production")
-    path: Path = settings.secret_key_file
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with suppress(FileExistsError):  # another process created it first: use theirs
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-            log.warning(
-                "generated a development secret key in %s; set OAUTH_SERVER_SECRET_KEY in "
-                "production",
-                path,
-            )
-    return path.read_text().strip().encode("utf-8")
 
 
 def key_binding(*, kid: str, alg: str, public_jwk: str) -> bytes:
@@ -434,7 +405,7 @@ class KeyManager:
         kid, alg = record.kid, record.alg
         if not record.private_key:
             raise KeyError_(f"signing key {kid} was removed: its private key has been erased")
-        if alg not in SUPPORTED_ALGS:
+        if alg not in SIGNING_ALGS:
             raise KeyError_(f"signing key {kid} has an unsupported algorithm {alg}")
         binding = key_binding(kid=kid, alg=alg, public_jwk=record.public_jwk)
         private = self._encryption.decrypt_unbound(record.private_key, kid=kid)

@@ -23,6 +23,7 @@ __all__ = [
     "parse_form",
     "parse_json",
     "parse_query",
+    "split_urlencoded",
 ]
 
 Params = Mapping[str, str]
@@ -71,7 +72,9 @@ def _unquote(text: str) -> str:
     return text
 
 
-def _split_urlencoded(text: str) -> Iterable[tuple[str, str]]:
+def split_urlencoded(text: str) -> Iterable[tuple[str, str]]:
+    """Split ``application/x-www-form-urlencoded`` text (a form body or a query string) into
+    decoded pairs; percent-encoded bytes that are not UTF-8 raise ``UnicodeDecodeError``."""
     for part in text.split("&"):
         if not part:
             continue
@@ -82,7 +85,7 @@ def _split_urlencoded(text: str) -> Iterable[tuple[str, str]]:
 def parse_form(body: bytes) -> dict[str, str]:
     """Parse an ``application/x-www-form-urlencoded`` body (UTF-8, strict)."""
     try:
-        return _collect(_split_urlencoded(body.decode("utf-8")))
+        return _collect(split_urlencoded(body.decode("utf-8")))
     except UnicodeDecodeError:
         raise InvalidRequest("the request body is not valid UTF-8") from None
 

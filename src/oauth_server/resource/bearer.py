@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING
 
 from oauth_server.errors import (
     BearerChallenge,
@@ -20,39 +19,15 @@ from oauth_server.errors import (
     TooManyRequests,
 )
 from oauth_server.oauth.http import OAuthRequest
+from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH, AccessClaims, TokenVerifier
 
 if TYPE_CHECKING:
     from oauth_server.oauth.ratelimit import RateLimiter
 
-__all__ = ["MAX_TOKEN_LENGTH", "AccessClaims", "ResourceGuard", "TokenVerifier", "bearer_token"]
+__all__ = ["ResourceGuard", "bearer_token"]
 
 # b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="   (RFC 6750 §2.1)
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-MAX_TOKEN_LENGTH = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    """What a verified access token says (RFC 9068 §2.2 / RFC 7662 §2.2 members)."""
-
-    client_id: str
-    subject: str
-    scope: frozenset[str]
-    issued_at: int
-    expires_at: int
-    audience: tuple[str, ...] = ()
-    issuer: str = ""
-    jti: str | None = None
-    not_before: int | None = None
-    scope_text: str = ""
-    """The scope as issued, order kept (for introspection)."""
-    token_format: Literal["jwt", "opaque"] = "opaque"
-
-
-class TokenVerifier(Protocol):
-    async def verify(self, token: str) -> AccessClaims:
-        """Return the claims of a valid token or raise :class:`InvalidToken`."""
-        ...
 
 
 def bearer_token(request: OAuthRequest) -> str | None:

@@ -22,7 +22,8 @@ from oauth_server.config import Settings, load_settings
 from oauth_server.errors import NotFound
 from oauth_server.oauth.http import OAuthResponse, render_error
 from oauth_server.services import Services, build_services
-from oauth_server.web.api import Api, FastRouter, error_response, security_headers
+from oauth_server.web.adapters import error_response, security_headers, to_starlette
+from oauth_server.web.api import Api, FastRouter
 from oauth_server.web.protocol import BoundedHttpToolsProtocol, HttpLimits
 from oauth_server.web.routes import oauth, ops, restaurants, wellknown
 
@@ -48,12 +49,10 @@ def build_api(settings: Settings) -> Api:
 def _fallback_handlers(hsts: bool) -> dict[Any, Any]:
     """Handlers for what the router hands to Starlette: unknown paths (404) and the last-resort
     error handler, with the same security headers as every other response."""
-    extra = {name.decode(): value.decode() for name, value in security_headers(hsts=hsts)}
+    extra = security_headers(hsts=hsts)
 
     def respond(response: OAuthResponse) -> Response:
-        return Response(
-            response.body, status_code=response.status, headers={**response.headers, **extra}
-        )
+        return to_starlette(response, extra)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         # Only paths no operation declares reach Starlette's router.

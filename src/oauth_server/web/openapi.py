@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-if TYPE_CHECKING:
-    from oauth_server.web.api import Doc
-
-__all__ = ["build_openapi"]
+__all__ = ["Doc", "build_openapi"]
 
 _REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Doc:
+    """What OpenAPI says about one operation."""
+
+    summary: str
+    tags: Sequence[str] = ()
+    description: str | None = None
+    request_body: Mapping[str, type[BaseModel]] | None = None
+    """Media type → model of the request body."""
+    responses: Mapping[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
+    """Status → (description, model of the JSON body or None)."""
+    parameters: Sequence[Mapping[str, Any]] = ()
+    scopes: Sequence[str] | None = None
+    """Scopes of which a bearer token must hold one; ``None`` when the route is not protected."""
+    optional_auth: bool = False
+    client_auth: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class _Operation(Protocol):

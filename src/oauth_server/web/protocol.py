@@ -41,7 +41,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from oauth_server.errors import InvalidRequest, ServiceError, TemporarilyUnavailable
 from oauth_server.oauth.http import render_error
-from oauth_server.web.api import security_headers
+from oauth_server.web.adapters import security_headers
 
 __all__ = ["BoundedHttpToolsProtocol", "HttpLimits"]
 

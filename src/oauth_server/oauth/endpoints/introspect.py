@@ -9,7 +9,7 @@ from oauth_server.oauth.client_auth import AuthenticatedClient, ClientAuthentica
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
 from oauth_server.oauth.ratelimit import RateLimiter
-from oauth_server.resource.bearer import AccessClaims, TokenVerifier
+from oauth_server.oauth.tokens.verify.claims import AccessClaims, TokenVerifier
 
 __all__ = ["IntrospectionEndpoint"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from oauth_server.algorithms import SIGNING_ALGS
 from oauth_server.oauth.client_auth import SUPPORTED_AUTH_METHODS
-from oauth_server.resource.jwt import ALLOWED_ALGS
 
 __all__ = [
     "JWKS_PATH",
@@ -40,7 +40,7 @@ def authorization_server_metadata(
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "service_documentation": f"{issuer}/docs",
         # Not registered by RFC 8414; it names what signs our JWT access tokens (RFC 9068).
-        "access_token_signing_alg_values_supported": list(ALLOWED_ALGS),
+        "access_token_signing_alg_values_supported": list(SIGNING_ALGS),
     }
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
-from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidRequest, InvalidToken
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.http import NO_STORE, OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
-from oauth_server.resource.bearer import TokenVerifier
-from oauth_server.resource.jwt import looks_like_jwt
-from oauth_server.resource.opaque import OpaqueTokenVerifier
-from oauth_server.resource.revocation import RevokedJtis
+from oauth_server.oauth.tokens.verify.claims import TokenVerifier
+from oauth_server.oauth.tokens.verify.jwt import looks_like_jwt
+from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
+from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
 from oauth_server.storage.models import RevokedToken
 from oauth_server.storage.protocols import Storage
 
@@ -71,7 +69,7 @@ class RevocationEndpoint:
                 token_type=token_type,
                 ip=request.client_ip,
             )
-        return OAuthResponse(status=200, body=b"", headers=dict(NO_STORE))
+        return OAuthResponse(status=200, body=b"", headers=NO_STORE)
 
     async def _revoke_jwt(self, token: str, client_id: str) -> tuple[str, str] | None:
         """``(jti, "jwt")`` if this call revoked the token."""
@@ -82,29 +80,24 @@ class RevocationEndpoint:
         if claims.client_id != client_id or claims.jti is None:
             log.info("client %s asked to revoke a token of client %s", client_id, claims.client_id)
             return None
-        added = await self._storage.revocations.add(
-            token=RevokedToken(
+        added = await self._revoked.revoke(
+            self._storage.revocations,
+            RevokedToken(
                 jti=claims.jti,
                 client_id=claims.client_id,
                 expires_at=claims.expires_at,
                 revoked_at=int(self._clock.now()),
-            )
+            ),
         )
-        self._revoked.add(claims.jti, claims.expires_at)
         return (claims.jti, "jwt") if added else None
 
     async def _revoke_opaque(self, token: str, client_id: str) -> tuple[str, str] | None:
         """``(hex selector, "opaque")`` if this call revoked the token."""
-        parsed = parse_split_token(token)
-        if parsed is None:
+        found = await self._opaque.find(token)
+        if found is None:
             return None
-        selector, verifier_hash = parsed
-        record = await self._storage.tokens.get(selector=selector)
-        if record is None or not hmac.compare_digest(verifier_hash, record.verifier_hash):
+        if found.client_id != client_id:
+            log.info("client %s asked to revoke a token of client %s", client_id, found.client_id)
             return None
-        if record.client_id != client_id:
-            log.info("client %s asked to revoke a token of client %s", client_id, record.client_id)
-            return None
-        revoked = await self._storage.tokens.revoke(selector=selector, now=int(self._clock.now()))
-        self._opaque.forget(selector)  # here at once; other processes through the feed
-        return (selector.hex(), "opaque") if revoked else None
+        revoked = await self._opaque.revoke(found, now=int(self._clock.now()))
+        return (found.selector.hex(), "opaque") if revoked else None

@@ -13,7 +13,7 @@ from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
 from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.oauth.scopes import parse_scope
-from oauth_server.oauth.tokens import IssuedToken, TokenService
+from oauth_server.oauth.tokens.issue import TokenService, TokenSet
 
 __all__ = ["TokenEndpoint"]
 
@@ -55,14 +55,15 @@ class TokenEndpoint:
             await self._limiter.token_requested(client.client.client_id)
         self.check_grant_allowed(client, grant)
         decision = await grant.validate(client=client, params=params)
-        token = await self._tokens.issue(decision)
+        tokens = await self._tokens.issue(decision)
         if self._audit_issued:
-            self.record_issued(request, client, token)
-        return self.token_response(token, requested_scope=params.get("scope"))
+            self.record_issued(request, client, tokens)
+        return self.token_response(tokens, requested_scope=params.get("scope"))
 
     def record_issued(
-        self, request: OAuthRequest, client: AuthenticatedClient, token: IssuedToken
+        self, request: OAuthRequest, client: AuthenticatedClient, tokens: TokenSet
     ) -> None:
+        token = tokens.access
         self._audit.record(
             "token_issued",
             client_id=client.client.client_id,
@@ -87,9 +88,10 @@ class TokenEndpoint:
             raise UnauthorizedClient(f"this client may not use the {grant.grant_type} grant")
 
     @staticmethod
-    def token_response(token: IssuedToken, *, requested_scope: str | None) -> OAuthResponse:
+    def token_response(tokens: TokenSet, *, requested_scope: str | None) -> OAuthResponse:
         # §5.1: token_type, expires_in, access_token; scope is REQUIRED when the granted scope
         # differs from the requested one, and sent only then (so the seed's answer is unchanged).
+        token = tokens.access
         body: dict[str, object] = {
             "token_type": token.token_type,
             "expires_in": token.expires_in,
@@ -97,4 +99,8 @@ class TokenEndpoint:
         }
         if set(token.scope) != set(parse_scope(requested_scope)):
             body["scope"] = " ".join(token.scope)
+        if tokens.refresh_token is not None:
+            body["refresh_token"] = tokens.refresh_token
+        if tokens.id_token is not None:
+            body["id_token"] = tokens.id_token
         return OAuthResponse.json(body, no_store=True)

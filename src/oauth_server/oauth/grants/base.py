@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from oauth_server.oauth.client_auth import AuthenticatedClient
-from oauth_server.oauth.tokens import TokenGrant
+from oauth_server.oauth.tokens.issue import Authorization
 
 __all__ = ["Grant"]
 
@@ -17,6 +17,6 @@ class Grant(Protocol):
 
     async def validate(
         self, *, client: AuthenticatedClient, params: Mapping[str, str]
-    ) -> TokenGrant:
+    ) -> Authorization:
         """Check the grant-specific parameters and decide subject and scope, or raise."""
         ...

@@ -8,7 +8,7 @@ from typing import Final
 from oauth_server.oauth.client_auth import AuthenticatedClient
 from oauth_server.oauth.resources import resolve_audience
 from oauth_server.oauth.scopes import USER_SCOPES, resolve_scope
-from oauth_server.oauth.tokens import TokenGrant
+from oauth_server.oauth.tokens.issue import Authorization
 
 __all__ = ["ClientCredentialsGrant"]
 
@@ -21,7 +21,7 @@ class ClientCredentialsGrant:
 
     async def validate(
         self, *, client: AuthenticatedClient, params: Mapping[str, str]
-    ) -> TokenGrant:
+    ) -> Authorization:
         # §4.4.2: only grant_type and an optional scope. Authentication already proved the
         # client confidential (OAuth 2.1 §4.2: this grant is for confidential clients only).
         registered = client.client
@@ -36,6 +36,6 @@ class ClientCredentialsGrant:
             params.get("resource"), client=registered, default=self._default_resource
         )
         # §4.4.3: no refresh token; the subject is the client itself (RFC 9068 §2.2).
-        return TokenGrant(
+        return Authorization(
             client=registered, subject=registered.client_id, scope=scope, audience=audience
         )

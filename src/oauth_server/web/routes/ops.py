@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from swagger_ui_bundle import swagger_ui_path
 
 from oauth_server.errors import NotFound, TemporarilyUnavailable
-from oauth_server.oauth.http import OAuthResponse
-from oauth_server.web.api import HTML_HEADERS, Api, Call
+from oauth_server.oauth.http import Headers, OAuthResponse
+from oauth_server.web.adapters import HTML_HEADERS
+from oauth_server.web.api import Api, Call
 
 __all__ = ["register"]
 
@@ -63,14 +64,14 @@ def docs_assets() -> DocsAssets:
     return DocsAssets(page=page.encode("utf-8"), files=files)
 
 
-_JSON = {"Content-Type": "application/json"}
+_JSON = Headers.of({"Content-Type": "application/json"})
 
 
 def register(api: Api, *, openapi: bytes) -> None:
     @api.route("/healthz", methods=["GET"])
     async def healthz(call: Call) -> OAuthResponse:
         """Liveness: the process answers. Never touches the database."""
-        return OAuthResponse(200, b'{"status":"ok"}', dict(_JSON))
+        return OAuthResponse(200, b'{"status":"ok"}', _JSON)
 
     @api.route("/readyz", methods=["GET"])
     async def readyz(call: Call) -> OAuthResponse:
@@ -79,22 +80,24 @@ def register(api: Api, *, openapi: bytes) -> None:
             await call.services.storage.ping()
         except Exception as exc:
             raise TemporarilyUnavailable("the database is unreachable", detail=str(exc)) from exc
-        return OAuthResponse(200, b'{"status":"ready"}', dict(_JSON))
+        return OAuthResponse(200, b'{"status":"ready"}', _JSON)
 
     @api.route("/openapi.json", methods=["GET"])
     async def openapi_document(call: Call) -> OAuthResponse:
-        return OAuthResponse(200, openapi, dict(_JSON))
+        return OAuthResponse(200, openapi, _JSON)
 
     assets = docs_assets()
-    page_headers = {
-        "Content-Type": "text/html; charset=utf-8",
-        **HTML_HEADERS,
-        "Content-Security-Policy": DOCS_CSP,
-    }
+    page_headers = Headers.of(
+        {
+            "Content-Type": "text/html; charset=utf-8",
+            **HTML_HEADERS,
+            "Content-Security-Policy": DOCS_CSP,
+        }
+    )
 
     @api.route("/docs", methods=["GET"])
     async def docs(call: Call) -> OAuthResponse:
-        return OAuthResponse(200, assets.page, dict(page_headers))
+        return OAuthResponse(200, assets.page, page_headers)
 
     @api.route("/docs/assets/{name}", methods=["GET"])
     async def docs_asset(call: Call) -> OAuthResponse:

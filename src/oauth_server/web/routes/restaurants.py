@@ -10,9 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from oauth_server.cache import TTLCache
 from oauth_server.errors import InvalidRequest
-from oauth_server.oauth.http import OAuthResponse
+from oauth_server.oauth.http import Headers, OAuthResponse
 from oauth_server.oauth.params import parse_query
-from oauth_server.resource.bearer import AccessClaims
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
 from oauth_server.resource.restaurants import (
     ADDRESS_MAX,
     NAME_MAX,
@@ -148,8 +148,11 @@ class _RenderedPages:
         return body
 
 
+_JSON = Headers.of({"Content-Type": "application/json"})
+
+
 def _json_body(body: bytes) -> OAuthResponse:
-    return OAuthResponse(200, body, {"Content-Type": "application/json"})
+    return OAuthResponse(200, body, _JSON)
 
 
 def _limit(value: str | None) -> int:

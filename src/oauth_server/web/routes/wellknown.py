@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oauth_server.oauth.endpoints.metadata import JWKS_PATH, PROTECTED_RESOURCE_PATH
-from oauth_server.oauth.http import OAuthResponse
+from oauth_server.oauth.http import Headers, OAuthResponse
 from oauth_server.web.api import Api, Call, Doc
 
 __all__ = ["register"]
@@ -13,15 +13,17 @@ __all__ = ["register"]
 # knows a key before it signs.
 # Public, credential-free documents: any origin may read them (browser clients discover the
 # server and fetch keys with them). CORS stays off everywhere else.
-_PUBLIC = {
-    "Content-Type": "application/json",
-    "Cache-Control": "public, max-age=300",
-    "Access-Control-Allow-Origin": "*",
-}
+_PUBLIC = Headers.of(
+    {
+        "Content-Type": "application/json",
+        "Cache-Control": "public, max-age=300",
+        "Access-Control-Allow-Origin": "*",
+    }
+)
 
 
 def _document(body: bytes) -> OAuthResponse:
-    return OAuthResponse(status=200, body=body, headers=dict(_PUBLIC))
+    return OAuthResponse(status=200, body=body, headers=_PUBLIC)
 
 
 def register(api: Api) -> None:

@@ -17,9 +17,9 @@ from joserfc import jwk
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from oauth_server.algorithms import SIGNING_ALGS
 from oauth_server.background import Periodic
 from oauth_server.clock import Clock
-from oauth_server.resource.jwt import ALLOWED_ALGS
 
 __all__ = ["RemoteJwks"]
 
@@ -88,7 +88,7 @@ class RemoteJwks:
         if not isinstance(entry, dict):
             return None
         kid, alg = entry.get("kid"), entry.get("alg")
-        if not isinstance(kid, str) or alg not in ALLOWED_ALGS:
+        if not isinstance(kid, str) or alg not in SIGNING_ALGS:
             return None
         if entry.get("use", "sig") != "sig" or any(m in entry for m in _PRIVATE_MEMBERS):
             return None

@@ -14,8 +14,8 @@ token they cover can still be accepted, so both stay as small as the live revoca
 from __future__ import annotations
 
 from oauth_server.clock import Clock
-from oauth_server.resource.bearer import AccessClaims
-from oauth_server.storage.models import JTI_CHANGE, Change
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
+from oauth_server.storage.models import JTI_CHANGE, Change, RevokedToken
 from oauth_server.storage.protocols import RevocationRepository
 
 __all__ = ["JTI_CHANGE", "RevokedClients", "RevokedJtis"]
@@ -34,6 +34,13 @@ class RevokedJtis:
     def add(self, jti: str, expires_at: int) -> None:
         self._expiry[jti] = max(expires_at, self._expiry.get(jti, 0))
         self._prune()
+
+    async def revoke(self, repository: RevocationRepository, token: RevokedToken) -> bool:
+        """Record the revocation in the store (which announces the ``jti`` to every process)
+        and here at once; ``True`` only if this call recorded it."""
+        added = await repository.add(token=token)
+        self.add(token.jti, token.expires_at)
+        return added
 
     def is_revoked(self, jti: str) -> bool:
         return jti in self._expiry

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from oauth_server.resource.bearer import AccessClaims, TokenVerifier
-from oauth_server.resource.jwt import looks_like_jwt
+from oauth_server.oauth.tokens.verify.claims import AccessClaims, TokenVerifier
+from oauth_server.oauth.tokens.verify.jwt import looks_like_jwt
 
 __all__ = ["AnyTokenVerifier"]
 

@@ -4,7 +4,7 @@ The selector finds the row; the verifier's SHA-256 must equal the stored one (co
 That comparison comes first: until it has passed, nothing about the row is told — a wrong,
 truncated or borrowed secret is refused exactly like an unknown token, whether the row is
 live, revoked or expired. Only then are revocation, expiry, the lifetime cap and the client's
-cutoff (:class:`~oauth_server.resource.revocation.RevokedClients`) checked.
+cutoff (:class:`~oauth_server.oauth.tokens.verify.revocation.RevokedClients`) checked.
 
 A found row (revoked or not) is remembered by selector until the token expires or for five
 minutes, whichever is sooner — the verifier is still checked on every use. A revocation
@@ -30,12 +30,12 @@ from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidToken
-from oauth_server.resource.bearer import AccessClaims
-from oauth_server.resource.revocation import RevokedClients
+from oauth_server.oauth.tokens.verify.claims import AccessClaims
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients
 from oauth_server.storage.models import AccessTokenRecord, Change
 from oauth_server.storage.protocols import AccessTokenRepository
 
-__all__ = ["OpaqueTokenVerifier"]
+__all__ = ["OpaqueToken", "OpaqueTokenVerifier"]
 
 _CACHE_TTL_CAP = 300.0
 # Compared against when the selector is unknown, so that path does the same work.
@@ -47,6 +47,15 @@ class _Entry:
     verifier_hash: bytes
     claims: AccessClaims
     revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueToken:
+    """A stored token whose secret matched, whatever its state (see
+    :meth:`OpaqueTokenVerifier.find`)."""
+
+    selector: bytes
+    client_id: str
 
 
 class OpaqueTokenVerifier:
@@ -124,6 +133,29 @@ class OpaqueTokenVerifier:
             scope_text=record.scope,
             token_format="opaque",
         )
+
+    async def find(self, token: str) -> OpaqueToken | None:
+        """The stored token ``token`` names, revoked, expired or not, when its secret matches
+        (constant-time); ``None`` otherwise. Read from the store, for revocation (RFC 7009),
+        which must find a token whatever its cached state."""
+        parsed = parse_split_token(token)
+        if parsed is None:
+            return None
+        selector, verifier_hash = parsed
+        record = await self._repository.get(selector=selector)
+        if record is None:
+            hmac.compare_digest(verifier_hash, _DUMMY_HASH)
+            return None
+        if not hmac.compare_digest(verifier_hash, record.verifier_hash):
+            return None
+        return OpaqueToken(selector, record.client_id)
+
+    async def revoke(self, token: OpaqueToken, *, now: int) -> bool:
+        """Revoke in the store (which announces it to every process through the change feed)
+        and forget it here at once; ``True`` only if this call revoked it."""
+        revoked = await self._repository.revoke(selector=token.selector, now=now)
+        self.forget(token.selector)
+        return revoked
 
     def forget(self, selector: bytes) -> None:
         self._generation += 1

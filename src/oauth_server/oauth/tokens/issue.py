@@ -1,4 +1,6 @@
-"""Access-token issuance behind one small interface, chosen per client by its token format."""
+"""Token issuance: a grant decides an :class:`Authorization`; :class:`TokenService` turns it into
+a :class:`TokenSet` — the access token (by the client's token format: JWT or opaque) and, for the
+grants that have them, a refresh token and an ID token (``None`` for client_credentials)."""
 
 from __future__ import annotations
 
@@ -19,18 +21,20 @@ from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat
 from oauth_server.storage.protocols import AccessTokenRepository
 
 __all__ = [
+    "AccessToken",
     "AccessTokenIssuer",
-    "IssuedToken",
+    "Authorization",
     "JwtAccessTokenIssuer",
     "OpaqueTokenIssuer",
-    "TokenGrant",
     "TokenService",
+    "TokenSet",
 ]
 
 
 @dataclass(frozen=True, slots=True)
-class TokenGrant:
-    """What a grant decided: which client gets a token, for whom, with which scope."""
+class Authorization:
+    """What a grant decided: which client gets tokens, for whom, with which scope and
+    audience. A decision, not yet a token."""
 
     client: Client
     subject: str
@@ -39,7 +43,9 @@ class TokenGrant:
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedToken:
+class AccessToken:
+    """An issued access token and what the token response says about it."""
+
     access_token: str
     expires_in: int
     scope: tuple[str, ...]
@@ -50,8 +56,19 @@ class IssuedToken:
     token_format: TokenFormat = "jwt"
 
 
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """What one token request issues (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3)."""
+
+    access: AccessToken
+    refresh_token: str | None = None
+    """Issued by the authorization_code and refresh_token grants when the client may refresh."""
+    id_token: str | None = None
+    """Issued for an OpenID Connect request (scope ``openid``)."""
+
+
 class AccessTokenIssuer(Protocol):
-    async def issue(self, grant: TokenGrant) -> IssuedToken: ...
+    async def issue(self, authorization: Authorization) -> AccessToken: ...
 
 
 class OpaqueTokenIssuer:
@@ -63,7 +80,7 @@ class OpaqueTokenIssuer:
         self._clock = clock
         self._ttl = ttl
 
-    async def issue(self, grant: TokenGrant) -> IssuedToken:
+    async def issue(self, grant: Authorization) -> AccessToken:
         clock_now = self._clock.now()
         token = new_split_token(clock_now)
         now = int(clock_now)
@@ -79,7 +96,7 @@ class OpaqueTokenIssuer:
                 audience=" ".join(grant.audience),
             )
         )
-        return IssuedToken(
+        return AccessToken(
             access_token=token.value,
             expires_in=self._ttl,
             scope=grant.scope,
@@ -107,7 +124,7 @@ class JwtAccessTokenIssuer:
     def _jti(self) -> str:
         return f"{self._jti_prefix}{next(self._jti_counter):x}"
 
-    async def issue(self, grant: TokenGrant) -> IssuedToken:
+    async def issue(self, grant: Authorization) -> AccessToken:
         now = int(self._clock.now())
         key = self._ring.signing_key(now)
         audience = grant.audience
@@ -128,17 +145,19 @@ class JwtAccessTokenIssuer:
                 orjson.dumps({"typ": "at+jwt", "alg": key.alg, "kid": key.kid})
             ).rstrip(b"=")
         value = key.sign_compact(header, orjson.dumps(claims))
-        return IssuedToken(
+        return AccessToken(
             access_token=value, expires_in=self._ttl, scope=grant.scope, token_id=jti
         )
 
 
 class TokenService:
-    """Issues with the issuer matching the client's token format."""
+    """Issues the access token with the issuer matching the client's token format (the refresh
+    and ID token issuers join here with the grants that use them)."""
 
     def __init__(self, issuers: Mapping[TokenFormat, AccessTokenIssuer]) -> None:
         self._issuers = dict(issuers)
 
-    async def issue(self, grant: TokenGrant) -> IssuedToken:
-        issuer = self._issuers.get(grant.client.token_format) or self._issuers["opaque"]
-        return await issuer.issue(grant)
+    async def issue(self, authorization: Authorization) -> TokenSet:
+        client = authorization.client
+        issuer = self._issuers.get(client.token_format) or self._issuers["opaque"]
+        return TokenSet(await issuer.issue(authorization))

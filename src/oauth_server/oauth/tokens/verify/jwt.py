@@ -28,15 +28,15 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from oauth_server.algorithms import SIGNING_ALGS
 from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.errors import InvalidToken
-from oauth_server.resource.bearer import MAX_TOKEN_LENGTH, AccessClaims
-from oauth_server.resource.revocation import RevokedClients, RevokedJtis
+from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH, AccessClaims
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
 
-__all__ = ["ALLOWED_ALGS", "JwtVerifier", "KeySource", "VerificationKey", "looks_like_jwt"]
+__all__ = ["JwtVerifier", "KeySource", "VerificationKey", "looks_like_jwt"]
 
-ALLOWED_ALGS = ("ES256", "RS256", "Ed25519", "EdDSA")
 _FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "crit")
 _TYPES = ("at+jwt", "application/at+jwt")
 _CACHE_TTL_CAP = 300.0
@@ -127,7 +127,7 @@ class JwtVerifier:
                 if name in header:
                     raise InvalidToken(f"the token header must not contain {name}")
             alg, kid = header.get("alg"), header.get("kid")
-            if alg not in ALLOWED_ALGS or not isinstance(kid, str):
+            if alg not in SIGNING_ALGS or not isinstance(kid, str):
                 raise InvalidToken("the token's algorithm or key id is not accepted")
             key = self._keys.verification_key(kid, now)
             if key is None:
@@ -137,7 +137,7 @@ class JwtVerifier:
             return key.key
 
         try:
-            signed = jws.deserialize_compact(token, select_key, algorithms=ALLOWED_ALGS)
+            signed = jws.deserialize_compact(token, select_key, algorithms=SIGNING_ALGS)
         except (InvalidToken, _UnknownKid):
             raise
         except (JoseError, ValueError, TypeError, KeyError):
