@@ -134,6 +134,37 @@ async def test_a_wrong_secret_is_refused_like_an_unknown_token(
     assert (await verifier.verify(token)).client_id == "app"
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "cached"])
+@pytest.mark.parametrize("state", ["revoked", "expired"])
+async def test_a_wrong_secret_learns_nothing_about_a_revoked_or_expired_row(
+    verifier: OpaqueTokenVerifier,
+    tokens: CountingTokens,
+    clock: FrozenClock,
+    warm: bool,
+    state: str,
+) -> None:
+    # The secret is compared first: only its holder is told "revoked" or "expired".
+    token = store(tokens, ttl=600)
+    another = store(tokens)
+    selector = next(iter(tokens.rows))
+    if state == "revoked":
+        await tokens.revoke(selector=selector, now=NOW)
+        told = "the access token was revoked"
+    else:
+        clock.advance(600)
+        told = "the access token has expired"
+    if warm:
+        assert await refused(verifier, token) == told
+    selector_part = token[: SELECTOR_BYTES * 4 // 3]
+    for candidate in (
+        other_secret(token),
+        other_secret(token, flip=SELECTOR_BYTES),
+        selector_part + another[len(selector_part) :],
+    ):
+        assert await refused(verifier, candidate) == NOT_VALID
+    assert await refused(verifier, token) == told
+
+
 async def test_expiry_is_exact_to_the_second(
     verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock: FrozenClock
 ) -> None:
@@ -218,11 +249,18 @@ async def test_forget_and_feed_changes_evict(
     assert (await verifier.verify(token)).client_id == "app"
     verifier.on_change(Change(change_id=3, kind="token", key=selector.hex()))
     assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 2
+    # The revoked row is remembered too (a revoked token costs no database read either).
     tokens.rows[selector] = replace(tokens.rows[selector], revoked_at=None)
-    await verifier.verify(token)
+    assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 2
+    verifier.forget(selector)  # the row is read again
+    assert (await verifier.verify(token)).client_id == "app"
+    assert tokens.lookups == 3
     tokens.rows[selector] = replace(tokens.rows[selector], revoked_at=NOW)
     verifier.forget(selector)
     assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 4
 
 
 def test_the_default_cache_is_large() -> None:
