@@ -4,6 +4,7 @@ may be, what is stored (never the secret), and who is told of a change (kills th
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -382,3 +383,33 @@ async def test_revoking_every_token_of_a_client() -> None:
     await bare.registry.create(client_id="app", scopes=("a",))
     assert await bare.registry.revoke_tokens("app") is True
     assert len(bare.storage.revocations.clients) == 1
+
+
+class GatedClients(MemoryClients):
+    """A read that waits, after fetching the row, until ``gate`` is set (a lookup in flight)."""
+
+    def __init__(self, *clients: Client) -> None:
+        super().__init__(*clients)
+        self.gate = asyncio.Event()
+        self.reading = asyncio.Event()
+
+    async def get(self, *, client_id: str) -> Client | None:
+        row = await super().get(client_id=client_id)
+        self.reading.set()
+        await self.gate.wait()
+        return row
+
+
+async def test_every_change_during_a_lookup_keeps_its_row_out_of_the_cache() -> None:
+    # Not only the first one: an earlier change must not make the next one count for less.
+    clients = GatedClients(make_client("app"))
+    directory = ClientDirectory(clients)
+    directory.invalidate("other")  # an earlier, unrelated change
+    in_flight = asyncio.create_task(directory.get("app"))
+    await clients.reading.wait()
+    del clients.rows["app"]
+    directory.on_change(Change(change_id=1, kind="client", key="app"))  # deleted meanwhile
+    clients.gate.set()
+    assert await in_flight is not None  # read before the deletion: answered once
+    assert await directory.get("app") is None
+    assert clients.lookups == 2

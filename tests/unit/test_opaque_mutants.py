@@ -7,6 +7,7 @@ token: same error, same description, no hint that it exists, was revoked or has 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import replace
 
@@ -295,3 +296,47 @@ async def test_without_opaque_tokens_everything_goes_to_the_jwt_verifier() -> No
     jwt = Recording("jwt")
     claims = await AnyTokenVerifier(jwt=jwt, opaque=None).verify("abc")
     assert (claims.client_id, jwt.seen) == ("jwt", ["abc"])
+
+
+async def test_a_lifetime_over_the_cap_is_refused_by_name(
+    tokens: CountingTokens, clock: FrozenClock
+) -> None:
+    capped = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock, max_lifetime=600)
+    assert (await capped.verify(store(tokens, ttl=600))).expires_at == NOW + 600
+    assert await refused(capped, store(tokens, ttl=601)) == (
+        "the access token's lifetime exceeds the server's maximum"
+    )
+
+
+class GatedTokens(CountingTokens):
+    """A read that waits, after fetching the row, until ``gate`` is set (a lookup in flight)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.reading = asyncio.Event()
+
+    async def get(self, *, selector: bytes) -> AccessTokenRecord | None:
+        row = await super().get(selector=selector)
+        self.reading.set()
+        await self.gate.wait()
+        return row
+
+
+async def test_every_eviction_during_a_lookup_keeps_its_row_out_of_the_cache(
+    clock: FrozenClock,
+) -> None:
+    # Not only the first one: an earlier eviction must not make the next one count for less.
+    tokens = GatedTokens()
+    verifier = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock)
+    token = store(tokens)
+    selector = next(iter(tokens.rows))
+    verifier.forget(selector)  # an earlier, unrelated eviction
+    in_flight = asyncio.create_task(verifier.verify(token))
+    await tokens.reading.wait()
+    tokens.rows[selector] = replace(tokens.rows[selector], revoked_at=NOW)
+    verifier.forget(selector)  # the revocation, while the row is being read
+    tokens.gate.set()
+    assert (await in_flight).client_id == "app"  # read before the revocation: answered once
+    assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 2
