@@ -78,10 +78,10 @@ async def test_a_locked_sqlite_database_is_503_and_the_server_recovers(rig: Rig)
                 "/oauth/token", data={"grant_type": "client_credentials"}, auth=client.auth
             )
 
-        async def active(value: str) -> bool:
-            response = await http.post(
-                "/oauth/introspect", data={"token": value}, auth=rig.opaque.auth
-            )
+        async def active(value: str, owner: ClientCredentials = rig.opaque) -> bool:
+            # Each token introspected by its own client: introspecting another client's token
+            # is a right (the client's `introspect` audiences) that neither client has.
+            response = await http.post("/oauth/introspect", data={"token": value}, auth=owner.auth)
             assert response.status_code == 200, response.text
             return bool(response.json()["active"])
 
@@ -127,7 +127,7 @@ async def test_a_locked_sqlite_database_is_503_and_the_server_recovers(rig: Rig)
         # Nothing that answered 503 happened: both tokens are still active, the restaurant
         # unchanged; and now the same requests succeed.
         assert await active(opaque_token)
-        assert await active(jwt)
+        assert await active(jwt, DEMO_CLIENT)
         restaurant = await http.get(f"/api/restaurants/{DEMO_ID}", headers=bearer(jwt))
         assert restaurant.status_code == 200
         assert restaurant.json()["Address"] != "Locked update"
