@@ -113,6 +113,8 @@ SECURITY_CRITICAL_UNIT_TESTS = (
     "test_scope_audience_mutants.py",
     "test_clients_mutants.py",
     "test_token_endpoint.py",
+    "test_params_mutants.py",
+    "test_addresses_mutants.py",
 )
 _UNIT = Path(__file__).parent / "unit"
 

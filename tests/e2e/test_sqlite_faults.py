@@ -79,7 +79,8 @@ async def test_a_locked_sqlite_database_is_503_and_the_server_recovers(rig: Rig)
             )
 
         async def active(value: str, owner: ClientCredentials = rig.opaque) -> bool:
-            # Introspection is a right: each client asks about its own tokens.
+            # Each token introspected by its own client: introspecting another client's token
+            # is a right (the client's `introspect` audiences) that neither client has.
             response = await http.post("/oauth/introspect", data={"token": value}, auth=owner.auth)
             assert response.status_code == 200, response.text
             return bool(response.json()["active"])

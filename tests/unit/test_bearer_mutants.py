@@ -12,6 +12,7 @@ from oauth_server.errors import (
     InsufficientScope,
     InvalidBearerRequest,
     InvalidToken,
+    TooManyRequests,
 )
 from oauth_server.oauth.http import OAuthRequest
 from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH, AccessClaims
@@ -152,3 +153,102 @@ async def test_a_token_without_the_scope_is_refused_naming_the_scopes() -> None:
     assert type(error) is InsufficientScope
     assert error.description == "the access token lacks the required scope"
     assert error.scope == "a b"
+
+
+# --- refused tokens are counted per address (RFC 6585 §4) ----------------------------------
+
+CHALLENGE = 'Bearer realm="my-realm", resource_metadata="https://meta.example"'
+
+
+class BearerLimiter:
+    """The rate limiter as the guard sees it: ``lockouts`` addresses are refused up front,
+    and the failure numbered ``spend_at`` spends the budget."""
+
+    def __init__(self, *, locked: bool = False, spend_at: int = 0) -> None:
+        self.bearer_lockouts: dict[str, float] = {"192.0.2.7": 1e12} if locked else {}
+        self.spend_at = spend_at
+        self.calls: list[tuple[str, str]] = []
+
+    def before_bearer(self, address: str) -> None:
+        self.calls.append(("before", address))
+        if address in self.bearer_lockouts:
+            raise TooManyRequests(30)
+
+    async def bearer_failed(self, address: str) -> None:
+        self.calls.append(("failed", address))
+        if len([c for c in self.calls if c[0] == "failed"]) == self.spend_at:
+            raise TooManyRequests(60)
+
+
+def limited_guard(verifier: Fixed, limiter: BearerLimiter) -> ResourceGuard:
+    return ResourceGuard(
+        verifier,
+        resource=RESOURCE,
+        realm="my-realm",
+        resource_metadata="https://meta.example",
+        limiter=limiter,  # type: ignore[arg-type]
+    )
+
+
+def from_address(header: str | None, address: str = "192.0.2.7") -> OAuthRequest:
+    headers = {} if header is None else {"authorization": header}
+    return OAuthRequest("GET", "/restaurants", headers=headers, client_ip=address)
+
+
+async def test_a_refused_token_is_counted_against_its_address() -> None:
+    limiter = BearerLimiter()
+    with pytest.raises(InvalidToken) as caught:
+        await limited_guard(Fixed(None), limiter).authenticate(
+            from_address("Bearer bad"), any_of=("read",), required=True
+        )
+    assert (caught.value.realm, caught.value.resource_metadata) == (
+        "my-realm",
+        "https://meta.example",
+    )
+    assert limiter.calls == [("failed", "192.0.2.7")]  # no lockout yet: not asked before
+    # A token for another resource is a refused token too.
+    other = Fixed(claims(audience=("https://other.example",)))
+    with pytest.raises(InvalidToken):
+        await limited_guard(other, limiter).authenticate(
+            from_address("Bearer t"), any_of=("read",), required=True
+        )
+    assert limiter.calls[-1] == ("failed", "192.0.2.7")
+    # Valid tokens, missing tokens and missing scopes are not failures of the token.
+    calls = len(limiter.calls)
+    guard_ok = limited_guard(Fixed(claims()), limiter)
+    assert await guard_ok.authenticate(from_address("Bearer t"), any_of=("read",), required=True)
+    assert await guard_ok.authenticate(from_address(None), any_of=("read",), required=False) is None
+    with pytest.raises(InsufficientScope):
+        await guard_ok.authenticate(from_address("Bearer t"), any_of=("admin",), required=True)
+    assert len(limiter.calls) == calls
+
+
+async def test_the_failure_that_spends_the_budget_is_a_429_with_the_challenge() -> None:
+    limiter = BearerLimiter(spend_at=1)
+    with pytest.raises(TooManyRequests) as caught:
+        await limited_guard(Fixed(None), limiter).authenticate(
+            from_address("Bearer bad"), any_of=("read",), required=True
+        )
+    assert caught.value.retry_after == 60
+    assert caught.value.challenge == CHALLENGE
+    assert caught.value.headers() == {"Retry-After": "60", "WWW-Authenticate": CHALLENGE}
+    assert caught.value.__suppress_context__  # raised from None: no InvalidToken chained
+
+
+async def test_a_locked_out_address_gets_429_before_its_token_is_looked_at() -> None:
+    limiter = BearerLimiter(locked=True)
+    verifier = Fixed(claims())
+    with pytest.raises(TooManyRequests) as caught:
+        await limited_guard(verifier, limiter).authenticate(
+            from_address("Bearer t"), any_of=("read",), required=True
+        )
+    assert caught.value.challenge == CHALLENGE
+    assert caught.value.retry_after == 30
+    assert verifier.seen == []
+    assert limiter.calls == [("before", "192.0.2.7")]
+    # Another address, while some address is locked out: asked, and let through.
+    got = await limited_guard(verifier, limiter).authenticate(
+        from_address("Bearer t", "198.51.100.1"), any_of=("read",), required=True
+    )
+    assert got is verifier.claims
+    assert limiter.calls[-1] == ("before", "198.51.100.1")

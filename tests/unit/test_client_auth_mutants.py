@@ -153,6 +153,9 @@ async def test_credentials_at_the_length_limit_are_accepted() -> None:
         ({"client_id": "nobody", "client_secret": "s3cret"}, "nobody", "unknown client"),
         ({"client_id": "public", "client_secret": ""}, "public", "public client"),
         ({"client_id": "public", "client_secret": "x"}, "public", "public client"),
+        # RFC 6749 Appendix A.1: a client id is VSCHARs; anything else names no client.
+        ({"client_id": "adm\u00e9in", "client_secret": "x"}, "adm\u00e9in", "malformed client id"),
+        ({"client_id": "a\x00b", "client_secret": "s3cret"}, "a\x00b", "malformed client id"),
         ({"client_id": LONG_ID + "i", "client_secret": "x"}, LONG_ID, "credentials too long"),
         (
             {"client_id": LONG_ID, "client_secret": LONG_SECRET + "s"},
@@ -254,3 +257,20 @@ def test_split_tokens_round_trip() -> None:
         assert len(split.value) == 59
         assert parse_split_token(split.value) == (split.selector, split.verifier_hash)
         assert split.selector[:6] == (1_800_000_000_500).to_bytes(6, "big")
+
+
+async def test_a_malformed_client_id_is_never_looked_up() -> None:
+    # Even a row stored under such an id (which no registry could create) is not reached.
+    odd = make_client("caf\u00e9", "s3cret")
+    clients = MemoryClients(odd, make_client("app", "s3cret"))
+    audit = MemoryAudit()
+    auth = ClientAuthenticator(ClientDirectory(clients), audit=audit)
+    params = {"client_id": "caf\u00e9", "client_secret": "s3cret"}
+    with pytest.raises(InvalidClient) as caught:
+        await auth.authenticate(request(params), params)
+    assert caught.value.description == "client authentication failed"
+    assert clients.lookups == 0
+    assert audit.events[-1][1]["reason"] == "malformed client id"
+    params = {"client_id": "app", "client_secret": "s3cret"}
+    assert (await auth.authenticate(request(params), params)).client.client_id == "app"
+    assert clients.lookups == 1

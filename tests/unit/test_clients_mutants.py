@@ -4,6 +4,7 @@ may be, what is stored (never the secret), and who is told of a change (kills th
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +14,7 @@ from oauth_server.cache import TTLCache
 from oauth_server.clock import FrozenClock
 from oauth_server.crypto import hash_secret, verify_secret
 from oauth_server.oauth.clients import ClientDirectory, ClientRegistry, InvalidClientMetadata
-from oauth_server.storage.models import Change, Client
+from oauth_server.storage.models import Change, Client, ClientRevocation
 from tests.fakes import MemoryAudit, MemoryClients, make_client
 
 NOW = 1_800_000_000
@@ -26,27 +27,37 @@ def clocked(directory: ClientDirectory, clock: FrozenClock) -> ClientDirectory:
     return directory
 
 
-async def test_known_clients_are_cached_a_minute_unknown_ones_five_seconds() -> None:
+async def test_known_and_unknown_clients_are_both_cached_a_minute() -> None:
+    # Unknown ids are remembered as long as known ones, so timing cannot tell which exist.
     clock = FrozenClock(NOW)
     clients = MemoryClients(make_client("app"))
     directory = clocked(ClientDirectory(clients), clock)
     assert directory._cache._max_entries == 50_000
     assert (await directory.get("app")) is clients.rows["app"]
     assert await directory.get("ghost") is None
-    clock.advance(4.9)
-    await directory.get("app")
-    await directory.get("ghost")
     assert clients.lookups == 2
-    clock.advance(0.1)  # t = 5: the unknown id is asked again, the known one is not
+    clock.advance(59.9)
+    assert (await directory.get("app")) is clients.rows["app"]
+    assert await directory.get("ghost") is None
+    assert clients.lookups == 2
+    clock.advance(0.1)  # t = 60: both are asked again
     await directory.get("app")
     await directory.get("ghost")
-    assert clients.lookups == 3
-    clock.advance(54.9)
-    await directory.get("app")
-    assert clients.lookups == 3
-    clock.advance(0.1)  # t = 60
-    await directory.get("app")
     assert clients.lookups == 4
+
+
+async def test_the_directory_clock_and_lifetime_are_its_arguments() -> None:
+    now = [0.0]
+    clients = MemoryClients(make_client("app"))
+    directory = ClientDirectory(clients, ttl=10.0, max_entries=7, monotonic=lambda: now[0])
+    assert directory._cache._max_entries == 7
+    await directory.get("app")
+    now[0] = 9.9
+    await directory.get("app")
+    assert clients.lookups == 1
+    now[0] = 10.0
+    await directory.get("app")
+    assert clients.lookups == 2
 
 
 async def test_invalidation_by_call_and_by_change() -> None:
@@ -71,6 +82,7 @@ class Clients:
     def __init__(self) -> None:
         self.rows: dict[str, Client] = {}
         self.calls: list[tuple[str, Any]] = []
+        self.set_secret_succeeds = True
 
     async def get(self, *, client_id: str) -> Client | None:
         return self.rows.get(client_id)
@@ -79,8 +91,8 @@ class Clients:
         self.calls.append(("add", client.client_id))
         self.rows[client.client_id] = client
 
-    async def delete(self, *, client_id: str) -> bool:
-        self.calls.append(("delete", client_id))
+    async def delete(self, *, client_id: str, revocation: ClientRevocation) -> bool:
+        self.calls.append(("delete", (client_id, revocation)))
         return self.rows.pop(client_id, None) is not None
 
     async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool:
@@ -96,11 +108,29 @@ class Changes:
         self.published.append((kind, key, now))
 
 
+class Revocations:
+    def __init__(self) -> None:
+        self.clients: list[ClientRevocation] = []
+
+    async def revoke_client(self, *, revocation: ClientRevocation) -> None:
+        self.clients.append(revocation)
+
+
 class Storage:
     def __init__(self) -> None:
         self.clients = Clients()
-        self.clients.set_secret_succeeds = True  # type: ignore[attr-defined]
         self.changes = Changes()
+        self.revocations = Revocations()
+
+
+class Cutoffs:
+    """RevokedClients as the registry sees it: what this process was told at once."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[str, int]] = []
+
+    def add(self, client_id: str, revoked_at: int) -> None:
+        self.added.append((client_id, revoked_at))
 
 
 class Directory:
@@ -111,16 +141,22 @@ class Directory:
         self.invalidated.append(client_id)
 
 
+MAX_TOKEN_AGE = 4000
+
+
 class World:
-    def __init__(self, *, directory: bool = True) -> None:
+    def __init__(self, *, directory: bool = True, cutoffs: bool = True) -> None:
         self.storage = Storage()
         self.audit = MemoryAudit()
         self.directory = Directory() if directory else None
+        self.cutoffs = Cutoffs() if cutoffs else None
         self.clock = FrozenClock(NOW + 0.9)
         self.registry = ClientRegistry(
             self.storage,  # type: ignore[arg-type]
             clock=self.clock,
             directory=self.directory,  # type: ignore[arg-type]
+            revoked_clients=self.cutoffs,  # type: ignore[arg-type]
+            max_token_age=MAX_TOKEN_AGE,
             audit=self.audit,
         )
 
@@ -134,6 +170,7 @@ async def test_a_client_is_created_with_every_field() -> None:
         default_scopes=("a",),
         token_format="opaque",
         resources=("https://one.example", "https://two.example", "https://one.example"),
+        introspect=("https://rs.example", "https://one.example", "https://rs.example"),
     )
     assert created.secret is not None
     assert len(created.secret) == 43
@@ -148,6 +185,7 @@ async def test_a_client_is_created_with_every_field() -> None:
         resources=("https://one.example", "https://two.example"),
         created_at=NOW,
         updated_at=NOW,
+        introspect=("https://rs.example", "https://one.example"),
     )
     assert world.storage.clients.rows["app"] == created.client
     assert created.secret not in repr(world.storage.clients.rows)
@@ -163,6 +201,7 @@ async def test_creation_defaults() -> None:
     client = created.client
     assert len(client.client_id) == 22  # new_token(16)
     assert (client.token_format, client.default_scopes, client.resources) == ("jwt", ("a", "b"), ())
+    assert client.introspect == ()  # no right to introspect other clients' tokens
     assert client.grant_types == frozenset({"client_credentials"})
     assert client.name == ""
     assert world.storage.changes.published == [("client", client.client_id, NOW)]
@@ -225,6 +264,16 @@ async def test_explicitly_no_default_scopes() -> None:
             {"resources": ("https://one.example#",)},
             "resource 'https://one.example#' must be an absolute URI without a fragment (RFC 8707)",
         ),
+        (
+            {"introspect": ("rs.example",)},
+            "introspection audience 'rs.example' must be an absolute URI without a fragment "
+            "(RFC 8707)",
+        ),
+        (
+            {"resources": ("https://ok.example",), "introspect": ("https://rs.example#x",)},
+            "introspection audience 'https://rs.example#x' must be an absolute URI without a "
+            "fragment (RFC 8707)",
+        ),
     ],
 )
 async def test_invalid_metadata_is_refused_and_nothing_is_stored(
@@ -271,20 +320,99 @@ async def test_rotating_an_unknown_or_vanished_client() -> None:
     world = World()
     assert await world.registry.rotate_secret("ghost") is None
     await world.registry.create(client_id="app", scopes=("a",))
-    world.storage.clients.set_secret_succeeds = False  # type: ignore[attr-defined]
+    world.storage.clients.set_secret_succeeds = False
     assert await world.registry.rotate_secret("app") is None
     assert world.storage.changes.published == [("client", "app", NOW)]
     assert [kind for kind, _ in world.audit.events] == ["client_created"]
 
 
-async def test_deletion() -> None:
+async def test_deletion_revokes_every_token_in_the_same_write() -> None:
     world = World()
     await world.registry.create(client_id="app", scopes=("a",))
     world.clock.advance(5)
     assert await world.registry.delete("app") is True
     assert "app" not in world.storage.clients.rows
+    revocation = ClientRevocation(
+        client_id="app", revoked_at=NOW + 5, expires_at=NOW + 5 + MAX_TOKEN_AGE
+    )
+    assert world.storage.clients.calls[-1] == ("delete", ("app", revocation))
+    assert world.cutoffs is not None
+    assert world.cutoffs.added == [("app", NOW + 5)]  # this process at once
     assert world.storage.changes.published[-1] == ("client", "app", NOW + 5)
+    assert world.directory is not None
+    assert world.directory.invalidated == ["app", "app"]
     assert world.audit.events[-1] == ("client_deleted", {"client_id": "app"})
     assert await world.registry.delete("app") is False
     assert len(world.storage.changes.published) == 2
     assert len(world.audit.events) == 2
+    assert world.cutoffs.added == [("app", NOW + 5)]
+    assert world.directory.invalidated == ["app", "app"]
+
+
+async def test_deletion_without_a_local_cutoff_set() -> None:
+    world = World(cutoffs=False, directory=False)
+    await world.registry.create(client_id="app", scopes=("a",))
+    assert await world.registry.delete("app") is True
+    assert world.audit.events[-1] == ("client_deleted", {"client_id": "app"})
+
+
+def test_a_revocation_is_kept_a_day_and_two_leeways_by_default() -> None:
+    registry = ClientRegistry(Storage(), clock=FrozenClock(NOW))  # type: ignore[arg-type]
+    assert registry._revocation("app", NOW) == ClientRevocation(
+        client_id="app", revoked_at=NOW, expires_at=NOW + 86_400 + 600
+    )
+
+
+async def test_revoking_every_token_of_a_client() -> None:
+    world = World()
+    await world.registry.create(client_id="app", scopes=("a",))
+    world.clock.advance(7)
+    assert await world.registry.revoke_tokens("app") is True
+    assert world.storage.revocations.clients == [
+        ClientRevocation(client_id="app", revoked_at=NOW + 7, expires_at=NOW + 7 + MAX_TOKEN_AGE)
+    ]
+    assert world.cutoffs is not None
+    assert world.cutoffs.added == [("app", NOW + 7)]
+    assert "app" in world.storage.clients.rows  # the client stays
+    assert world.audit.events[-1] == ("client_tokens_revoked", {"client_id": "app"})
+    # An unknown client: nothing recorded, nothing told.
+    assert await world.registry.revoke_tokens("ghost") is False
+    assert len(world.storage.revocations.clients) == 1
+    assert world.cutoffs.added == [("app", NOW + 7)]
+    assert world.audit.events[-1] == ("client_tokens_revoked", {"client_id": "app"})
+    assert len(world.audit.events) == 2
+    # Without a local cutoff set, the stored revocation is still made.
+    bare = World(cutoffs=False)
+    await bare.registry.create(client_id="app", scopes=("a",))
+    assert await bare.registry.revoke_tokens("app") is True
+    assert len(bare.storage.revocations.clients) == 1
+
+
+class GatedClients(MemoryClients):
+    """A read that waits, after fetching the row, until ``gate`` is set (a lookup in flight)."""
+
+    def __init__(self, *clients: Client) -> None:
+        super().__init__(*clients)
+        self.gate = asyncio.Event()
+        self.reading = asyncio.Event()
+
+    async def get(self, *, client_id: str) -> Client | None:
+        row = await super().get(client_id=client_id)
+        self.reading.set()
+        await self.gate.wait()
+        return row
+
+
+async def test_every_change_during_a_lookup_keeps_its_row_out_of_the_cache() -> None:
+    # Not only the first one: an earlier change must not make the next one count for less.
+    clients = GatedClients(make_client("app"))
+    directory = ClientDirectory(clients)
+    directory.invalidate("other")  # an earlier, unrelated change
+    in_flight = asyncio.create_task(directory.get("app"))
+    await clients.reading.wait()
+    del clients.rows["app"]
+    directory.on_change(Change(change_id=1, kind="client", key="app"))  # deleted meanwhile
+    clients.gate.set()
+    assert await in_flight is not None  # read before the deletion: answered once
+    assert await directory.get("app") is None
+    assert clients.lookups == 2

@@ -71,14 +71,20 @@ def endpoint(verifier: Tokens, limiter: Limiter | None = None) -> IntrospectionE
         make_client("app", "s1"),
         make_client("rs", "s2"),
         make_client("other-rs", "s3"),
+        make_client("requester", "s4"),
     )
+    # Introspection of other clients' tokens is a right (the client's `introspect` audiences);
+    # being allowed to *request* an audience (`resources`) grants nothing here.
+    clients.rows["rs"] = replace(clients.rows["rs"], introspect=(DEFAULT,))
     clients.rows["other-rs"] = replace(
-        clients.rows["other-rs"], resources=("https://other.example",)
+        clients.rows["other-rs"], introspect=("https://other.example", "https://third.example")
+    )
+    clients.rows["requester"] = replace(
+        clients.rows["requester"], resources=(DEFAULT, "https://other.example")
     )
     return IntrospectionEndpoint(
         authenticator=ClientAuthenticator(ClientDirectory(clients), limiter=limiter),  # type: ignore[arg-type]
         verifier=verifier,
-        default_resource=DEFAULT,
         limiter=limiter,  # type: ignore[arg-type]
     )
 
@@ -143,11 +149,18 @@ async def test_optional_members_are_left_out_and_many_audiences_are_a_list() -> 
     ("caller", "secret", "token", "active"),
     [
         ("app", "s1", claims("app", audience=("https://elsewhere",)), True),  # its own token
-        ("rs", "s2", claims("app"), True),  # a token for the default resource
+        ("rs", "s2", claims("app"), True),  # a token for the audience it may introspect
         ("rs", "s2", claims("app", audience=("https://x", DEFAULT)), True),
         ("rs", "s2", claims("app", audience=("https://other.example",)), False),
         ("other-rs", "s3", claims("app", audience=("https://other.example",)), True),
-        ("other-rs", "s3", claims("app"), False),  # not its resource, not its token
+        ("other-rs", "s3", claims("app", audience=("https://third.example",)), True),
+        ("other-rs", "s3", claims("app"), False),  # not its audience, not its token
+        ("other-rs", "s3", claims("app", audience=()), False),
+        # No right to introspect: the server's own API's tokens stay hidden (there is no
+        # default audience any more), and requestable resources grant nothing.
+        ("requester", "s4", claims("app"), False),
+        ("requester", "s4", claims("app", audience=("https://other.example",)), False),
+        ("app", "s1", claims("rs"), False),
     ],
 )
 async def test_who_may_see_a_token(

@@ -15,7 +15,7 @@ from oauth_server.errors import InvalidToken
 from oauth_server.oauth.keys import LoadedKey
 from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH, AccessClaims
 from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
-from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
 from tests.unit.test_jwt_verifier import (
     CLAIMS,
     FORGERIES,
@@ -106,6 +106,10 @@ MORE: dict[str, tuple[Callable[[], str], str]] = {
         "the access token has expired",
     ),
     "long garbage": (lambda: "x" * (MAX_TOKEN_LENGTH - 2) + "..", MALFORMED),
+    "iat beyond the leeway": (
+        lambda: sign(claims={**CLAIMS, "iat": NOW + 31}),
+        "the access token was issued in the future",
+    ),
 }
 
 
@@ -253,3 +257,25 @@ async def test_revocation_is_checked_on_first_sight_and_from_the_cache(
     await verifier.verify(other)
     revoked.add("jti-2", NOW + 3600)
     assert await reason(verifier, other) == "the access token was revoked"
+
+
+LIFETIME = "the access token's lifetime exceeds the server's maximum"
+
+
+async def test_a_lifetime_over_the_cap_and_leeway_is_refused_by_name(keys: StaticKeys) -> None:
+    capped = JwtVerifier(keys, issuer=ISSUER, clock=FrozenClock(NOW), leeway=30, max_lifetime=600)
+    at_cap = sign(claims={**CLAIMS, "exp": NOW + 630})
+    assert (await capped.verify(at_cap)).expires_at == NOW + 630
+    over = sign(claims={**CLAIMS, "jti": "j-over", "exp": NOW + 631})
+    assert await reason(capped, over) == LIFETIME
+
+
+async def test_a_client_cutoff_is_refused_as_revoked_by_name(keys: StaticKeys) -> None:
+    clients = RevokedClients(clock=FrozenClock(NOW), max_token_age=3660)
+    verifier = JwtVerifier(
+        keys, issuer=ISSUER, clock=FrozenClock(NOW), leeway=30, revoked_clients=clients
+    )
+    token = sign()
+    await verifier.verify(token)
+    clients.add("app", NOW)
+    assert await reason(verifier, token) == "the access token was revoked"

@@ -7,6 +7,7 @@ token: same error, same description, no hint that it exists, was revoked or has 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import replace
 
@@ -134,6 +135,37 @@ async def test_a_wrong_secret_is_refused_like_an_unknown_token(
     assert (await verifier.verify(token)).client_id == "app"
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "cached"])
+@pytest.mark.parametrize("state", ["revoked", "expired"])
+async def test_a_wrong_secret_learns_nothing_about_a_revoked_or_expired_row(
+    verifier: OpaqueTokenVerifier,
+    tokens: CountingTokens,
+    clock: FrozenClock,
+    warm: bool,
+    state: str,
+) -> None:
+    # The secret is compared first: only its holder is told "revoked" or "expired".
+    token = store(tokens, ttl=600)
+    another = store(tokens)
+    selector = next(iter(tokens.rows))
+    if state == "revoked":
+        await tokens.revoke(selector=selector, now=NOW)
+        told = "the access token was revoked"
+    else:
+        clock.advance(600)
+        told = "the access token has expired"
+    if warm:
+        assert await refused(verifier, token) == told
+    selector_part = token[: SELECTOR_BYTES * 4 // 3]
+    for candidate in (
+        other_secret(token),
+        other_secret(token, flip=SELECTOR_BYTES),
+        selector_part + another[len(selector_part) :],
+    ):
+        assert await refused(verifier, candidate) == NOT_VALID
+    assert await refused(verifier, token) == told
+
+
 async def test_expiry_is_exact_to_the_second(
     verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock: FrozenClock
 ) -> None:
@@ -218,11 +250,18 @@ async def test_forget_and_feed_changes_evict(
     assert (await verifier.verify(token)).client_id == "app"
     verifier.on_change(Change(change_id=3, kind="token", key=selector.hex()))
     assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 2
+    # The revoked row is remembered too (a revoked token costs no database read either).
     tokens.rows[selector] = replace(tokens.rows[selector], revoked_at=None)
-    await verifier.verify(token)
+    assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 2
+    verifier.forget(selector)  # the row is read again
+    assert (await verifier.verify(token)).client_id == "app"
+    assert tokens.lookups == 3
     tokens.rows[selector] = replace(tokens.rows[selector], revoked_at=NOW)
     verifier.forget(selector)
     assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 4
 
 
 def test_the_default_cache_is_large() -> None:
@@ -257,3 +296,47 @@ async def test_without_opaque_tokens_everything_goes_to_the_jwt_verifier() -> No
     jwt = Recording("jwt")
     claims = await AnyTokenVerifier(jwt=jwt, opaque=None).verify("abc")
     assert (claims.client_id, jwt.seen) == ("jwt", ["abc"])
+
+
+async def test_a_lifetime_over_the_cap_is_refused_by_name(
+    tokens: CountingTokens, clock: FrozenClock
+) -> None:
+    capped = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock, max_lifetime=600)
+    assert (await capped.verify(store(tokens, ttl=600))).expires_at == NOW + 600
+    assert await refused(capped, store(tokens, ttl=601)) == (
+        "the access token's lifetime exceeds the server's maximum"
+    )
+
+
+class GatedTokens(CountingTokens):
+    """A read that waits, after fetching the row, until ``gate`` is set (a lookup in flight)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.reading = asyncio.Event()
+
+    async def get(self, *, selector: bytes) -> AccessTokenRecord | None:
+        row = await super().get(selector=selector)
+        self.reading.set()
+        await self.gate.wait()
+        return row
+
+
+async def test_every_eviction_during_a_lookup_keeps_its_row_out_of_the_cache(
+    clock: FrozenClock,
+) -> None:
+    # Not only the first one: an earlier eviction must not make the next one count for less.
+    tokens = GatedTokens()
+    verifier = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock)
+    token = store(tokens)
+    selector = next(iter(tokens.rows))
+    verifier.forget(selector)  # an earlier, unrelated eviction
+    in_flight = asyncio.create_task(verifier.verify(token))
+    await tokens.reading.wait()
+    tokens.rows[selector] = replace(tokens.rows[selector], revoked_at=NOW)
+    verifier.forget(selector)  # the revocation, while the row is being read
+    tokens.gate.set()
+    assert (await in_flight).client_id == "app"  # read before the revocation: answered once
+    assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 2

@@ -18,8 +18,13 @@ from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.tokens.verify.claims import AccessClaims
 from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
-from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
-from oauth_server.storage.models import AccessTokenRecord, RevokedToken
+from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
+from oauth_server.storage.models import (
+    AccessTokenRecord,
+    Change,
+    ClientRevocation,
+    RevokedToken,
+)
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
 
 NOW = 1_800_000_000
@@ -205,3 +210,89 @@ async def test_the_token_parameter_is_required_and_the_caller_authenticated() ->
     with pytest.raises(InvalidClient):
         await world.revoke("app", "wrong", token=JWT)
     assert world.jwts.seen == []
+
+
+# --- client-wide cutoffs (a deleted client, `clients revoke-tokens`) -----------------------
+
+
+def issued(client_id: str, issued_at: int) -> AccessClaims:
+    return AccessClaims(
+        client_id=client_id,
+        subject=client_id,
+        scope=frozenset(),
+        issued_at=issued_at,
+        expires_at=issued_at + 3600,
+    )
+
+
+def test_a_cutoff_voids_the_clients_tokens_issued_up_to_it() -> None:
+    cutoffs = RevokedClients(clock=FrozenClock(1000), max_token_age=500)
+    cutoffs.add("app", 900)
+    assert cutoffs.voids(issued("app", 900))  # its own second too
+    assert cutoffs.voids(issued("app", 899))
+    assert not cutoffs.voids(issued("app", 901))
+    assert not cutoffs.voids(issued("other", 0))
+    cutoffs.add("app", 800)  # an earlier cutoff arriving late never moves it back
+    assert cutoffs.voids(issued("app", 900))
+    cutoffs.add("app", 950)
+    assert cutoffs.voids(issued("app", 950))
+    assert len(cutoffs) == 1
+
+
+def test_cutoffs_are_dropped_at_the_prune_interval_once_they_cover_nothing() -> None:
+    clock = FrozenClock(0)
+    cutoffs = RevokedClients(clock=clock, max_token_age=100)
+    cutoffs.add("gone", -101)  # older than any acceptable token: the first add prunes at once
+    assert len(cutoffs) == 0
+    cutoffs.add("edge", -40)
+    cutoffs.add("early", -41)
+    cutoffs.add("earlier", -42)
+    clock.advance(59)
+    # The prune is a pass over the whole map: at most one a minute, not one per add.
+    cutoffs.add("x", 59)
+    assert len(cutoffs) == 4
+    clock.advance(1)
+    cutoffs.add("y", 60)  # t = 60: prune; a token issued at -40 may still be accepted
+    assert cutoffs.voids(issued("edge", -40))
+    assert not cutoffs.voids(issued("early", -41))
+    assert not cutoffs.voids(issued("earlier", -42))
+    assert len(cutoffs) == 3
+    clock.advance(60)
+    cutoffs.add("z", 120)  # t = 120: the next prune; "edge" (-40 < 20) goes
+    assert not cutoffs.voids(issued("edge", -40))
+    assert len(cutoffs) == 3
+
+
+async def test_loading_reads_the_cutoffs_still_active_now() -> None:
+    class Repository:
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        async def active_clients(self, *, now: int) -> list[ClientRevocation]:
+            self.asked.append(now)
+            return [
+                ClientRevocation(client_id="app", revoked_at=900, expires_at=1500),
+                ClientRevocation(client_id="b", revoked_at=950, expires_at=1500),
+            ]
+
+    cutoffs = RevokedClients(clock=FrozenClock(1000.7), max_token_age=500)
+    repository = Repository()
+    await cutoffs.load(repository)  # type: ignore[arg-type]
+    assert repository.asked == [1000]
+    assert cutoffs.voids(issued("app", 900))
+    assert not cutoffs.voids(issued("app", 901))
+    assert cutoffs.voids(issued("b", 950))
+    assert len(cutoffs) == 2
+
+
+def test_feed_changes_carry_the_cutoff_then_the_client_id() -> None:
+    cutoffs = RevokedClients(clock=FrozenClock(1000), max_token_age=500)
+    cutoffs.on_change(Change(change_id=1, kind="client_tokens", key="900 app"))
+    # RFC 6749 Appendix A.1: a client id may contain spaces; only the first one separates.
+    cutoffs.on_change(Change(change_id=2, kind="client_tokens", key="950 my app"))
+    assert cutoffs.voids(issued("app", 900))
+    assert cutoffs.voids(issued("my app", 950))
+    assert not cutoffs.voids(issued("app", 901))
+    for key in ("900", "900 ", "soon app", " app", "", "-5 app"):  # unreadable: ignored
+        cutoffs.on_change(Change(change_id=3, kind="client_tokens", key=key))
+    assert len(cutoffs) == 2
