@@ -25,39 +25,24 @@ def table_rows() -> list[str]:
 
 def references(cell: str) -> list[tuple[str, str | None]]:
     """Each (test file, test name or None) a cell names. Forms used: ``tests/d/test_x.py``,
-    ``tests/d/test_x.py::name``, ``::name`` (the file named last), ``test_y.py::name`` and
-    ``test_y.py`` (in the folder named last), and ``file (`name`, `name`)``."""
+    ``tests/d/test_x.py::name``, ``::name`` and a bare ``test_name`` (in the file named last),
+    ``test_y.py::name`` and ``test_y.py`` (in the folder named last)."""
     found: list[tuple[str, str | None]] = []
     folder = "tests"
     current: str | None = None
-    consumed = 0  # the end of a parenthesized list of names already read
-    for match in _CODE.finditer(cell):
-        token = match.group(1)
-        if match.start() < consumed:
-            continue
-        if token.startswith("make ") or "*" in token or not (".py" in token or "::" in token):
+    for token in _CODE.findall(cell):
+        if token.startswith("make ") or "*" in token:
             continue
         path, _, name = token.partition("::")
-        if path:
+        if path.endswith(".py"):
             if "/" not in path:
                 path = f"{folder}/{path}"
             folder = path.rsplit("/", 1)[0]
             current = path
-        elif current is None:
-            raise AssertionError(f"{token!r} names no file: {cell}")
-        else:
-            path = current
-        if not name:
-            # ``file (`name`, ...)``: names in parentheses right after the file.
-            rest = cell[match.end() :]
-            if rest.startswith(" ("):
-                inner = rest[2 : rest.index(")")]
-                names = [sub.removeprefix("::") for sub in _CODE.findall(inner)]
-                if names and all(sub.startswith("test") for sub in names):
-                    found.extend((path, sub) for sub in names)
-                    consumed = match.end() + rest.index(")")
-                    continue
-        found.append((path, name or None))
+            found.append((path, name or None))
+        elif (not path and name) or (path.startswith("test_") and not name):
+            assert current is not None, f"{token!r} names no file: {cell}"
+            found.append((current, name or path))
     return found
 
 
@@ -91,15 +76,18 @@ def test_the_reference_parser_reads_every_form() -> None:
         " `tests/e2e/test_a.py::test_one`, `::test_two`, `test_b.py::test_three`, `test_c.py`,"
         " `tests/unit/test_d.py` (`test_four`, `test_five`), `make mutate`,"
         " `tests/unit/test_*_mutants.py`, `tests/e2e/test_e.py` (`::test_six`),"
-        " `tests/e2e/test_f.py` (a note on `pg_stat_activity`)"
+        " `tests/e2e/test_f.py` (a note on `pg_stat_activity`), `test_seven`"
     )
     assert references(cell) == [
         ("tests/e2e/test_a.py", "test_one"),
         ("tests/e2e/test_a.py", "test_two"),
         ("tests/e2e/test_b.py", "test_three"),
         ("tests/e2e/test_c.py", None),
+        ("tests/unit/test_d.py", None),
         ("tests/unit/test_d.py", "test_four"),
         ("tests/unit/test_d.py", "test_five"),
+        ("tests/e2e/test_e.py", None),
         ("tests/e2e/test_e.py", "test_six"),
         ("tests/e2e/test_f.py", None),
+        ("tests/e2e/test_f.py", "test_seven"),
     ]
