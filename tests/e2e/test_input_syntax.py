@@ -15,24 +15,18 @@ import json
 import httpx
 import pytest
 
-from oauth_server.config import Settings
 from oauth_server.web.api import FastRouter
-from tests.helpers import DEMO_ID, basic, bearer, seed_token
+from tests.helpers import DEMO_ID, FORM, basic, bearer, seed_token
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
 ENDPOINTS = ["/oauth/token", "/oauth/introspect", "/oauth/revoke"]
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key="input-syntax-test-secret-key-0123456789",
-        rate_limit_auth_failures_per_client="5/minute",
-        rate_limit_auth_failures_per_address="8/minute",
-        cache_sync_interval=0.05,
-    )
+pytestmark = pytest.mark.settings(
+    secret_key="input-syntax-test-secret-key-0123456789",
+    rate_limit_auth_failures_per_client="5/minute",
+    rate_limit_auth_failures_per_address="8/minute",
+)
 
 
 def _raw_basic(client_id: str, secret: str) -> str:

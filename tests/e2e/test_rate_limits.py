@@ -22,29 +22,24 @@ from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan, unavailable
-from tests.helpers import DEMO_ID, basic, bearer, eventually, seed_token
+from tests.helpers import DEMO_ID, FORM, basic, bearer, eventually, seed_token
 from tests.process import ServerProcess, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 SECRET_KEY = "rate-limit-test-secret-key-0123456789"
 # A protected route of the restaurants API (needs a write scope; `restaurent` has it).
 PROTECTED = f"/restaurentUpdate?id={DEMO_ID}&Name=x"
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key=SECRET_KEY,
-        rate_limit_auth_failures_per_client_address="5/minute",
-        rate_limit_auth_failures_per_client="12/minute",
-        rate_limit_auth_failures_per_address="8/minute",
-        rate_limit_bearer_failures_per_address="4/minute",
-        rate_limit_tokens_per_client="10/minute",
-        rate_limit_introspections_per_client="3/minute",
-        cache_sync_interval=0.05,
-    )
+pytestmark = pytest.mark.settings(
+    secret_key=SECRET_KEY,
+    rate_limit_auth_failures_per_client_address="5/minute",
+    rate_limit_auth_failures_per_client="12/minute",
+    rate_limit_auth_failures_per_address="8/minute",
+    rate_limit_bearer_failures_per_address="4/minute",
+    rate_limit_tokens_per_client="10/minute",
+    rate_limit_introspections_per_client="3/minute",
+)
 
 
 def client_at(app: FastRouter, address: str) -> httpx.AsyncClient:
