@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import pytest
 from sqlalchemy import insert, select
 
 from oauth_server.clock import FrozenClock
@@ -177,6 +179,25 @@ async def test_the_background_purge_runs_every_interval(storage: SqlStorage) -> 
         assert len(tokens) == 5
     finally:
         await background.stop()
+
+
+async def test_the_purge_interval_is_jittered_by_a_quarter(
+    storage: SqlStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: every instance purges every ``OAUTH_SERVER_PURGE_INTERVAL`` seconds jittered
+    ±25 %, so that instances started together do not purge in step."""
+    schedules: list[Callable[[], float]] = []
+
+    class Recorded:
+        def __init__(self, *_args: object, interval: Callable[[], float], **_kw: object) -> None:
+            schedules.append(interval)
+
+    monkeypatch.setattr("oauth_server.maintenance.Periodic", Recorded)
+    purger(storage, FrozenClock(NOW), interval=100)
+    waits = [schedules[0]() for _ in range(200)]
+    assert all(75 <= wait <= 125 for wait in waits)
+    assert min(waits) < 90  # spread over the range, not one value
+    assert max(waits) > 110
 
 
 async def test_services_start_and_stop_the_purge(settings: Settings, clock: FrozenClock) -> None:
