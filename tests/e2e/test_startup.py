@@ -197,6 +197,9 @@ def test_the_banner_names_the_issuer_first(tmp_path: Path) -> None:
     assert lines[banner] == f"Issuer: {issuer}    <- clients must use this URL"
     # First: no other banner line before it, and the curl example uses the issuer.
     assert "PythonOauthServer (development)" in lines[banner + 1]
+    # Then the address it listens on, and the demo client with the first request to try.
+    assert f"listening on 127.0.0.1:{server.port}," in lines[banner + 1]
+    assert lines[banner + 2] == "demo client: admin / getroot (scope restaurent)"
     assert not any("PythonOauthServer" in line for line in lines[:banner])
     assert any(line.startswith(f"curl -s -X POST {issuer}/oauth/token") for line in lines)
 

@@ -60,12 +60,21 @@ def test_encryption_round_trip_and_binding() -> None:
     assert box.decrypt_unbound(blob, kid="k1") is None  # a bound row is never read unbound
 
 
-def test_development_secret_is_generated_once(tmp_path: Path) -> None:
+def test_development_secret_is_generated_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = Settings(secret_key_file=tmp_path / "var" / "secret")
     first = load_secret_key(settings)
     assert len(first) >= 48
     assert (tmp_path / "var" / "secret").stat().st_mode & 0o777 == 0o600
+    # README: development "generates one in var/secret_key and says so" (once).
+    said = [r.getMessage() for r in caplog.records if "generated a development secret" in r.msg]
+    assert said == [
+        f"generated a development secret key in {tmp_path / 'var' / 'secret'}; "
+        "set OAUTH_SERVER_SECRET_KEY in production"
+    ]
     assert load_secret_key(settings) == first
+    assert len([r for r in caplog.records if "generated a development secret" in r.msg]) == 1
 
 
 def test_production_needs_a_configured_secret(tmp_path: Path) -> None:
