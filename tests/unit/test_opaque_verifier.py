@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from dataclasses import replace
 
 import pytest
 
+from oauth_server.cache import TTLCache
 from oauth_server.clock import FrozenClock
 from oauth_server.crypto import SplitToken, new_split_token
 from oauth_server.errors import InvalidToken
@@ -252,3 +254,30 @@ async def test_the_cache_is_not_trusted_while_the_change_feed_is_not_read(
     await tokens.revoke(selector=token.selector, now=NOW)
     assert await refusal(verifier, token.value) == "the access token was revoked"
     assert tokens.reads == 2
+
+
+async def test_a_found_row_is_remembered_for_five_minutes_at_most(
+    tokens: CountingTokens,
+    clock_at_now: FrozenClock,
+    clients: RevokedClients,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """README: an opaque token is checked against the database the first time an instance
+    meets it, then remembered for up to five minutes (even if it lives an hour)."""
+    elapsed = [0.0]
+    monkeypatch.setattr(
+        "oauth_server.resource.opaque.TTLCache",
+        functools.partial(TTLCache, monotonic=lambda: elapsed[0]),
+    )
+    verifier = OpaqueTokenVerifier(
+        tokens, issuer=ISSUER, clock=clock_at_now, revoked_clients=clients
+    )
+    token = (await issue(tokens, ttl=3600)).value
+    await verifier.verify(token)
+    assert tokens.reads == 1
+    elapsed[0] = 299.0
+    await verifier.verify(token)
+    assert tokens.reads == 1  # from memory
+    elapsed[0] = 300.0
+    await verifier.verify(token)
+    assert tokens.reads == 2  # five minutes on: read again
