@@ -152,6 +152,30 @@ async def test_failures_from_one_address_are_limited(client: httpx.AsyncClient) 
     assert statuses[8:] == [429, 429]
 
 
+@pytest.mark.settings(rate_limits=False)
+async def test_rate_limits_off_enforce_nothing(client: httpx.AsyncClient) -> None:
+    """README: ``OAUTH_SERVER_RATE_LIMITS=false`` turns the limits off: the same ten failures
+    from one address (the per-address budget here is 8), then more tokens for one client than
+    its budget of 10, all answered as if no limit existed."""
+    for index in range(10):
+        response = await client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": f"ghost{index}",
+                "client_secret": "x",
+            },
+        )
+        assert response.status_code == 401
+    for _ in range(12):
+        response = await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": basic("admin", "getroot")},
+        )
+        assert response.status_code == 200
+
+
 async def test_unreadable_credentials_count_against_the_address(client: httpx.AsyncClient) -> None:
     for _ in range(8):
         response = await client.post(
