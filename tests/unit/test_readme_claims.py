@@ -4,8 +4,16 @@ it. A renamed or deleted test must break the build, not leave the README pointin
 from __future__ import annotations
 
 import ast
+import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
+
+from oauth_server.audit.trail import AuditTrail
+from oauth_server.maintenance import Purger
+from oauth_server.oauth.keys import KeyManager
+from oauth_server.resource.jwks import RemoteJwks
+from oauth_server.storage.sql import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -91,3 +99,42 @@ def test_the_reference_parser_reads_every_form() -> None:
         ("tests/e2e/test_f.py", None),
         ("tests/e2e/test_f.py", "test_seven"),
     ]
+
+
+def default(callable_: Callable[..., object], parameter: str) -> object:
+    return inspect.signature(callable_).parameters[parameter].default
+
+
+def test_the_numbers_the_readme_states_are_the_codes() -> None:
+    """Bounds the README states in prose (each used by the services as these defaults); their
+    behaviour is tested where they are implemented, with smaller values. If one changes, so
+    must the README."""
+    readme = README.read_text(encoding="utf-8")
+    stated = {
+        # "waiting for a pooled connection, a new connection or one statement is each bounded
+        # to 3 s"
+        "each bounded to 3 s": engine.DATABASE_TIMEOUT == 3.0,
+        # "writes 503 after the 10 s busy timeout"
+        "the 10 s busy timeout": "PRAGMA busy_timeout=10000" in inspect.getsource(engine),
+        # Purge: "opaque tokens and JWT revocations ten minutes after the tokens expired",
+        # "in batches of 1,000 rows", "signing keys a day after their verification window"
+        "ten\nminutes after the tokens expired": default(Purger, "grace") == 600,
+        "in batches of 1,000 rows": default(Purger, "batch_size") == 1000,
+        "signing keys a day after their verification window": default(Purger, "key_margin")
+        == 86_400,
+        # Audit: "writes the buffer every second, in batches of 500 rows", "beyond 100,000"
+        "writes the buffer every second, in batches of 500 rows": (
+            default(AuditTrail, "flush_interval"),
+            default(AuditTrail, "batch_size"),
+        )
+        == (1.0, 500),
+        "beyond 100,000 waiting events": default(AuditTrail, "max_buffered") == 100_000,
+        # "refreshing on an unknown `kid` at most every 10 s; the issuer's own key manager
+        # re-reads the keys table on an unknown `kid` at most once a second"
+        "at most every 10 s": default(RemoteJwks, "min_refresh_interval") == 10.0,
+        "at most once a\n  second": default(KeyManager, "min_reload_interval") == 1.0,
+        "`RemoteJwks`\n  refreshes every 300 s": default(RemoteJwks, "max_age") == 300.0,
+    }
+    for sentence, holds in stated.items():
+        assert " ".join(sentence.split()) in " ".join(readme.split()), sentence
+        assert holds, sentence
