@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from oauth_server.web.api import FastRouter
-from tests.helpers import DEMO_ID, FORM, basic, bearer, seed_token
+from tests.helpers import DEMO_ID, FORM, app_services, basic, bearer, seed_token
 
 JSON = {"Content-Type": "application/json"}
 ENDPOINTS = ["/oauth/token", "/oauth/introspect", "/oauth/revoke"]
@@ -131,8 +131,8 @@ async def test_bad_client_ids_are_rate_limited_and_audited(
         statuses.append(response.status_code)
     # Five failures for that client id (the per-client budget), then 429 like any brute force.
     assert statuses == [401] * 5 + [429]
-    await app.state.services.audit.flush()
-    events = await app.state.services.storage.audit.recent(limit=100)
+    await app_services(app).audit.flush()
+    events = await app_services(app).storage.audit.recent(limit=100)
     failed = [json.loads(e.data) for e in events if e.kind == "client_auth_failed"]
     assert len(failed) == 5
     assert {event["client_id"] for event in failed} == {"adm\x00in"}

@@ -22,7 +22,7 @@ from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan, unavailable
-from tests.helpers import DEMO_ID, FORM, basic, bearer, eventually, seed_token
+from tests.helpers import DEMO_ID, FORM, app_services, basic, bearer, eventually, seed_token
 from tests.process import ServerProcess, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -59,8 +59,8 @@ async def attempt(
 
 
 async def rate_limited_events(app: FastRouter) -> list[dict[str, Any]]:
-    await app.state.services.audit.flush()
-    events = await app.state.services.storage.audit.recent(limit=1000)
+    await app_services(app).audit.flush()
+    events = await app_services(app).storage.audit.recent(limit=1000)
     return [json.loads(e.data) for e in events if e.kind == "rate_limited"]
 
 
@@ -267,7 +267,7 @@ async def test_refused_bearer_tokens_are_limited_per_address(app: FastRouter) ->
 async def test_valid_tokens_cost_the_limiter_nothing(
     app: FastRouter, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    limiter: RateLimiter = app.state.services.limiter
+    limiter = app_services(app).limiter
     calls: list[str] = []
 
     async def counted_failure(address: str) -> None:
