@@ -135,10 +135,11 @@ async def test_429_is_documented_where_it_is_answered(client: httpx.AsyncClient)
     assert "429" in document["paths"]["/restaurentUpdate"]["get"]["responses"]
 
 
-async def test_failures_from_one_address_are_limited(client: httpx.AsyncClient) -> None:
-    # Different client ids, same address (the ASGI test client's): the per-address budget.
+async def unknown_client_attempts(client: httpx.AsyncClient, count: int) -> list[int]:
+    """The statuses of ``count`` token requests from one address (the ASGI test client's), each
+    for another unknown client id."""
     statuses = []
-    for index in range(10):
+    for index in range(count):
         response = await client.post(
             "/oauth/token",
             data={
@@ -148,6 +149,12 @@ async def test_failures_from_one_address_are_limited(client: httpx.AsyncClient) 
             },
         )
         statuses.append(response.status_code)
+    return statuses
+
+
+async def test_failures_from_one_address_are_limited(client: httpx.AsyncClient) -> None:
+    # Different client ids, same address: the per-address budget.
+    statuses = await unknown_client_attempts(client, 10)
     assert statuses[:8] == [401] * 8
     assert statuses[8:] == [429, 429]
 
@@ -157,16 +164,7 @@ async def test_rate_limits_off_enforce_nothing(client: httpx.AsyncClient) -> Non
     """README: ``OAUTH_SERVER_RATE_LIMITS=false`` turns the limits off: the same ten failures
     from one address (the per-address budget here is 8), then more tokens for one client than
     its budget of 10, all answered as if no limit existed."""
-    for index in range(10):
-        response = await client.post(
-            "/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": f"ghost{index}",
-                "client_secret": "x",
-            },
-        )
-        assert response.status_code == 401
+    assert await unknown_client_attempts(client, 10) == [401] * 10
     for _ in range(12):
         response = await client.post(
             "/oauth/token",
