@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -488,3 +489,35 @@ async def test_jtis_are_unique_within_and_across_issuers(sqlite_storage: SqlStor
     ]
     jtis = [(await issuer.issue(grant)).token_id for issuer in issuers for _ in range(500)]
     assert len(set(jtis)) == 1000
+
+
+async def test_each_process_parses_the_keys_once(
+    sqlite_storage: SqlStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: "Each process parses the keys once" — not per token, not per reload."""
+    from joserfc import jwk
+
+    from oauth_server.oauth.tokens import JwtAccessTokenIssuer, TokenGrant
+    from oauth_server.resource.jwt import JwtVerifier
+    from tests.fakes import make_client
+
+    clock = FrozenClock(1_000_000)
+    keys = manager(sqlite_storage, clock)
+    await keys.ensure_current()
+    await keys.rotate()  # two keys in the ring
+    parses: list[object] = []
+    import_key = jwk.import_key
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        parses.append(args)
+        return import_key(*args, **kwargs)
+
+    monkeypatch.setattr(jwk, "import_key", counting)
+    issuer = JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL)
+    grant = TokenGrant(make_client(), "app", ("a",), ("https://rs",))
+    for _ in range(20):
+        token = (await issuer.issue(grant)).access_token
+        await JwtVerifier(keys, issuer="https://as", clock=clock).verify(token)
+    await keys.load()  # what a change-feed notice does
+    await keys.load()
+    assert parses == []
