@@ -55,13 +55,6 @@ def conftest_fixtures(module: Path) -> dict[str, Path]:
     return visible
 
 
-# The mutation-killing tests are being re-triaged by another change; these are their known
-# exceptions until then (not this rule's: do not add to the list).
-KNOWN = {
-    "tests/unit/test_jwt_mutants.py imports tests.unit.test_jwt_verifier",
-}
-
-
 def all_test_modules() -> list[Path]:
     return sorted(TESTS.rglob("test_*.py"))
 
@@ -94,7 +87,6 @@ def imported_test_modules(module: Path, source: str | None = None) -> list[str]:
 
 def test_no_test_module_redefines_a_conftest_fixture() -> None:
     found = [line for module in all_test_modules() for line in overrides(module)]
-    found = [line for line in found if line not in KNOWN]
     assert not found, "rename these fixtures to what they are:\n" + "\n".join(found)
 
 
@@ -112,7 +104,6 @@ def test_no_conftest_redefines_a_fixture_of_a_parent_conftest() -> None:
 
 def test_no_test_module_imports_another() -> None:
     found = [line for module in all_test_modules() for line in imported_test_modules(module)]
-    found = [line for line in found if line not in KNOWN]
     assert not found, "move shared code to tests/helpers.py:\n" + "\n".join(found)
 
 
