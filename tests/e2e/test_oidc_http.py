@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 import httpx
+import jwt as pyjwt
 import pytest
 
 from oauth_server.algorithms import SIGNING_ALGS
@@ -111,8 +112,6 @@ async def test_userinfo_get_post_header_post_body(
 
 
 async def test_userinfo_sub_is_the_id_tokens(client: httpx.AsyncClient, services: Services) -> None:
-    import jwt as pyjwt
-
     user = await add_user(services)
     token = await mint(services, user.user_id)
     id_token = services.id_tokens.issue(
