@@ -117,7 +117,6 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     # Nothing is advertised that does not exist.
     for absent in (
         "authorization_endpoint",
-        "userinfo_endpoint",
         "registration_endpoint",
         "code_challenge_methods_supported",
     ):
@@ -145,7 +144,8 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     jwks = await client.get(metadata["jwks_uri"].removeprefix(ISSUER))
     assert jwks.status_code == 200
     assert jwks.json()["keys"]
-    assert (await client.get("/.well-known/openid-configuration")).status_code == 404
+    # The OpenID Provider metadata is the same document (tests/e2e/test_oidc_http.py).
+    assert (await client.get("/.well-known/openid-configuration")).json() == metadata
 
 
 async def test_jwks_public_distinct_and_complete(
