@@ -41,7 +41,7 @@ PROFILE = {
 EMAIL = {"email": "ada@example.com", "email_verified": True}
 
 
-async def add_user(services: Services, **fields: Any) -> User:
+async def add_user(app_svc: Services, **fields: Any) -> User:
     user = User(
         user_id=secrets.token_hex(12),
         username=f"ada-{secrets.token_hex(4)}",
@@ -56,25 +56,25 @@ async def add_user(services: Services, **fields: Any) -> User:
         updated_at=1_700_000_000,
         **fields,
     )
-    await services.storage.users.add(user=user)
+    await app_svc.storage.users.add(user=user)
     return user
 
 
 async def mint(
-    services: Services,
+    app_svc: Services,
     subject: str,
     scope: str = "openid profile email",
     token_format: TokenFormat = "jwt",
 ) -> str:
     """An access token from the server's own issuers, as a sign-in grant would mint it."""
-    settings = services.settings
+    settings = app_svc.settings
     ttl = settings.access_token_ttl
     tokens = TokenService(
         {
             "jwt": JwtAccessTokenIssuer(
-                services.keys.ring, issuer=settings.public_issuer, clock=services.clock, ttl=ttl
+                app_svc.keys.ring, issuer=settings.public_issuer, clock=app_svc.clock, ttl=ttl
             ),
-            "opaque": OpaqueTokenIssuer(services.storage.tokens, clock=services.clock, ttl=ttl),
+            "opaque": OpaqueTokenIssuer(app_svc.storage.tokens, clock=app_svc.clock, ttl=ttl),
         }
     )
     client = dataclasses.replace(make_client(client_id=CLIENT), token_format=token_format)
@@ -85,7 +85,8 @@ async def mint(
 
 
 @pytest.fixture
-def services(app: FastRouter) -> Services:
+def app_svc(app: FastRouter) -> Services:
+    """The services of the app under test (not the conftest's own, separate set)."""
     return app_services(app)
 
 
@@ -94,10 +95,10 @@ def services(app: FastRouter) -> Services:
 
 @pytest.mark.parametrize("token_format", ["jwt", "opaque"])
 async def test_userinfo_get_post_header_post_body(
-    client: httpx.AsyncClient, services: Services, token_format: TokenFormat
+    client: httpx.AsyncClient, app_svc: Services, token_format: TokenFormat
 ) -> None:
-    user = await add_user(services)
-    token = await mint(services, user.user_id, token_format=token_format)
+    user = await add_user(app_svc)
+    token = await mint(app_svc, user.user_id, token_format=token_format)
     expected = {"sub": user.user_id, **PROFILE, **EMAIL}
     answers = [
         await client.get("/oauth/userinfo", headers=bearer(token)),
@@ -111,18 +112,18 @@ async def test_userinfo_get_post_header_post_body(
         assert response.headers["content-type"] == "application/json"
 
 
-async def test_userinfo_sub_is_the_id_tokens(client: httpx.AsyncClient, services: Services) -> None:
-    user = await add_user(services)
-    token = await mint(services, user.user_id)
-    id_token = services.id_tokens.issue(
+async def test_userinfo_sub_is_the_id_tokens(client: httpx.AsyncClient, app_svc: Services) -> None:
+    user = await add_user(app_svc)
+    token = await mint(app_svc, user.user_id)
+    id_token = app_svc.id_tokens.issue(
         user=user,
         client_id=CLIENT,
         nonce=None,
-        auth_time=int(services.clock.now()),
+        auth_time=int(app_svc.clock.now()),
         sid=None,
         access_token=token,
         scope=("openid",),
-        now=int(services.clock.now()),
+        now=int(app_svc.clock.now()),
     )
     claims = pyjwt.decode(id_token, options={"verify_signature": False})
     response = await client.get("/oauth/userinfo", headers=bearer(token))
@@ -139,31 +140,31 @@ async def test_userinfo_sub_is_the_id_tokens(client: httpx.AsyncClient, services
     ],
 )
 async def test_userinfo_claims_follow_the_scope(
-    client: httpx.AsyncClient, services: Services, scope: str, claims: dict[str, Any]
+    client: httpx.AsyncClient, app_svc: Services, scope: str, claims: dict[str, Any]
 ) -> None:
-    user = await add_user(services)
-    token = await mint(services, user.user_id, scope)
+    user = await add_user(app_svc)
+    token = await mint(app_svc, user.user_id, scope)
     response = await client.get("/oauth/userinfo", headers=bearer(token))
     assert response.json() == {"sub": user.user_id, **claims}
 
 
 async def test_userinfo_omits_claims_the_user_has_not_set(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, app_svc: Services
 ) -> None:
-    user = await add_user(services)
+    user = await add_user(app_svc)
     bare = User(user_id=secrets.token_hex(12), username="bare", password_hash="x", updated_at=5)
-    await services.storage.users.add(user=bare)
-    token = await mint(services, bare.user_id)
+    await app_svc.storage.users.add(user=bare)
+    token = await mint(app_svc, bare.user_id)
     response = await client.get("/oauth/userinfo", headers=bearer(token))
     assert response.json() == {"sub": bare.user_id, "updated_at": 5, "email_verified": False}
     assert user.user_id != bare.user_id
 
 
 async def test_userinfo_without_openid_is_insufficient_scope(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, app_svc: Services
 ) -> None:
-    user = await add_user(services)
-    token = await mint(services, user.user_id, "profile email restaurants:read")
+    user = await add_user(app_svc)
+    token = await mint(app_svc, user.user_id, "profile email restaurants:read")
     response = await client.get("/oauth/userinfo", headers=bearer(token))
     assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope"
@@ -181,24 +182,24 @@ async def test_userinfo_refuses_a_client_credentials_token(client: httpx.AsyncCl
 
 
 async def test_userinfo_refuses_a_token_whose_subject_is_no_user(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, app_svc: Services
 ) -> None:
-    token = await mint(services, CLIENT)  # a client's own subject, somehow with openid
+    token = await mint(app_svc, CLIENT)  # a client's own subject, somehow with openid
     response = await client.get("/oauth/userinfo", headers=bearer(token))
     assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
 
 
 async def test_userinfo_refuses_disabled_and_deleted_users(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, app_svc: Services
 ) -> None:
-    disabled = await add_user(services)
-    deleted = await add_user(services)
-    disabled_token = await mint(services, disabled.user_id)
-    deleted_token = await mint(services, deleted.user_id, token_format="opaque")
+    disabled = await add_user(app_svc)
+    deleted = await add_user(app_svc)
+    disabled_token = await mint(app_svc, disabled.user_id)
+    deleted_token = await mint(app_svc, deleted.user_id, token_format="opaque")
     for token in (disabled_token, deleted_token):
         assert (await client.get("/oauth/userinfo", headers=bearer(token))).status_code == 200
-    assert await services.storage.users.set_disabled(user_id=disabled.user_id, disabled=True)
-    assert await services.storage.users.delete(user_id=deleted.user_id)
+    assert await app_svc.storage.users.set_disabled(user_id=disabled.user_id, disabled=True)
+    assert await app_svc.storage.users.delete(user_id=deleted.user_id)
     for token in (disabled_token, deleted_token):
         response = await client.get("/oauth/userinfo", headers=bearer(token))
         assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
@@ -241,10 +242,10 @@ async def test_userinfo_bad_credentials(
 
 
 async def test_userinfo_token_in_header_and_body_is_invalid_request(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, app_svc: Services
 ) -> None:
-    user = await add_user(services)
-    token = await mint(services, user.user_id)
+    user = await add_user(app_svc)
+    token = await mint(app_svc, user.user_id)
     response = await client.post(
         "/oauth/userinfo", data={"access_token": token}, headers={**FORM, **bearer(token)}
     )
@@ -255,12 +256,12 @@ async def test_userinfo_token_in_header_and_body_is_invalid_request(
 
 
 async def test_an_id_token_is_refused_as_an_access_token(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, app_svc: Services
 ) -> None:
-    user = await add_user(services)
-    access = await mint(services, user.user_id)
-    now = int(services.clock.now())
-    id_token = services.id_tokens.issue(
+    user = await add_user(app_svc)
+    access = await mint(app_svc, user.user_id)
+    now = int(app_svc.clock.now())
+    id_token = app_svc.id_tokens.issue(
         user=user,
         client_id="admin",
         nonce="n",
@@ -280,7 +281,7 @@ async def test_an_id_token_is_refused_as_an_access_token(
         headers={**FORM, "Authorization": basic("admin", "getroot")},
     )
     assert introspected.json() == {"active": False}
-    hint = await services.id_token_hints.verify_hint(id_token, client_id="admin")
+    hint = await app_svc.id_token_hints.verify_hint(id_token, client_id="admin")
     assert hint.subject == user.user_id
 
 
@@ -332,11 +333,11 @@ async def test_openid_configuration(client: httpx.AsyncClient) -> None:
 
 
 async def test_every_endpoint_the_metadata_names_answers(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, app_svc: Services
 ) -> None:
     metadata = (await client.get("/.well-known/openid-configuration")).json()
-    user = await add_user(services)
-    token = await mint(services, user.user_id)
+    user = await add_user(app_svc)
+    token = await mint(app_svc, user.user_id)
     path = {
         name: metadata[name].removeprefix(ISSUER)
         for name in metadata
