@@ -22,6 +22,7 @@ from oauth_server.config import Settings
 from oauth_server.maintenance import Purger, change_retention
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import CLIENT_CHANGE, ClientDirectory, ClientRegistry
+from oauth_server.oauth.endpoints.authorize import AuthorizationEndpoint
 from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
 from oauth_server.oauth.endpoints.metadata import (
     PROTECTED_RESOURCE_PATH,
@@ -31,6 +32,7 @@ from oauth_server.oauth.endpoints.metadata import (
 from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
+from oauth_server.oauth.interaction import SignIn
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.scopes import USER_SCOPES
@@ -91,6 +93,9 @@ class Services:
     purger: Purger
     as_metadata: bytes
     prm_metadata: bytes
+    accounts: Accounts
+    signin: SignIn
+    authorize: AuthorizationEndpoint
 
     async def start(self) -> None:
         await self.audit.start()
@@ -108,6 +113,7 @@ class Services:
         await self.purger.stop()
         await self.keys.stop()
         await self.sync.stop()
+        self.accounts.hashing.close()
         await self.audit.close()  # writes what is still buffered
         await self.storage.close()
 
@@ -196,6 +202,8 @@ def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
         bearer_failures_per_address=settings.rate_limit_bearer_failures_per_address,
         tokens_per_client=settings.rate_limit_tokens_per_client,
         introspections_per_client=settings.rate_limit_introspections_per_client,
+        login_failures_per_username=settings.rate_limit_login_failures_per_username,
+        login_failures_per_address=settings.rate_limit_login_failures_per_address,
     )
 
 
@@ -264,6 +272,16 @@ def build_services(
         }
     )
     resource_metadata = f"{issuer}{PROTECTED_RESOURCE_PATH}"
+    signin = SignIn(
+        storage,
+        issuer=issuer,
+        clock=clock,
+        secret=load_secret_key(settings),
+        code_ttl=settings.authorization_code_ttl,
+        session_ttl=settings.session_ttl,
+        interaction_ttl=settings.interaction_ttl,
+        audit=audit,
+    )
     return Services(
         settings=settings,
         storage=storage,
@@ -323,5 +341,10 @@ def build_services(
             protected_resource_metadata(
                 resource=resource, issuer=issuer, scopes=SCOPES, name="Restaurants API"
             )
+        ),
+        accounts=build_accounts(settings, storage, clock, audit=audit),
+        signin=signin,
+        authorize=AuthorizationEndpoint(
+            clients=directory, signin=signin, default_resource=resource
         ),
     )

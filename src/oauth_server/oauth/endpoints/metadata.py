@@ -26,12 +26,16 @@ def authorization_server_metadata(
     return {
         # §2: the issuer is exactly the identifier that prefixes every endpoint and `iss`.
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}{JWKS_PATH}",
         "scopes_supported": scopes,
-        # §2 makes this member REQUIRED; there is no authorization endpoint (yet), so no
-        # response type is supported.
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        # RFC 7636 §4.2 / RFC 9700 §2.1.1: S256 only; "plain" is refused.
+        "code_challenge_methods_supported": ["S256"],
+        # RFC 9207 §3: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": True,
         "grant_types_supported": grant_types,
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint": f"{issuer}/oauth/revoke",
