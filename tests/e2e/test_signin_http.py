@@ -110,7 +110,7 @@ async def _full_flow(http: httpx.AsyncClient, app: App, challenge: str, **extra:
 async def test_login_and_consent_give_a_code_bound_to_the_request(
     browser: httpx.AsyncClient, services: Services, test_app: App, user_id: str
 ) -> None:
-    verifier, challenge = pkce_pair()
+    _, challenge = pkce_pair()
     location = await _full_flow(
         browser, test_app, challenge, resource=services.settings.resource_id
     )
