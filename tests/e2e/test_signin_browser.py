@@ -2,8 +2,8 @@
 Playwright's Python package; no browser is ever downloaded) against a real server process.
 
 It signs in as a user, consents, and lands on the app's callback (a tiny HTTP server in the
-test, on a loopback redirect URI as a native app would register, RFC 8252 §7.3). Screenshots of the login,
-consent, error and expired pages are kept in ``tests/artifacts/screenshots/``."""
+test, on a loopback redirect URI as a native app would register, RFC 8252 §7.3). Screenshots
+of the login, consent, error and expired pages are kept in ``tests/artifacts/screenshots/``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -29,7 +30,7 @@ SECRET = "test-secret-key-of-at-least-32-characters"
 
 
 class _App(BaseHTTPRequestHandler):
-    landed: list[str] = []
+    landed: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         if self.path.startswith("/callback"):  # not the browser's /favicon.ico
@@ -48,7 +49,7 @@ class _App(BaseHTTPRequestHandler):
 @pytest.fixture
 def callback() -> Iterator[tuple[str, list[str]]]:
     """The app's callback: a local HTTP server recording the paths it was sent to."""
-    landed: list[str] = []
+    landed: ClassVar[list[str]] = []
     handler = type("Handler", (_App,), {"landed": landed})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
