@@ -49,7 +49,7 @@ class _App(BaseHTTPRequestHandler):
 @pytest.fixture
 def callback() -> Iterator[tuple[str, list[str]]]:
     """The app's callback: a local HTTP server recording the paths it was sent to."""
-    landed: ClassVar[list[str]] = []
+    landed: list[str] = []
     handler = type("Handler", (_App,), {"landed": landed})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
