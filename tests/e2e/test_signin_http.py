@@ -423,3 +423,16 @@ async def test_login_and_consent_are_audited(
     kinds = [record.kind for record in await services.storage.audit.recent(limit=50)]
     for kind in ("login_failed", "login_succeeded", "consent_granted"):
         assert kind in kinds
+
+
+async def test_the_login_page_offers_a_way_back_with_access_denied_and_state(
+    browser: httpx.AsyncClient, services: Services, test_app: App
+) -> None:
+    _, challenge = pkce_pair()
+    page = await browser.get(await _authorize(browser, test_app, challenge))
+    link = page.text.split('class="secondary-action"><a href="')[1].split('"')[0]
+    query = query_of(link.replace("&amp;", "&"))
+    assert link.startswith(test_app.redirect_uri + "?")
+    assert query["error"] == "access_denied"
+    assert query["state"] == "st-1 &x=y"
+    assert query["iss"] == services.settings.public_issuer

@@ -68,9 +68,16 @@ def page_policy(redirect_uri: str | None = None) -> str:
     )
 
 
-def back_to_app_url(redirect_uri: str, issuer: str, description: str) -> str:
-    """A link back to the client carrying ``access_denied`` (RFC 6749 §4.1.2.1, RFC 9207)."""
-    params = urlencode({"error": "access_denied", "error_description": description, "iss": issuer})
+def back_to_app_url(
+    redirect_uri: str, issuer: str, description: str, state: str | None = None
+) -> str:
+    """A link back to the client carrying ``access_denied`` (RFC 6749 §4.1.2.1, RFC 9207),
+    with the request's ``state`` when it is known."""
+    values = {"error": "access_denied", "error_description": description}
+    if state is not None:
+        values["state"] = state
+    values["iss"] = issuer
+    params = urlencode(values)
     separator = "&" if urlsplit(redirect_uri).query else "?"
     return f"{redirect_uri}{separator}{params}"
 

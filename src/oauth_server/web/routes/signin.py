@@ -113,11 +113,11 @@ def _login_form(
         csrf_token=signin.csrf_token(resumed.uid),
         username=username or areq.login_hint,
         error=error,
+        # A plain link, like the deny button without the consent: the app learns the user
+        # went back (form_post apps get it in the query too, RFC 6749 §4.1.2.1 style).
         cancel_url=back_to_app_url(
-            areq.redirect_uri, signin.issuer, "The user cancelled the sign-in"
-        )
-        if areq.response_mode == "query" and areq.state is None
-        else None,
+            areq.redirect_uri, signin.issuer, "The user cancelled the sign-in", areq.state
+        ),
     )
 
 
