@@ -169,9 +169,14 @@ def test_a_person_signs_in_consents_and_the_app_gets_a_code(
             assert query["code"]
             assert "iss" in query
 
-            # The session is reused: straight back to the app, no page shown.
+            # The session is in the database: after a server restart the same browser goes
+            # straight back to the app, no page shown.
+            server.stop()
+            server.start()
+            before = len(landed)
             page.goto(f"{server.url}/oauth/authorize?{urlencode(params)}")
             page.wait_for_url(f"{CALLBACK}**")
+            assert len(landed) == before + 1
             assert "code" in parse_qs(urlsplit(landed[-1]).query)
 
             # The error page: an unregistered redirect URI is never followed.
