@@ -35,6 +35,9 @@ AuditKind = Literal[
     "user_disabled",
     "user_enabled",
     "user_deleted",
+    "authorization_code_replayed",
+    "refresh_token_reused",
+    "refresh_family_revoked",
 ]
 
 
@@ -61,6 +64,8 @@ class AuditFields(TypedDict, total=False):
     """A user's stable id (its ``sub``)."""
     username: str
     count: int
+    family_id: str
+    """A refresh-token family's id (names the grant, grants nothing)."""
     pid: int
     host: str
     program: str

@@ -7,6 +7,7 @@ from typing import Any
 
 from oauth_server.algorithms import SIGNING_ALGS
 from oauth_server.oauth.client_auth import SUPPORTED_AUTH_METHODS
+from oauth_server.oauth.clients import PUBLIC_CLIENT_GRANT_TYPES
 
 __all__ = [
     "JWKS_PATH",
@@ -23,6 +24,12 @@ def authorization_server_metadata(
     *, issuer: str, grant_types: list[str], scopes: list[str]
 ) -> dict[str, Any]:
     auth_methods = list(SUPPORTED_AUTH_METHODS)
+    # `none`: a public client names itself by client_id (OAuth 2.1 §2.4) at the token endpoint
+    # for the user grants, and at the revocation endpoint for its own tokens; introspection is
+    # for confidential clients (resource servers) only.
+    public = (
+        [*auth_methods, "none"] if PUBLIC_CLIENT_GRANT_TYPES & set(grant_types) else auth_methods
+    )
     return {
         # §2: the issuer is exactly the identifier that prefixes every endpoint and `iss`.
         "issuer": issuer,
@@ -33,9 +40,9 @@ def authorization_server_metadata(
         # response type is supported.
         "response_types_supported": [],
         "grant_types_supported": grant_types,
-        "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_methods_supported": public,
         "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": public,
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "service_documentation": f"{issuer}/docs",
