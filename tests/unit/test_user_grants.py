@@ -113,7 +113,8 @@ async def test_a_code_gives_an_access_token_for_the_user_and_a_refresh_token(wor
         "restaurants:read",
         RESOURCE,
     )
-    assert tokens.refresh_token is not None and tokens.id_token is None
+    assert tokens.refresh_token is not None
+    assert tokens.id_token is None
     assert len(tokens.refresh_token) >= 43  # ≥ 256 bits, base64url
 
 
@@ -296,7 +297,8 @@ async def test_reuse_of_a_rotated_token_revokes_the_family(world: World) -> None
     with pytest.raises(InvalidGrant):
         await world.refresh_with(second.refresh_token)
     kinds = world.audit.kinds()
-    assert "refresh_token_reused" in kinds and "refresh_family_revoked" in kinds
+    assert "refresh_token_reused" in kinds
+    assert "refresh_family_revoked" in kinds
 
 
 async def test_another_clients_refresh_token_is_refused_and_revokes_nothing(world: World) -> None:
@@ -373,7 +375,8 @@ async def test_grace_lets_one_retry_through_and_revokes_the_unused_successor(
     lost = await world.refresh_with(first.refresh_token)  # the response that never arrived
     world.clock.advance(5)
     retry = await world.refresh_with(first.refresh_token)
-    assert lost.refresh_token is not None and retry.refresh_token is not None
+    assert lost.refresh_token is not None
+    assert retry.refresh_token is not None
     with pytest.raises(InvalidGrant):
         await world.refresh_with(lost.refresh_token)
     await world.refresh_with(retry.refresh_token)
