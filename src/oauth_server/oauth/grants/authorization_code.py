@@ -131,9 +131,11 @@ class AuthorizationCodeGrant:
         )
         if not recorded:
             # A replay was seen between the redemption and this record: it could not revoke
-            # what is issued here, so this does, and nothing is sent.
+            # what is issued here, so this does. The response still goes out — this request
+            # is the one redemption that succeeded (of 20 concurrent ones exactly one gets a
+            # 200) — but what it carries is already void everywhere, as §4.1.2 asks for every
+            # token issued from a replayed code.
             await ctx.revoke_code_issued(
                 code.selector, client_id=client.client_id, reason="replay during redemption"
             )
-            raise InvalidGrant("authorization code already used")
         return replace(tokens, refresh_token=refresh_value)
