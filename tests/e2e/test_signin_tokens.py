@@ -21,7 +21,6 @@ from tests.signin import (
     REDIRECT,
     SeededCode,
     add_world,
-    confidential_client,
     seed_code,
 )
 
@@ -190,8 +189,8 @@ async def test_a_confidential_client_authenticates_and_may_narrow_but_not_widen(
     # A public client presenting the confidential client's token: refused, nothing revoked.
     stolen = await refresh(client, narrow.json()["refresh_token"])
     assert stolen.json()["error"] == "invalid_grant"
-    full = await client.post("/oauth/token", headers=auth, data={
-        "grant_type": "refresh_token", "refresh_token": narrow.json()["refresh_token"]})  # fmt: skip
+    again = {"grant_type": "refresh_token", "refresh_token": narrow.json()["refresh_token"]}
+    full = await client.post("/oauth/token", headers=auth, data=again)
     assert full.status_code == 200, full.text
     assert set(full.json()["scope"].split()) == set(SCOPE.split())  # the family's full scope
 
