@@ -100,6 +100,10 @@ async def test_code_exchange_then_refresh(
     assert body["token_type"] == "Bearer"
     assert "id_token" not in body
     assert await accepted(client, body["access_token"], rs)
+    # A refresh token is for its client's own use: introspection does not describe it.
+    seen = await client.post("/oauth/introspect", data={"token": body["refresh_token"]}, headers={
+        "Authorization": rs})  # fmt: skip
+    assert seen.json() == {"active": False}
     refreshed = await refresh(client, body["refresh_token"])
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["refresh_token"] != body["refresh_token"]

@@ -34,6 +34,13 @@ def authorization_server_metadata(
         # §2: the issuer is exactly the identifier that prefixes every endpoint and `iss`.
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
+        # §2: REQUIRED once a grant uses it (authorization_code); the authorization endpoint
+        # is served at this path by the sign-in work (issue 9 item 3).
+        **(
+            {"authorization_endpoint": f"{issuer}/oauth/authorize"}
+            if "authorization_code" in grant_types
+            else {}
+        ),
         "jwks_uri": f"{issuer}{JWKS_PATH}",
         "scopes_supported": scopes,
         # §2 makes this member REQUIRED; there is no authorization endpoint (yet), so no
