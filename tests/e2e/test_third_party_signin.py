@@ -49,7 +49,9 @@ async def seeded(database_url: str) -> SeededCode:
 
 async def test_authlib_code_pkce_and_refresh(server: ServerProcess, database_url: str) -> None:
     code = await seeded(database_url)
-    metadata = httpx.get(f"{server.url}/.well-known/oauth-authorization-server").json()
+    async with httpx.AsyncClient() as plain:
+        discovery = await plain.get(f"{server.url}/.well-known/oauth-authorization-server")
+    metadata = discovery.json()
     token_endpoint = metadata["token_endpoint"].replace(metadata["issuer"], server.url)
     assert "none" in metadata["token_endpoint_auth_methods_supported"]
     async with AsyncOAuth2Client(
