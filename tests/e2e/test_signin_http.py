@@ -31,18 +31,19 @@ pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
-async def services(app: FastRouter) -> Services:
+async def app_svc(app: FastRouter) -> Services:
+    """The services of the app under test (not the conftest's own, separate set)."""
     return app_services(app)
 
 
 @pytest.fixture
-async def user_id(services: Services) -> str:
-    return await ensure_user(services)
+async def user_id(app_svc: Services) -> str:
+    return await ensure_user(app_svc)
 
 
 @pytest.fixture
-async def test_app(services: Services) -> App:
-    return await register_app(services)
+async def test_app(app_svc: Services) -> App:
+    return await register_app(app_svc)
 
 
 @pytest.fixture
@@ -108,17 +109,15 @@ async def _full_flow(http: httpx.AsyncClient, app: App, challenge: str, **extra:
 
 
 async def test_login_and_consent_give_a_code_bound_to_the_request(
-    browser: httpx.AsyncClient, services: Services, test_app: App, user_id: str
+    browser: httpx.AsyncClient, app_svc: Services, test_app: App, user_id: str
 ) -> None:
     _, challenge = pkce_pair()
-    location = await _full_flow(
-        browser, test_app, challenge, resource=services.settings.resource_id
-    )
+    location = await _full_flow(browser, test_app, challenge, resource=app_svc.settings.resource_id)
     assert location.startswith(test_app.redirect_uri + "?")
     query = query_of(location)
     assert query["state"] == "st-1 &x=y"  # echoed exactly
-    assert query["iss"] == services.settings.public_issuer  # RFC 9207
-    redemption = await consume_code(services, query["code"])
+    assert query["iss"] == app_svc.settings.public_issuer  # RFC 9207
+    redemption = await consume_code(app_svc, query["code"])
     assert redemption is not None
     assert redemption.outcome == "consumed"
     code = redemption.code
@@ -128,10 +127,10 @@ async def test_login_and_consent_give_a_code_bound_to_the_request(
     assert code.scope == "openid restaurants:read"
     assert (code.code_challenge, code.code_challenge_method) == (challenge, "S256")
     assert code.nonce == "n-42"
-    assert code.resource == services.settings.resource_id
+    assert code.resource == app_svc.settings.resource_id
     assert code.session_id
-    assert code.auth_time == int(services.clock.now())
-    assert code.expires_at - code.issued_at == services.settings.authorization_code_ttl
+    assert code.auth_time == int(app_svc.clock.now())
+    assert code.expires_at - code.issued_at == app_svc.settings.authorization_code_ttl
 
 
 async def test_session_cookie_attributes(
@@ -146,7 +145,7 @@ async def test_session_cookie_attributes(
 
 
 async def test_deny_redirects_with_access_denied(
-    browser: httpx.AsyncClient, services: Services, test_app: App, user_id: str
+    browser: httpx.AsyncClient, app_svc: Services, test_app: App, user_id: str
 ) -> None:
     _, challenge = pkce_pair()
     login = await _login(browser, await _authorize(browser, test_app, challenge))
@@ -155,7 +154,7 @@ async def test_deny_redirects_with_access_denied(
     query = query_of(denied.headers["location"])
     assert query["error"] == "access_denied"
     assert query["state"] == "st-1 &x=y"
-    assert query["iss"] == services.settings.public_issuer
+    assert query["iss"] == app_svc.settings.public_issuer
     assert "code" not in query
 
 
@@ -222,7 +221,7 @@ async def test_interaction_from_another_browser_is_lost_with_a_way_back(
 
 async def test_expired_interaction_shows_the_expired_page(
     browser: httpx.AsyncClient,
-    services: Services,
+    app_svc: Services,
     clock: FrozenClock,
     test_app: App,
     user_id: str,
@@ -231,7 +230,7 @@ async def test_expired_interaction_shows_the_expired_page(
     page_url = await _authorize(browser, test_app, challenge)
     page = await browser.get(page_url)
     form = read_form(page.text)
-    clock.advance(services.settings.interaction_ttl + 1)
+    clock.advance(app_svc.settings.interaction_ttl + 1)
     late = await browser.post(
         form.actions[0],
         data={"csrf_token": form.fields["csrf_token"], "username": USERNAME, "password": PASSWORD},
@@ -242,7 +241,7 @@ async def test_expired_interaction_shows_the_expired_page(
 
 
 async def test_remembered_consent_and_session_skip_both_pages(
-    browser: httpx.AsyncClient, services: Services, test_app: App, user_id: str
+    browser: httpx.AsyncClient, app_svc: Services, test_app: App, user_id: str
 ) -> None:
     _, challenge = pkce_pair()
     await _full_flow(browser, test_app, challenge)
@@ -281,13 +280,13 @@ async def test_max_age_forces_login_when_the_session_is_older(
 
 
 async def test_prompt_none_without_a_session_is_login_required(
-    browser: httpx.AsyncClient, services: Services, test_app: App
+    browser: httpx.AsyncClient, app_svc: Services, test_app: App
 ) -> None:
     _, challenge = pkce_pair()
     location = await _authorize(browser, test_app, challenge, prompt="none")
     query = query_of(location)
     assert query["error"] == "login_required"
-    assert query["iss"] == services.settings.public_issuer
+    assert query["iss"] == app_svc.settings.public_issuer
 
 
 async def test_prompt_none_with_a_session_but_no_consent_is_consent_required(
@@ -300,9 +299,9 @@ async def test_prompt_none_with_a_session_but_no_consent_is_consent_required(
 
 
 async def test_client_without_consent_skips_the_consent_page(
-    browser: httpx.AsyncClient, services: Services, user_id: str
+    browser: httpx.AsyncClient, app_svc: Services, user_id: str
 ) -> None:
-    first_party = await register_app(services, name="First party", require_consent=False)
+    first_party = await register_app(app_svc, name="First party", require_consent=False)
     _, challenge = pkce_pair()
     login = await _login(browser, await _authorize(browser, first_party, challenge))
     assert login.status_code == 303
@@ -310,9 +309,9 @@ async def test_client_without_consent_skips_the_consent_page(
 
 
 async def test_form_post_answers_with_a_self_posting_page(
-    browser: httpx.AsyncClient, services: Services, user_id: str
+    browser: httpx.AsyncClient, app_svc: Services, user_id: str
 ) -> None:
-    first_party = await register_app(services, name="First party", require_consent=False)
+    first_party = await register_app(app_svc, name="First party", require_consent=False)
     _, challenge = pkce_pair()
     page_url = await _authorize(browser, first_party, challenge, response_mode="form_post")
     login = await _login(browser, page_url)
@@ -321,7 +320,7 @@ async def test_form_post_answers_with_a_self_posting_page(
     assert form.actions == [first_party.redirect_uri]
     assert form.fields["code"]
     assert form.fields["state"] == "st-1 &x=y"
-    assert form.fields["iss"] == services.settings.public_issuer
+    assert form.fields["iss"] == app_svc.settings.public_issuer
     assert "form-action https://app.example" in login.headers["content-security-policy"]
 
 
@@ -365,11 +364,11 @@ async def test_login_hint_prefills_the_username(browser: httpx.AsyncClient, test
 
 
 async def test_failed_logins_are_throttled_alike_for_known_and_unknown_users(
-    app: FastRouter, services: Services, test_app: App, user_id: str
+    app: FastRouter, app_svc: Services, test_app: App, user_id: str
 ) -> None:
-    assert services.limiter is not None
-    await services.limiter.reset()
-    limit = int(services.settings.rate_limit_login_failures_per_username.split("/")[0])
+    assert app_svc.limiter is not None
+    await app_svc.limiter.reset()
+    limit = int(app_svc.settings.rate_limit_login_failures_per_username.split("/")[0])
     pages: dict[str, httpx.Response] = {}
     for username in (USERNAME, "no-such-user"):
         transport = httpx.ASGITransport(app=app)
@@ -409,24 +408,24 @@ async def test_failed_logins_are_throttled_alike_for_known_and_unknown_users(
         return text.replace(form.actions[0].split("?")[0], "ACTION").replace(username, "USER")
 
     assert shape(known, USERNAME) == shape(unknown, "no-such-user")
-    await services.limiter.reset()
+    await app_svc.limiter.reset()
 
 
 async def test_login_and_consent_are_audited(
-    browser: httpx.AsyncClient, services: Services, test_app: App, user_id: str
+    browser: httpx.AsyncClient, app_svc: Services, test_app: App, user_id: str
 ) -> None:
     _, challenge = pkce_pair()
     page_url = await _authorize(browser, test_app, challenge)
     await _login(browser, page_url, password="wrong")
     await _full_flow(browser, test_app, challenge)
-    await services.audit.flush()
-    kinds = [record.kind for record in await services.storage.audit.recent(limit=50)]
+    await app_svc.audit.flush()
+    kinds = [record.kind for record in await app_svc.storage.audit.recent(limit=50)]
     for kind in ("login_failed", "login_succeeded", "consent_granted"):
         assert kind in kinds
 
 
 async def test_the_login_page_offers_a_way_back_with_access_denied_and_state(
-    browser: httpx.AsyncClient, services: Services, test_app: App
+    browser: httpx.AsyncClient, app_svc: Services, test_app: App
 ) -> None:
     _, challenge = pkce_pair()
     page = await browser.get(await _authorize(browser, test_app, challenge))
@@ -435,4 +434,4 @@ async def test_the_login_page_offers_a_way_back_with_access_denied_and_state(
     assert link.startswith(test_app.redirect_uri + "?")
     assert query["error"] == "access_denied"
     assert query["state"] == "st-1 &x=y"
-    assert query["iss"] == services.settings.public_issuer
+    assert query["iss"] == app_svc.settings.public_issuer
