@@ -36,7 +36,7 @@ from oauth_server.oauth.interaction import SignIn
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.scopes import USER_SCOPES
-from oauth_server.oauth.tokens.id_token import IdTokenIssuer, IdTokenVerifier
+from oauth_server.oauth.tokens.id_token import GrantIdTokens, IdTokenIssuer, IdTokenVerifier
 from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
 from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
@@ -294,11 +294,13 @@ def build_services(
     )
     grants = default_grants(default_resource=resource, signin=signin_grants)
     ttl = settings.access_token_ttl
+    id_tokens = IdTokenIssuer(keys.ring, issuer=issuer, ttl=settings.id_token_ttl)
     tokens = TokenService(
         {
             "jwt": JwtAccessTokenIssuer(keys.ring, issuer=issuer, clock=clock, ttl=ttl),
             "opaque": OpaqueTokenIssuer(storage.tokens, clock=clock, ttl=ttl),
-        }
+        },
+        id_tokens=GrantIdTokens(id_tokens, clock=clock),
     )
     resource_metadata = f"{issuer}{PROTECTED_RESOURCE_PATH}"
     signin = SignIn(
@@ -360,7 +362,7 @@ def build_services(
             resource_metadata=resource_metadata,
             limiter=limiter,
         ),
-        id_tokens=IdTokenIssuer(keys.ring, issuer=issuer, ttl=settings.id_token_ttl),
+        id_tokens=id_tokens,
         id_token_hints=IdTokenVerifier(keys, issuer=issuer, clock=clock),
         userinfo=UserinfoEndpoint(verifier=verifier, users=storage.users, limiter=limiter),
         sync=sync,

@@ -62,7 +62,7 @@ class AuthorizationCodeGrant:
                 selector, client_id=registered.client_id, reason="code redeemed twice"
             )
             raise InvalidGrant("authorization code already used")
-        await self._ctx.active_user(code.user_id)
+        user = await self._ctx.active_user(code.user_id)
         scope = parse_scope(code.scope)
         return Authorization(
             client=registered,
@@ -74,6 +74,7 @@ class AuthorizationCodeGrant:
                 nonce=code.nonce,
                 auth_time=code.auth_time,
                 session_id=code.session_id,
+                user=user,
             ),
             finish=lambda tokens: self._finish(tokens, registered, code, scope),
         )

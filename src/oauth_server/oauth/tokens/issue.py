@@ -17,7 +17,7 @@ from oauth_server.clock import Clock
 from oauth_server.crypto import new_split_token
 from oauth_server.oauth.keys import KeyRing
 from oauth_server.oauth.scopes import format_scope
-from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat
+from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat, User
 from oauth_server.storage.protocols import AccessTokenRepository
 
 __all__ = [
@@ -60,6 +60,9 @@ class UserContext:
     nonce: str = ""
     auth_time: int = 0
     session_id: str = ""
+    user: User | None = None
+    """The user as the grant read it (its check that the user is active): the ID token's
+    subject. ``None``: no ID token is issued (a sign-in whose auth time is not known)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,7 @@ class IdTokenIssuer(Protocol):
     """The OpenID Connect hook: called for a user grant whose scope has ``openid`` (with the
     access token, for ``at_hash``); returns the signed ID token."""
 
-    async def issue(self, authorization: Authorization, access: AccessToken) -> str: ...
+    async def issue(self, authorization: Authorization, access: AccessToken) -> str | None: ...
 
 
 class OpaqueTokenIssuer:
@@ -201,7 +204,8 @@ class TokenService:
             and "openid" in authorization.scope
         ):
             id_token = await self._id_tokens.issue(authorization, tokens.access)
-            tokens = replace(tokens, id_token=id_token)
+            if id_token is not None:
+                tokens = replace(tokens, id_token=id_token)
         if authorization.finish is not None:
             tokens = await authorization.finish(tokens)
         return tokens
