@@ -212,10 +212,10 @@ def test_sign_in_through_the_forms(server: ServerProcess) -> None:
         assert second["refresh_token"] != first
         new_access = {"Authorization": f"Bearer {second['access_token']}"}
         assert app.get(f"{server.url}/restaurent", headers=new_access).status_code == 200
-        if "id_token" in second:  # OIDC Core §12.2: the original's iss, sub, aud, auth_time
-            again = verify_id_token(server, metadata, second["id_token"], client_id)
-            for name in ("iss", "sub", "aud", "auth_time"):
-                assert again[name] == claims[name], name
+        # OIDC Core §12.2: a new ID token with the original's iss, sub, aud and auth_time.
+        again = verify_id_token(server, metadata, second["id_token"], client_id)
+        for name in ("iss", "sub", "aud", "auth_time"):
+            assert again[name] == claims[name], name
 
         # The rotated token presented again: refused, and the whole family is revoked.
         reuse = app.post(token_url, data={

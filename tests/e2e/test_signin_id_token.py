@@ -110,3 +110,39 @@ async def test_no_id_token_without_openid(
     response = await exchange(client, code, verifier)
     assert response.status_code == 200, response.text
     assert "id_token" not in response.json()
+
+
+async def test_a_refresh_keeping_openid_returns_an_id_token_of_the_same_sign_in(
+    app: FastRouter, client: httpx.AsyncClient
+) -> None:
+    await add_world(app_svc(app).storage)
+    auth_time = int(app_svc(app).clock.now()) - 30
+    code, verifier = await seeded_code(
+        app, "openid offline_access restaurants:read", auth_time=auth_time
+    )
+    first = (await exchange(client, code, verifier)).json()
+    original = pyjwt.decode(first["id_token"], options={"verify_signature": False})
+    form = {"grant_type": "refresh_token", "client_id": PUBLIC_ID}
+    response = await client.post(
+        "/oauth/token", data={**form, "refresh_token": first["refresh_token"]}, headers=FORM
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # OIDC Core §12.2: iss, sub, aud, auth_time (and azp, absent with one audience) as the
+    # original; no nonce; at_hash of the new access token.
+    claims = pyjwt.decode(body["id_token"], options={"verify_signature": False})
+    for name in ("iss", "sub", "aud", "auth_time", "sid"):
+        assert claims[name] == original[name], name
+    assert claims["auth_time"] == auth_time
+    assert "nonce" not in claims
+    assert "azp" not in claims
+    alg = pyjwt.get_unverified_header(body["id_token"])["alg"]
+    assert claims["at_hash"] == at_hash(body["access_token"], alg)
+    # Narrowed to a scope without openid: no ID token (Core §12.2 applies to openid requests).
+    narrowed = await client.post(
+        "/oauth/token",
+        data={**form, "refresh_token": body["refresh_token"], "scope": "restaurants:read"},
+        headers=FORM,
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    assert "id_token" not in narrowed.json()

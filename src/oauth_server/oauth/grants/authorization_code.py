@@ -117,6 +117,8 @@ class AuthorizationCodeGrant:
                 scope=code.scope,
                 resource=code.resource,
                 now=now,
+                auth_time=code.auth_time,
+                session_id=code.session_id,
             )
             family = RefreshFamily(
                 family_id=family_id,

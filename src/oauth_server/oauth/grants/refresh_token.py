@@ -61,13 +61,20 @@ class RefreshTokenGrant:
         scope = granted if requested is None else parse_scope(requested)
         if not set(scope) <= set(granted):
             raise InvalidScope("the requested scope exceeds the scope originally granted")
-        await self._ctx.active_user(record.user_id)
+        user = await self._ctx.active_user(record.user_id)
         return Authorization(
             client=registered,
             subject=record.user_id,
             scope=scope,
             audience=self._ctx.audience(record.resource),
-            user=UserContext(user_id=record.user_id),
+            # OIDC Core §12.2: the ID token of a refresh keeps the original's auth_time (and
+            # sid); it carries no nonce. A token that predates the stored auth time gets none.
+            user=UserContext(
+                user_id=record.user_id,
+                auth_time=record.auth_time,
+                session_id=record.session_id,
+                user=user if record.auth_time else None,
+            ),
             finish=lambda tokens: self._rotate(tokens, registered, record, verifier_hash),
         )
 
@@ -89,6 +96,8 @@ class RefreshTokenGrant:
             scope=record.scope,
             resource=record.resource,
             now=now,
+            auth_time=record.auth_time,
+            session_id=record.session_id,
         )
         rotation = await ctx.storage.refresh_tokens.rotate(
             selector=record.selector,

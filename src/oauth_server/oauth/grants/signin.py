@@ -75,6 +75,8 @@ class SignInGrants:
         scope: str,
         resource: str,
         now: int,
+        auth_time: int = 0,
+        session_id: str = "",
     ) -> tuple[SplitToken, RefreshTokenRecord]:
         """A new refresh token: opaque, a 256-bit secret stored only as its SHA-256."""
         token = new_split_token(self.clock.now())
@@ -88,6 +90,8 @@ class SignInGrants:
             resource=resource,
             issued_at=now,
             expires_at=now + self.refresh_idle_ttl,
+            auth_time=auth_time,
+            session_id=session_id,
         )
         return token, record
 
