@@ -106,15 +106,26 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     assert metadata["issuer"] == ISSUER
     for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint", "jwks_uri"):
         assert metadata[endpoint].startswith(ISSUER + "/")
-    assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert metadata["grant_types_supported"] == [
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+    ]
     assert metadata["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+    assert metadata["introspection_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
     ]
     assert "restaurants:read" in metadata["scopes_supported"]
-    # Nothing is advertised that does not exist.
+    # RFC 8414 §2: REQUIRED with the authorization_code grant (the authorize endpoint itself
+    # is the sign-in pages' work, merged separately).
+    assert metadata["authorization_endpoint"] == ISSUER + "/oauth/authorize"
+    # Nothing else is advertised that does not exist.
     for absent in (
-        "authorization_endpoint",
         "userinfo_endpoint",
         "registration_endpoint",
         "code_challenge_methods_supported",
