@@ -130,7 +130,13 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
         "client_secret_post",
         "none",
     ]
+    assert metadata["introspection_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+    ]
     assert "restaurants:read" in metadata["scopes_supported"]
+    # RFC 8414 §2: REQUIRED with the authorization_code grant.
+    assert metadata["authorization_endpoint"] == ISSUER + "/oauth/authorize"
     # Nothing is advertised that does not exist.
     for absent in ("registration_endpoint", "end_session_endpoint"):
         assert absent not in metadata
