@@ -88,3 +88,13 @@ async def eventually(
         if time.monotonic() - start > within:
             raise AssertionError(f"condition not reached within {within} s")
         await asyncio.sleep(interval)
+
+
+# Settings of the tests that run two server processes on one database.
+MULTI_INSTANCE_ENV = {
+    "OAUTH_SERVER_SECRET_KEY": "multi-instance-test-secret-0123456789",
+    "OAUTH_SERVER_KEY_PUBLISH_LEAD": "2",
+    "OAUTH_SERVER_CACHE_SYNC_INTERVAL": "0.2",
+    # Both instances must agree on the issuer: it is in every token.
+    "OAUTH_SERVER_ISSUER": "http://auth.test",
+}

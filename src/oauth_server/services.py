@@ -31,17 +31,18 @@ from oauth_server.oauth.endpoints.metadata import (
 )
 from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
-from oauth_server.oauth.grants import default_grants
+from oauth_server.oauth.grants import SignInGrants, default_grants
 from oauth_server.oauth.interaction import SignIn
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.scopes import USER_SCOPES
-from oauth_server.oauth.tokens.id_token import IdTokenIssuer, IdTokenVerifier
+from oauth_server.oauth.tokens.id_token import GrantIdTokens, IdTokenIssuer, IdTokenVerifier
 from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
 from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
 from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
 from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
+from oauth_server.oauth.tokens.voided import IssuedTokenVoider
 from oauth_server.resource.bearer import ResourceGuard
 from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, RestaurantService
 from oauth_server.resource.userinfo import UserinfoEndpoint
@@ -161,7 +162,14 @@ def build_accounts(
         parallelism=settings.password_hash_parallelism,
     )
     hashing = PasswordHashing(hasher, concurrency=settings.password_hash_concurrency)
-    return Accounts(storage.users, hashing, clock=clock, audit=audit)
+    return Accounts(
+        storage.users,
+        hashing,
+        clock=clock,
+        audit=audit,
+        refresh_tokens=storage.refresh_tokens,
+        sessions=storage.sessions,
+    )
 
 
 def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: Clock) -> Purger:
@@ -273,13 +281,26 @@ def build_services(
     sync.subscribe(TOKEN_CHANGE, opaque_verifier.on_change)
     sync.subscribe(RESTAURANTS_CHANGE, restaurants.on_change)
 
-    grants = default_grants(default_resource=resource)
+    voider = IssuedTokenVoider(revoked=revoked, opaque=opaque_verifier)
+    signin_grants = SignInGrants(
+        storage=storage,
+        clock=clock,
+        voider=voider,
+        default_resource=resource,
+        refresh_idle_ttl=settings.refresh_token_idle_ttl,
+        refresh_max_ttl=settings.refresh_token_max_ttl,
+        refresh_reuse_grace=settings.refresh_reuse_grace,
+        audit=audit,
+    )
+    grants = default_grants(default_resource=resource, signin=signin_grants)
     ttl = settings.access_token_ttl
+    id_tokens = IdTokenIssuer(keys.ring, issuer=issuer, ttl=settings.id_token_ttl)
     tokens = TokenService(
         {
             "jwt": JwtAccessTokenIssuer(keys.ring, issuer=issuer, clock=clock, ttl=ttl),
             "opaque": OpaqueTokenIssuer(storage.tokens, clock=clock, ttl=ttl),
-        }
+        },
+        id_tokens=GrantIdTokens(id_tokens, clock=clock),
     )
     resource_metadata = f"{issuer}{PROTECTED_RESOURCE_PATH}"
     signin = SignIn(
@@ -331,6 +352,7 @@ def build_services(
             revoked=revoked,
             clock=clock,
             audit=audit,
+            voider=voider,
         ),
         restaurants=restaurants,
         guard=ResourceGuard(
@@ -340,7 +362,7 @@ def build_services(
             resource_metadata=resource_metadata,
             limiter=limiter,
         ),
-        id_tokens=IdTokenIssuer(keys.ring, issuer=issuer, ttl=settings.id_token_ttl),
+        id_tokens=id_tokens,
         id_token_hints=IdTokenVerifier(keys, issuer=issuer, clock=clock),
         userinfo=UserinfoEndpoint(verifier=verifier, users=storage.users, limiter=limiter),
         sync=sync,

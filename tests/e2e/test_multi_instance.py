@@ -20,18 +20,12 @@ from oauth_server.clock import FrozenClock, SystemClock
 from oauth_server.oauth.tokens.verify.jwks import RemoteJwks
 from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
 from tests.conftest import unavailable
-from tests.helpers import eventually
+from tests.helpers import MULTI_INSTANCE_ENV, eventually
 from tests.process import CLI, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ENV = {
-    "OAUTH_SERVER_SECRET_KEY": "multi-instance-test-secret-0123456789",
-    "OAUTH_SERVER_KEY_PUBLISH_LEAD": "2",
-    "OAUTH_SERVER_CACHE_SYNC_INTERVAL": "0.2",
-    # Both instances must agree on the issuer: it is in every token.
-    "OAUTH_SERVER_ISSUER": "http://auth.test",
-}
+ENV = MULTI_INSTANCE_ENV
 
 
 @pytest.fixture

@@ -119,18 +119,26 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     assert metadata["response_modes_supported"] == ["query", "form_post"]
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["authorization_response_iss_parameter_supported"] is True
-    assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert metadata["grant_types_supported"] == [
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+    ]
+    # `none`: public clients at the token endpoint (sign-in grants) and the revocation endpoint.
     assert metadata["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+    assert metadata["introspection_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
     ]
     assert "restaurants:read" in metadata["scopes_supported"]
+    # RFC 8414 §2: REQUIRED with the authorization_code grant.
+    assert metadata["authorization_endpoint"] == ISSUER + "/oauth/authorize"
     # Nothing is advertised that does not exist.
-    for absent in (
-        "authorization_endpoint",
-        "registration_endpoint",
-        "code_challenge_methods_supported",
-    ):
+    for absent in ("registration_endpoint", "end_session_endpoint"):
         assert absent not in metadata
     # Every advertised endpoint is the real one: refuses a client that did not authenticate
     # (RFC 6749 §5.2 invalid_client) and does its job for one that did.

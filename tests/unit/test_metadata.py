@@ -31,9 +31,9 @@ def test_with_the_authorization_code_grant() -> None:
         "client_secret_post",
         "none",
     ]
-    # Public clients authenticate nowhere else.
+    # Public clients revoke their own tokens (RFC 7009 §2.1) and are never resource servers.
     assert "none" not in document["introspection_endpoint_auth_methods_supported"]
-    assert "none" not in document["revocation_endpoint_auth_methods_supported"]
+    assert "none" in document["revocation_endpoint_auth_methods_supported"]
     assert document["id_token_signing_alg_values_supported"] == list(SIGNING_ALGS)
     assert document["subject_types_supported"] == ["public"]
     assert document["userinfo_endpoint"] == f"{ISSUER}/oauth/userinfo"

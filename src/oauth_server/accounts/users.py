@@ -28,7 +28,11 @@ from oauth_server.accounts.passwords import (
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
 from oauth_server.storage.models import User, UserProfileChanges
-from oauth_server.storage.protocols import UserRepository
+from oauth_server.storage.protocols import (
+    BrowserSessionRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
 
 __all__ = [
     "MAX_USERNAME_LENGTH",
@@ -111,11 +115,15 @@ class Accounts:
         *,
         clock: Clock,
         audit: AuditRecorder = NO_AUDIT,
+        refresh_tokens: RefreshTokenRepository | None = None,
+        sessions: BrowserSessionRepository | None = None,
     ) -> None:
         self._users = users
         self.hashing = hashing
         self._clock = clock
         self._audit = audit
+        self._refresh_tokens = refresh_tokens
+        self._sessions = sessions
 
     async def create(
         self,
@@ -218,10 +226,24 @@ class Accounts:
         """The one place that follows a change after which the user's existing sign-ins must
         not go on: a new password, disabling, deletion.
 
-        Today that is the audit event. The sign-in work of issue 9 ends the user's browser
-        sessions and revokes its refresh tokens here, so that every path to those changes
-        (CLI, admin API, a future self-service page) does it without repeating it.
+        It ends the user's browser sessions and revokes its refresh-token families (their
+        access tokens too: the store announces each on the change feed, so every server
+        refuses them within the sync interval), then records the audit event — here, so that
+        every path to those changes (CLI, admin API, a future self-service page) does it
+        without repeating it.
         """
+        now = int(self._clock.now())
+        if self._sessions is not None:
+            await self._sessions.end_all_for_user(user_id=user.user_id, now=now)
+        if self._refresh_tokens is not None:
+            revoked = await self._refresh_tokens.revoke_for_user(user_id=user.user_id, now=now)
+            for family_id in revoked.family_ids:
+                self._audit.record(
+                    "refresh_family_revoked",
+                    user_id=user.user_id,
+                    family_id=family_id,
+                    reason=change,
+                )
         self._audit.record(change, user_id=user.user_id, username=user.username)
 
     async def authenticate(self, username: str, password: str) -> User:

@@ -39,6 +39,9 @@ AuditKind = Literal[
     "login_failed",
     "consent_granted",
     "consent_denied",
+    "authorization_code_replayed",
+    "refresh_token_reused",
+    "refresh_family_revoked",
 ]
 
 
@@ -65,6 +68,8 @@ class AuditFields(TypedDict, total=False):
     """A user's stable id (its ``sub``)."""
     username: str
     count: int
+    family_id: str
+    """A refresh-token family's id (names the grant, grants nothing)."""
     pid: int
     host: str
     program: str

@@ -37,9 +37,9 @@ from oauth_server.storage.models import AuthMethod, Client
 
 __all__ = ["AuthMethod", "AuthenticatedClient", "ClientAuthenticator", "parse_basic"]
 
-# Advertised in the metadata (RFC 8414). `none` joins the token endpoint's list once a grant
-# that accepts it (authorization_code, refresh_token) is served; introspection and revocation
-# never accept it.
+# Advertised in the metadata (RFC 8414). `none` joins the token and revocation endpoints'
+# lists when a grant that accepts it (authorization_code, refresh_token) is served;
+# introspection never accepts it.
 SUPPORTED_AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post")
 _MAX_CREDENTIAL_LENGTH = 512
 

@@ -342,6 +342,10 @@ class RefreshTokenRecord:
     parent: bytes | None = None
     rotated_at: int | None = None
     revoked_at: int | None = None
+    auth_time: int = 0
+    """When the user authenticated for the code the family began with (``0``: unknown)."""
+    session_id: str = ""
+    """The browser session of that sign-in (the ID token's ``sid``)."""
 
 
 RotationOutcome = Literal["rotated", "reused", "revoked", "expired"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from oauth_server.algorithms import SIGNING_ALGS
 from oauth_server.oauth.client_auth import SUPPORTED_AUTH_METHODS
+from oauth_server.oauth.clients import PUBLIC_CLIENT_GRANT_TYPES
 
 __all__ = [
     "AUTHORIZATION_PATH",
@@ -59,10 +60,13 @@ def authorization_server_metadata(
 ) -> dict[str, Any]:
     grants = sorted(grant_types)
     auth_methods = list(SUPPORTED_AUTH_METHODS)
-    # Public clients (`none`) only ever authenticate at the token endpoint, for the grants a
-    # user signs in with; introspection and revocation never accept them.
     sign_in = "authorization_code" in grants
-    token_auth_methods = [*auth_methods, "none"] if sign_in else auth_methods
+    # `none`: a public client names itself by client_id (OAuth 2.1 §2.4) at the token endpoint
+    # for the user grants, and at the revocation endpoint for its own tokens; introspection is
+    # for confidential clients (resource servers) only.
+    token_auth_methods = (
+        [*auth_methods, "none"] if PUBLIC_CLIENT_GRANT_TYPES & set(grants) else auth_methods
+    )
     algs = list(SIGNING_ALGS)
     document: dict[str, Any] = {
         # RFC 8414 §2 / Discovery §3: the issuer is exactly the identifier that prefixes every
@@ -93,7 +97,7 @@ def authorization_server_metadata(
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,
         "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": token_auth_methods,
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "service_documentation": f"{issuer}/docs",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
+from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidRequest, InvalidToken
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.http import NO_STORE, OAuthRequest, OAuthResponse
@@ -14,6 +16,7 @@ from oauth_server.oauth.tokens.verify.claims import TokenVerifier
 from oauth_server.oauth.tokens.verify.jwt import looks_like_jwt
 from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
 from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
+from oauth_server.oauth.tokens.voided import IssuedTokenVoider
 from oauth_server.storage.models import RevokedToken
 from oauth_server.storage.protocols import Storage
 
@@ -27,7 +30,13 @@ class RevocationEndpoint:
     token was revoked or was invalid, unknown or already revoked (so it cannot be used to test
     tokens). A token issued to another client is left alone (§2.1: the server "verifies
     whether the token was issued to the client making the revocation request"). Any storage
-    failure propagates and becomes 503: a 200 must mean the revocation is recorded."""
+    failure propagates and becomes 503: a 200 must mean the revocation is recorded.
+
+    Refresh tokens (with ``voider``): revoking one revokes its whole family — every refresh
+    token of the grant and every access token issued from it (§2.1: the server SHOULD also
+    invalidate the access tokens of the same grant). A public client revokes its own tokens
+    with ``none`` (its client_id alone, OAuth 2.1 §2.4): that proves no more than holding the
+    token, which is all revocation needs."""
 
     def __init__(
         self,
@@ -39,7 +48,9 @@ class RevocationEndpoint:
         revoked: RevokedJtis,
         clock: Clock,
         audit: AuditRecorder = NO_AUDIT,
+        voider: IssuedTokenVoider | None = None,
     ) -> None:
+        self._voider = voider
         self._authenticator = authenticator
         self._jwt = jwt_verifier
         self._opaque = opaque_verifier
@@ -50,16 +61,25 @@ class RevocationEndpoint:
 
     async def handle(self, request: OAuthRequest) -> OAuthResponse:
         params = parse_body(request)
-        client = await self._authenticator.authenticate(request, params)
+        client = await self._authenticator.authenticate(
+            request, params, allow_none=self._voider is not None
+        )
         token = params.get("token")
         if token is None:
             raise InvalidRequest("the token parameter is required")
-        # token_type_hint is only a hint (§2.1): both our token types are searched by shape.
+        # token_type_hint is only a hint (§2.1): JWTs are told by shape; an opaque value may be
+        # an access or a refresh token (same shape), searched in the hinted store first.
         client_id = client.client.client_id
         if looks_like_jwt(token):
             revoked = await self._revoke_jwt(token, client_id)
+        elif params.get("token_type_hint") == "refresh_token":
+            revoked = await self._revoke_refresh(token, client_id)
+            if revoked is None:
+                revoked = await self._revoke_opaque(token, client_id)
         else:
             revoked = await self._revoke_opaque(token, client_id)
+            if revoked is None:
+                revoked = await self._revoke_refresh(token, client_id)
         if revoked is not None:
             token_id, token_type = revoked
             self._audit.record(
@@ -101,3 +121,33 @@ class RevocationEndpoint:
             return None
         revoked = await self._opaque.revoke(found, now=int(self._clock.now()))
         return (found.selector.hex(), "opaque") if revoked else None
+
+    async def _revoke_refresh(self, token: str, client_id: str) -> tuple[str, str] | None:
+        """``(family id, "refresh_token")`` if the token is a refresh token of this client
+        (its family is then revoked, whatever state it was in)."""
+        parsed = parse_split_token(token) if self._voider is not None else None
+        if parsed is None or self._voider is None:
+            return None
+        selector, verifier_hash = parsed
+        record = await self._storage.refresh_tokens.get(selector=selector)
+        if record is None or not hmac.compare_digest(record.verifier_hash, verifier_hash):
+            return None
+        if record.client_id != client_id:
+            log.info(
+                "client %s asked to revoke a refresh token of client %s",
+                client_id,
+                record.client_id,
+            )
+            return None
+        revocation = await self._storage.refresh_tokens.revoke_family(
+            family_id=record.family_id, now=int(self._clock.now())
+        )
+        self._voider.voided(revocation.access_tokens)
+        self._audit.record(
+            "refresh_family_revoked",
+            client_id=client_id,
+            family_id=record.family_id,
+            reason="revocation request",
+            count=len(revocation.access_tokens),
+        )
+        return (record.family_id, "refresh_token") if revocation.family_ids else None

@@ -29,7 +29,7 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
 from joserfc import jws
@@ -44,9 +44,13 @@ from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH
 from oauth_server.oauth.tokens.verify.jwt import KeySource
 from oauth_server.storage.models import User
 
+if TYPE_CHECKING:
+    from oauth_server.oauth.tokens.issue import AccessToken, Authorization
+
 __all__ = [
     "DEFAULT_AMR",
     "ID_TOKEN_TYPE",
+    "GrantIdTokens",
     "IdTokenHint",
     "IdTokenIssuer",
     "IdTokenVerifier",
@@ -165,6 +169,35 @@ class IdTokenIssuer:
                 orjson.dumps({"typ": ID_TOKEN_TYPE, "alg": key.alg, "kid": key.kid})
             ).rstrip(b"=")
         return key.sign_compact(header, orjson.dumps(claims))
+
+
+class GrantIdTokens:
+    """The token endpoint's ID-token hook (:class:`oauth_server.oauth.tokens.issue.TokenService`
+    calls it for a user grant whose scope has ``openid``): the grant's sign-in — user, nonce,
+    auth time, session — and the access token just issued, for ``at_hash``. OIDC Core
+    §3.1.3.3: the token response of such a request carries an ``id_token``; §12.2: one from a
+    refresh keeps ``iss``, ``sub``, ``aud``, ``auth_time`` and ``azp`` of the original, which
+    this does by construction (the same issuer, user, client and stored auth time) and leaves
+    ``nonce`` out (the refresh grant carries none)."""
+
+    def __init__(self, issuer: IdTokenIssuer, *, clock: Clock) -> None:
+        self._issuer = issuer
+        self._clock = clock
+
+    async def issue(self, authorization: Authorization, access: AccessToken) -> str | None:
+        context = authorization.user
+        if context is None or context.user is None:
+            return None
+        return self._issuer.issue(
+            user=context.user,
+            client_id=authorization.client.client_id,
+            nonce=context.nonce or None,
+            auth_time=context.auth_time,
+            sid=context.session_id or None,
+            access_token=access.access_token,
+            scope=authorization.scope,
+            now=int(self._clock.now()),
+        )
 
 
 class InvalidIdTokenHint(InvalidRequest):

@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 import itertools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import orjson
@@ -17,17 +17,19 @@ from oauth_server.clock import Clock
 from oauth_server.crypto import new_split_token
 from oauth_server.oauth.keys import KeyRing
 from oauth_server.oauth.scopes import format_scope
-from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat
+from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat, User
 from oauth_server.storage.protocols import AccessTokenRepository
 
 __all__ = [
     "AccessToken",
     "AccessTokenIssuer",
     "Authorization",
+    "IdTokenIssuer",
     "JwtAccessTokenIssuer",
     "OpaqueTokenIssuer",
     "TokenService",
     "TokenSet",
+    "UserContext",
 ]
 
 
@@ -40,6 +42,27 @@ class Authorization:
     subject: str
     scope: tuple[str, ...]
     audience: tuple[str, ...] = ()
+    user: UserContext | None = None
+    """Set by the grants that act for a person (authorization_code, refresh_token): what an
+    ID token issuer needs besides the subject. ``None`` for client_credentials."""
+    finish: Callable[[TokenSet], Awaitable[TokenSet]] | None = field(default=None, compare=False)
+    """The grant's last step, given the issued set: it stores what the grant must remember
+    (the code's issued tokens, the refresh rotation) and adds the refresh token; it may raise
+    (the set is then never sent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserContext:
+    """The sign-in behind a user grant (OpenID Connect Core §2: ``nonce``, ``auth_time``,
+    ``sid``), carried from the authorization code."""
+
+    user_id: str
+    nonce: str = ""
+    auth_time: int = 0
+    session_id: str = ""
+    user: User | None = None
+    """The user as the grant read it (its check that the user is active): the ID token's
+    subject. ``None``: no ID token is issued (a sign-in whose auth time is not known)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +92,13 @@ class TokenSet:
 
 class AccessTokenIssuer(Protocol):
     async def issue(self, authorization: Authorization) -> AccessToken: ...
+
+
+class IdTokenIssuer(Protocol):
+    """The OpenID Connect hook: called for a user grant whose scope has ``openid`` (with the
+    access token, for ``at_hash``); returns the signed ID token."""
+
+    async def issue(self, authorization: Authorization, access: AccessToken) -> str | None: ...
 
 
 class OpaqueTokenIssuer:
@@ -151,13 +181,31 @@ class JwtAccessTokenIssuer:
 
 
 class TokenService:
-    """Issues the access token with the issuer matching the client's token format (the refresh
-    and ID token issuers join here with the grants that use them)."""
+    """Issues the access token with the issuer matching the client's token format, the ID
+    token (``id_tokens``, for a user grant with scope ``openid``), then hands the set to the
+    grant's ``finish`` step, which adds the refresh token."""
 
-    def __init__(self, issuers: Mapping[TokenFormat, AccessTokenIssuer]) -> None:
+    def __init__(
+        self,
+        issuers: Mapping[TokenFormat, AccessTokenIssuer],
+        *,
+        id_tokens: IdTokenIssuer | None = None,
+    ) -> None:
         self._issuers = dict(issuers)
+        self._id_tokens = id_tokens
 
     async def issue(self, authorization: Authorization) -> TokenSet:
         client = authorization.client
         issuer = self._issuers.get(client.token_format) or self._issuers["opaque"]
-        return TokenSet(await issuer.issue(authorization))
+        tokens = TokenSet(await issuer.issue(authorization))
+        if (
+            self._id_tokens is not None
+            and authorization.user is not None
+            and "openid" in authorization.scope
+        ):
+            id_token = await self._id_tokens.issue(authorization, tokens.access)
+            if id_token is not None:
+                tokens = replace(tokens, id_token=id_token)
+        if authorization.finish is not None:
+            tokens = await authorization.finish(tokens)
+        return tokens

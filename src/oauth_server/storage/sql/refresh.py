@@ -43,6 +43,8 @@ def _token(row: Any) -> RefreshTokenRecord:
         parent=None if row.parent is None else bytes(row.parent),
         rotated_at=row.rotated_at,
         revoked_at=row.revoked_at,
+        auth_time=row.auth_time,
+        session_id=row.session_id,
     )
 
 
@@ -71,6 +73,8 @@ def _token_row(token: RefreshTokenRecord) -> dict[str, Any]:
         "expires_at": token.expires_at,
         "rotated_at": token.rotated_at,
         "revoked_at": token.revoked_at,
+        "auth_time": token.auth_time,
+        "session_id": token.session_id,
     }
 
 

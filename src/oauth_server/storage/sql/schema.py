@@ -251,6 +251,9 @@ refresh_tokens = Table(
     Column("revoked_at", Timestamp, nullable=True),
     # Set by the one grace-window retry a rotated token is allowed.
     Column("grace_used", Boolean, nullable=False, server_default=false()),
+    # The sign-in the family continues (0009): the ID token of a refresh keeps its auth_time.
+    Column("auth_time", Timestamp, nullable=False, server_default="0"),
+    Column("session_id", String(64), nullable=False, server_default=""),
     Index("ix_refresh_tokens_family_id", "family_id"),
     Index("ix_refresh_tokens_expires_at", "expires_at"),
     # A rotated token's successor(s): the reuse check looks them up by parent.

@@ -1,0 +1,146 @@
+"""Node's openid-client v6 (OpenID Foundation certified relying party library) against a real
+server process, unmodified and configured with nothing but the issuer URL: discovery, the
+authorization URL with PKCE S256, state and nonce, the code exchange with its ID token
+validation, userinfo and refresh. The person's part (login and consent) is done by posting the
+real forms. The library is installed from ``tests/node/package-lock.json`` (``npm ci``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import unavailable
+from tests.process import CLI, ServerProcess, free_port
+from tests.signin import read_form
+
+pytestmark = pytest.mark.slow
+
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+SECRET = "openid-client-test-secret-key-0123456789"
+USERNAME = "bob"
+PASSWORD = "another long and correct password"
+SCOPE = "openid profile email offline_access restaurants:read"
+TIMEOUT = 20.0
+
+
+@pytest.fixture(scope="module")
+def node_client() -> Path:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        unavailable("node and npm are needed for the openid-client test")
+    assert npm is not None
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=NODE_DIR,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    return NODE_DIR / "flow.mjs"
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    port = free_port()
+    process = ServerProcess(
+        {
+            "OAUTH_SERVER_DATABASE_URL": database_url,
+            "OAUTH_SERVER_SECRET_KEY": SECRET,
+            # The issuer is the address the client reaches: the library checks it exactly.
+            "OAUTH_SERVER_ISSUER": f"http://127.0.0.1:{port}",
+        },
+        port=port,
+        log=tmp_path / "server.log",
+    )
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+
+
+def cli(server: ServerProcess, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [CLI, *args], env=server.env, input=stdin, capture_output=True, text=True,
+        check=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout
+
+
+def node(script: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run(["node", str(script), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def sign_in(authorize_url: str, redirect_uri: str) -> str:
+    """The browser: log in and allow; returns the callback URL."""
+    with httpx.Client(timeout=TIMEOUT) as browser:
+        start = browser.get(authorize_url)
+        assert start.status_code == 303, start.text
+        login_url = str(httpx.URL(authorize_url).join(start.headers["location"]))
+        form = read_form(browser.get(login_url).text)
+        login = browser.post(
+            str(httpx.URL(login_url).join(form.actions[0])),
+            data={"csrf_token": form.fields["csrf_token"], "username": USERNAME,
+                  "password": PASSWORD},
+        )  # fmt: skip
+        assert login.status_code == 303, login.text
+        consent_url = str(httpx.URL(login_url).join(login.headers["location"]))
+        form = read_form(browser.get(consent_url).text)
+        allow = browser.post(
+            str(httpx.URL(consent_url).join(form.actions[0])),
+            data={"csrf_token": form.fields["csrf_token"], "decision": "allow"},
+        )
+        assert allow.status_code == 303, allow.text
+        callback = str(allow.headers["location"])
+    assert callback.startswith(redirect_uri + "?")
+    return callback
+
+
+def test_openid_client_code_pkce_id_token_userinfo_refresh(
+    node_client: Path, server: ServerProcess
+) -> None:
+    redirect_uri = f"http://127.0.0.1:{free_port()}/cb"
+    created = cli(
+        server, "clients", "create", "--public", "--name", "Node App",
+        "--redirect-uri", redirect_uri,
+        "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+        "--scope", SCOPE, "--json",
+    )  # fmt: skip
+    client_id = str(json.loads(created)["client_id"])
+    cli(
+        server, "users", "create", USERNAME, "--name", "Bob Example",
+        "--email", "bob@example.com", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    start = node(node_client, "authorize", server.url, client_id, redirect_uri)
+    assert start["url"].startswith(f"{server.url}/oauth/authorize?")
+    callback = sign_in(start["url"], redirect_uri)
+    done = node(
+        node_client, "finish", server.url, client_id, callback,
+        start["verifier"], start["state"], start["nonce"],
+    )  # fmt: skip
+    claims = done["claims"]
+    # The library validated the ID token (signature, iss, aud, nonce, at_hash); so do we.
+    assert claims["iss"] == server.url
+    assert claims["aud"] == client_id
+    assert claims["nonce"] == start["nonce"]
+    assert done["userinfo"]["sub"] == claims["sub"]
+    assert done["userinfo"]["email"] == "bob@example.com"
+    refreshed = done["refreshed"]
+    assert refreshed["refresh_token"] != done["refresh_token"]
+    assert refreshed["claims"]["sub"] == claims["sub"]
+    assert refreshed["claims"]["auth_time"] == claims["auth_time"]
+    api = httpx.get(
+        f"{server.url}/restaurent",
+        headers={"Authorization": f"Bearer {refreshed['access_token']}"},
+        timeout=TIMEOUT,
+    )
+    assert api.status_code == 200, api.text

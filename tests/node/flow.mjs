@@ -1,0 +1,64 @@
+// openid-client v6 (a certified OpenID relying party library) against the server, unmodified
+// and configured with nothing but the issuer URL. Driven by tests/e2e/test_openid_client.py:
+//
+//   node flow.mjs authorize ISSUER CLIENT_ID REDIRECT_URI
+//     discovery, then the authorization URL with PKCE S256, state and nonce; prints JSON
+//     {url, verifier, state, nonce}
+//   node flow.mjs finish ISSUER CLIENT_ID CALLBACK_URL VERIFIER STATE NONCE
+//     authorizationCodeGrant (checks state, iss, the code, and the ID token: signature against
+//     the JWKS, iss, aud, nonce, at_hash...), fetchUserInfo, refreshTokenGrant; prints JSON
+import * as client from "openid-client";
+
+const [mode, issuer, clientId, ...rest] = process.argv.slice(2);
+
+async function configure() {
+  // Plain http is for this loopback test only; a production issuer is https.
+  return client.discovery(new URL(issuer), clientId, undefined, client.None(), {
+    execute: [client.allowInsecureRequests],
+  });
+}
+
+async function authorize(redirectUri) {
+  const config = await configure();
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: "openid profile email offline_access restaurants:read",
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: "S256",
+    state,
+    nonce,
+  });
+  return { url: url.href, verifier, state, nonce };
+}
+
+async function finish(callback, verifier, state, nonce) {
+  const config = await configure();
+  const tokens = await client.authorizationCodeGrant(config, new URL(callback), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  const claims = tokens.claims();
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  return {
+    metadata: config.serverMetadata(),
+    access_token: tokens.access_token,
+    refresh_token: tokens.refresh_token,
+    claims,
+    userinfo,
+    refreshed: {
+      access_token: refreshed.access_token,
+      refresh_token: refreshed.refresh_token,
+      claims: refreshed.claims() ?? null,
+    },
+  };
+}
+
+const result =
+  mode === "authorize" ? await authorize(...rest) : await finish(...rest);
+process.stdout.write(JSON.stringify(result));
