@@ -211,6 +211,18 @@ async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
 
 
 @pytest.fixture
+async def sqlite_storage(tmp_path: Path) -> AsyncIterator[SqlStorage]:
+    """A migrated, empty SQLite storage of the test's own (for unit tests that need a real
+    database but not both backends)."""
+    opened = open_storage(f"sqlite:///{tmp_path}/oauth.db")
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
 def run(database_url: str) -> Callable[..., Result]:
     """``run("clients", "list")``: the command line, in process (click's runner), on the test's
     database."""
@@ -230,17 +242,26 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
+    """The app's settings. A module or test that needs others says so with
+    ``pytest.mark.settings(name=value, ...)`` (module marks first, the test's own last), which
+    are applied on top of these, instead of redefining this fixture."""
+    changes: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("settings"))):
+        changes.update(marker.kwargs)
     return Settings(
-        env="development",
-        database_url=database_url,
-        demo_data=True,
-        cache_sync_interval=0.05,
-        database_pool_size=5,
-        secret_key="test-secret-key-of-at-least-32-characters",
-        # The smallest argon2id parameters: start-up hashes the demo user's password.
-        password_hash_time_cost=1,
-        password_hash_memory_cost=8,
+        **{
+            "env": "development",
+            "database_url": database_url,
+            "demo_data": True,
+            "cache_sync_interval": 0.05,
+            "database_pool_size": 5,
+            "secret_key": "test-secret-key-of-at-least-32-characters",
+            # The smallest argon2id parameters: start-up hashes the demo user's password.
+            "password_hash_time_cost": 1,
+            "password_hash_memory_cost": 8,
+            **changes,
+        }
     )
 
 

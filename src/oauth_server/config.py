@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     access_token_ttl: Annotated[int, Field(ge=60, le=86_400)] = 3600
     """Lifetime of access tokens in seconds (``expires_in``)."""
 
+    id_token_ttl: Annotated[int, Field(ge=60, le=86_400)] = 300
+    """Lifetime in seconds of OpenID Connect ID tokens (``exp - iat``). An ID token states one
+    sign-in, which the client validates once, on receipt (OIDC Core §3.1.3.7), so it need not
+    live long; signing keys stay published for the longer of this and the access-token
+    lifetime."""
+
     authorization_code_ttl: Annotated[int, Field(ge=1, le=600)] = 60
     """Lifetime of authorization codes in seconds (RFC 6749 §4.1.2: "a maximum authorization
     code lifetime of 10 minutes is RECOMMENDED"; at most 600). Codes are single use."""

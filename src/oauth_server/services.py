@@ -34,6 +34,7 @@ from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.scopes import USER_SCOPES
+from oauth_server.oauth.tokens.id_token import IdTokenIssuer, IdTokenVerifier
 from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
 from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
@@ -41,6 +42,7 @@ from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
 from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
 from oauth_server.resource.bearer import ResourceGuard
 from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, RestaurantService
+from oauth_server.resource.userinfo import UserinfoEndpoint
 from oauth_server.storage import Storage, open_storage
 from oauth_server.storage.models import (
     CLIENT_REVOCATION_CHANGE,
@@ -87,9 +89,15 @@ class Services:
     revocation: RevocationEndpoint
     restaurants: RestaurantService
     guard: ResourceGuard
+    id_tokens: IdTokenIssuer
+    """Signs OpenID Connect ID tokens (the code and refresh grants call it)."""
+    id_token_hints: IdTokenVerifier
+    """Verifies ``id_token_hint`` values (authorize, end-session)."""
+    userinfo: UserinfoEndpoint
     sync: ChangeSync
     purger: Purger
     as_metadata: bytes
+    """RFC 8414 metadata, which is also the OpenID Provider metadata (one document)."""
     prm_metadata: bytes
 
     async def start(self) -> None:
@@ -121,7 +129,9 @@ def max_token_age(settings: Settings) -> int:
 def build_key_manager(
     settings: Settings, storage: Storage, clock: Clock, *, audit: AuditRecorder = NO_AUDIT
 ) -> KeyManager:
-    ring = KeyRing(token_ttl=settings.access_token_ttl, leeway=settings.jwt_leeway)
+    # A key stays published until every token it signed has expired: access and ID tokens.
+    token_ttl = max(settings.access_token_ttl, settings.id_token_ttl)
+    ring = KeyRing(token_ttl=token_ttl, leeway=settings.jwt_leeway)
     return KeyManager(
         storage,
         ring,
@@ -312,6 +322,9 @@ def build_services(
             resource_metadata=resource_metadata,
             limiter=limiter,
         ),
+        id_tokens=IdTokenIssuer(keys.ring, issuer=issuer, ttl=settings.id_token_ttl),
+        id_token_hints=IdTokenVerifier(keys, issuer=issuer, clock=clock),
+        userinfo=UserinfoEndpoint(verifier=verifier, users=storage.users, limiter=limiter),
         sync=sync,
         purger=build_purger(settings, storage, keys, clock),
         as_metadata=orjson.dumps(

@@ -6,15 +6,17 @@ import asyncio
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import jwt as pyjwt
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from oauth_server.cli import main
 from oauth_server.web.api import FastRouter
-from tests.helpers import cli_env, eventually
+from tests.helpers import basic, cli_env, eventually
 from tests.process import CLI
 
 
@@ -102,6 +104,48 @@ def test_client_lifecycle(run) -> None:  # type: ignore[no-untyped-def]
     assert run("clients", "delete", "svc").exit_code == 0
     assert run("clients", "delete", "svc").exit_code == 1
     assert run("clients", "show", "svc").exit_code == 1
+
+
+async def test_registered_resources_name_the_audience(
+    run: Callable[..., Result], client: httpx.AsyncClient
+) -> None:
+    """README: ``resource`` must be one of the client's registered resources (``clients create
+    --resource URL``, repeatable, first is the default); anything else is ``invalid_target``."""
+    created = await asyncio.to_thread(
+        run,
+        "clients",
+        "create",
+        "--client-id",
+        "multi",
+        "--scope",
+        "restaurants:read",
+        "--resource",
+        "https://a.example/api",
+        "--resource",
+        "https://b.example/api",
+        "--json",
+    )
+    assert created.exit_code == 0, created.output
+    secret = json.loads(created.stdout)["client_secret"]
+
+    async def audience(**extra: str) -> httpx.Response:
+        return await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", **extra},
+            headers={"Authorization": basic("multi", secret)},
+        )
+
+    def aud(response: httpx.Response) -> object:
+        assert response.status_code == 200, response.text
+        return pyjwt.decode(response.json()["access_token"], options={"verify_signature": False})[
+            "aud"
+        ]
+
+    assert aud(await audience()) == "https://a.example/api"
+    assert aud(await audience(resource="https://b.example/api")) == "https://b.example/api"
+    refused = await audience(resource="https://c.example/api")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_target"
 
 
 @pytest.mark.parametrize(

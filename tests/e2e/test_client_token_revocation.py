@@ -18,20 +18,15 @@ import pytest
 from oauth_server.clock import FrozenClock
 from oauth_server.crypto import new_split_token
 from oauth_server.oauth.clients import ClientRegistry
-from oauth_server.services import Services
 from oauth_server.web.api import FastRouter
-from tests.helpers import basic, bearer, eventually
+from tests.helpers import app_services, basic, bearer, eventually
 
 ISSUER = "http://localhost:8889"
 FORMATS = ["jwt", "opaque"]
 
 
-def services(app: FastRouter) -> Services:
-    return app.state.services  # type: ignore[no-any-return]
-
-
 async def register(app: FastRouter, client_id: str, **options: object) -> str:
-    created = await services(app).registry.create(client_id=client_id, **options)  # type: ignore[arg-type]
+    created = await app_services(app).registry.create(client_id=client_id, **options)  # type: ignore[arg-type]
     assert created.secret is not None
     return basic(client_id, created.secret)
 
@@ -74,7 +69,7 @@ async def test_a_deleted_clients_tokens_stop_working(
     tokens.append(await token_for(client, auth))
     for token in tokens:  # both validated, so both cached
         assert await works(client, token, rs)
-    assert await services(app).registry.delete("gone")
+    assert await app_services(app).registry.delete("gone")
     for token in tokens:  # at once in this process
         assert not await works(client, token, rs)
         assert (await introspect(client, token, rs)) == {"active": False}
@@ -95,7 +90,7 @@ async def test_another_process_deleting_or_revoking_reaches_this_one_through_the
     auth = await register(app, "svc", scopes=["restaurent"], token_format=token_format)
     token = await token_for(client, auth)
     assert await works(client, token, rs)
-    built = services(app)
+    built = app_services(app)
     elsewhere = ClientRegistry(built.storage, clock=built.clock)
     assert await getattr(elsewhere, action)("svc")
 
@@ -116,7 +111,7 @@ async def test_revoke_tokens_voids_every_token_issued_so_far_and_no_later_one(
     clock.advance(5)
     same_second = await token_for(client, auth)
     bystander = await token_for(client, other)
-    built = services(app)
+    built = app_services(app)
     assert await built.registry.revoke_tokens("svc")
     assert not await built.registry.revoke_tokens("nobody")
     for token in (old, same_second):
@@ -201,7 +196,7 @@ async def test_opaque_revocation_is_audited(app: FastRouter, client: httpx.Async
             "/oauth/revoke", data={"token": token}, headers={"Authorization": auth}
         )
         assert response.status_code == 200
-    built = services(app)
+    built = app_services(app)
     await built.audit.flush()
     rows = await built.storage.audit.scan(after=None, limit=1000)
     selector = base64.urlsafe_b64decode(token + "=")[:12].hex()

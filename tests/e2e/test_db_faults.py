@@ -14,7 +14,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,9 @@ from tests.tcpproxy import TcpProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-# What "bounded" means here: every request answers within this, database or not.
+# What "bounded" means here: every request answers within this, database or not. It is the
+# test client's own timeout (see ``http``), so an answer later than this is an httpx timeout
+# error and fails the test; the server's own bound is DATABASE_TIMEOUT (3 s) per wait.
 REQUEST_BOUND = 10.0
 # How long the server may take to notice the database is back, by itself.
 RECOVERY_BOUND = 10.0
@@ -76,8 +78,8 @@ def rig(postgres_url: str, proxy: TcpProxy, tmp_path: Path) -> Iterator[Rig]:
 
 @pytest.fixture
 async def http(rig: Rig) -> AsyncIterator[httpx.AsyncClient]:
-    # The client's own timeout is only a backstop: REQUEST_BOUND is asserted on each request.
-    async with httpx.AsyncClient(base_url=rig.server.url, timeout=60) as client:
+    # The bound each request must answer within: a later answer raises httpx.TimeoutException.
+    async with httpx.AsyncClient(base_url=rig.server.url, timeout=REQUEST_BOUND) as client:
         yield client
 
 
@@ -104,7 +106,7 @@ async def needs_database(
 ) -> dict[str, httpx.Response]:
     """Every kind of request that cannot be answered without the database, all at once (the
     revocations of ``opaque_token`` and ``jwt``; the restaurants API called with ``api_jwt``);
-    each must answer within REQUEST_BOUND."""
+    each must answer within REQUEST_BOUND (the client's timeout)."""
     requests = {
         "opaque issuance": issue(http, rig.opaque),
         "issuance for a client not in the cache": issue(http, rig.unused),
@@ -129,31 +131,27 @@ async def needs_database(
         "readiness": http.get("/readyz"),
     }
 
-    async def bounded(name: str, request: asyncio.Future[httpx.Response]) -> httpx.Response:
-        start = time.monotonic()
-        response = await request
-        elapsed = time.monotonic() - start
-        assert elapsed < REQUEST_BOUND, f"{name} took {elapsed:.1f} s"
-        return response
+    async def bounded(name: str, request: Awaitable[httpx.Response]) -> httpx.Response:
+        try:
+            return await request
+        except httpx.TimeoutException as error:
+            raise AssertionError(f"{name}: no answer within {REQUEST_BOUND} s") from error
 
     names = list(requests)
-    responses = await asyncio.gather(
-        *(bounded(name, asyncio.ensure_future(requests[name])) for name in names)
-    )
+    responses = await asyncio.gather(*(bounded(name, requests[name]) for name in names))
     return dict(zip(names, responses, strict=True))
 
 
 async def works_without_database(http: httpx.AsyncClient, jwt: str) -> None:
     """What is served from memory: liveness, the JWKS, metadata, JWT issuance for a client in
-    the cache (keys are in memory), and JWT introspection (verified locally)."""
-    start = time.monotonic()
+    the cache (keys are in memory), and JWT introspection (verified locally); each within
+    REQUEST_BOUND (the client's timeout)."""
     assert (await http.get("/healthz")).status_code == 200
     assert (await http.get("/.well-known/jwks.json")).json()["keys"]
     assert (await http.get("/.well-known/oauth-authorization-server")).status_code == 200
     fresh = await token(http, DEMO_CLIENT)
     assert await introspect(http, DEMO_CLIENT, fresh)
     assert await introspect(http, DEMO_CLIENT, jwt)
-    assert time.monotonic() - start < REQUEST_BOUND
 
 
 async def recovers(http: httpx.AsyncClient, rig: Rig) -> float:
@@ -271,15 +269,13 @@ async def test_sustained_load_during_an_outage_gets_503_in_bounded_time(
     rig: Rig, http: httpx.AsyncClient, fault: str
 ) -> None:
     """More concurrent database requests than the pool has connections, for several seconds: none
-    hangs past the bound, none gets anything but 503."""
+    hangs past the bound (the client's timeout), none gets anything but 503."""
     jwt = await token(http, DEMO_CLIENT)
     await token(http, rig.opaque)  # the client is in the cache
     statuses: list[int] = []
-    latencies: list[float] = []
 
     async def worker(number: int, until: float) -> None:
         while time.monotonic() < until:
-            start = time.monotonic()
             if number % 2:
                 response = await issue(http, rig.opaque)
             else:
@@ -288,14 +284,12 @@ async def test_sustained_load_during_an_outage_gets_503_in_bounded_time(
                     params={"id": DEMO_ID, "Name": f"n{number}"},
                     headers=bearer(jwt),
                 )
-            latencies.append(time.monotonic() - start)
             assert_unavailable(f"request of worker {number}", response)
             statuses.append(response.status_code)
 
     rig.proxy.cut() if fault == "cut" else rig.proxy.hold()
     until = time.monotonic() + 6
     await asyncio.gather(*(worker(number, until) for number in range(40)))
-    assert max(latencies) < REQUEST_BOUND, f"slowest answer: {max(latencies):.1f} s"
     assert len(statuses) >= 40
     rig.proxy.restore() if fault == "cut" else rig.proxy.release()
     await recovers(http, rig)

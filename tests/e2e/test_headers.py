@@ -55,6 +55,7 @@ async def test_hsts_with_an_https_issuer(database_url: str) -> None:
     "path",
     [
         "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
         "/.well-known/jwks.json",
         "/.well-known/oauth-protected-resource",
     ],

@@ -15,24 +15,18 @@ import json
 import httpx
 import pytest
 
-from oauth_server.config import Settings
 from oauth_server.web.api import FastRouter
-from tests.helpers import DEMO_ID, basic, bearer, seed_token
+from tests.helpers import DEMO_ID, FORM, app_services, basic, bearer, seed_token
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
 ENDPOINTS = ["/oauth/token", "/oauth/introspect", "/oauth/revoke"]
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key="input-syntax-test-secret-key-0123456789",
-        rate_limit_auth_failures_per_client="5/minute",
-        rate_limit_auth_failures_per_address="8/minute",
-        cache_sync_interval=0.05,
-    )
+pytestmark = pytest.mark.settings(
+    secret_key="input-syntax-test-secret-key-0123456789",
+    rate_limit_auth_failures_per_client="5/minute",
+    rate_limit_auth_failures_per_address="8/minute",
+)
 
 
 def _raw_basic(client_id: str, secret: str) -> str:
@@ -137,8 +131,8 @@ async def test_bad_client_ids_are_rate_limited_and_audited(
         statuses.append(response.status_code)
     # Five failures for that client id (the per-client budget), then 429 like any brute force.
     assert statuses == [401] * 5 + [429]
-    await app.state.services.audit.flush()
-    events = await app.state.services.storage.audit.recent(limit=100)
+    await app_services(app).audit.flush()
+    events = await app_services(app).storage.audit.recent(limit=100)
     failed = [json.loads(e.data) for e in events if e.kind == "client_auth_failed"]
     assert len(failed) == 5
     assert {event["client_id"] for event in failed} == {"adm\x00in"}

@@ -28,12 +28,12 @@ from oauth_server.cli import main
 from oauth_server.clock import SystemClock
 from oauth_server.config import Settings
 from oauth_server.crypto import new_secret
-from oauth_server.services import Services, build_accounts
+from oauth_server.services import build_accounts
 from oauth_server.storage import open_storage
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan
 from tests.e2e.leaks import leaked, run_session
-from tests.helpers import eventually
+from tests.helpers import app_services, eventually
 from tests.process import CLI, ServerProcess
 
 
@@ -50,7 +50,7 @@ async def test_no_secret_in_audit_trail_or_logs(
     settings = settings.model_copy(update={"audit_token_issued": True, "demo_data": False})
     app = create_app(settings, clock=SystemClock())
     async with lifespan(app):
-        services: Services = app.state.services
+        services = app_services(app)
         jwt = await services.registry.create(client_id="leak-jwt", scopes=["restaurants:read"])
         opaque = await services.registry.create(
             client_id="leak-opaque", scopes=["restaurants:read"], token_format="opaque"
@@ -107,7 +107,7 @@ async def test_no_user_password_or_hash_in_audit_trail_or_logs(
     caplog.set_level(logging.DEBUG)
     app = create_app(settings, clock=SystemClock())
     async with lifespan(app):
-        services: Services = app.state.services
+        services = app_services(app)
         accounts = build_accounts(settings, services.storage, services.clock, audit=services.audit)
         first, wrong, unknown, second = (f"{new_secret()}-{n}" for n in range(4))
         try:

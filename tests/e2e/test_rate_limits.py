@@ -22,29 +22,24 @@ from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan, unavailable
-from tests.helpers import DEMO_ID, basic, bearer, eventually, seed_token
+from tests.helpers import DEMO_ID, FORM, app_services, basic, bearer, eventually, seed_token
 from tests.process import ServerProcess, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 SECRET_KEY = "rate-limit-test-secret-key-0123456789"
 # A protected route of the restaurants API (needs a write scope; `restaurent` has it).
 PROTECTED = f"/restaurentUpdate?id={DEMO_ID}&Name=x"
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key=SECRET_KEY,
-        rate_limit_auth_failures_per_client_address="5/minute",
-        rate_limit_auth_failures_per_client="12/minute",
-        rate_limit_auth_failures_per_address="8/minute",
-        rate_limit_bearer_failures_per_address="4/minute",
-        rate_limit_tokens_per_client="10/minute",
-        rate_limit_introspections_per_client="3/minute",
-        cache_sync_interval=0.05,
-    )
+pytestmark = pytest.mark.settings(
+    secret_key=SECRET_KEY,
+    rate_limit_auth_failures_per_client_address="5/minute",
+    rate_limit_auth_failures_per_client="12/minute",
+    rate_limit_auth_failures_per_address="8/minute",
+    rate_limit_bearer_failures_per_address="4/minute",
+    rate_limit_tokens_per_client="10/minute",
+    rate_limit_introspections_per_client="3/minute",
+)
 
 
 def client_at(app: FastRouter, address: str) -> httpx.AsyncClient:
@@ -64,8 +59,8 @@ async def attempt(
 
 
 async def rate_limited_events(app: FastRouter) -> list[dict[str, Any]]:
-    await app.state.services.audit.flush()
-    events = await app.state.services.storage.audit.recent(limit=1000)
+    await app_services(app).audit.flush()
+    events = await app_services(app).storage.audit.recent(limit=1000)
     return [json.loads(e.data) for e in events if e.kind == "rate_limited"]
 
 
@@ -140,10 +135,11 @@ async def test_429_is_documented_where_it_is_answered(client: httpx.AsyncClient)
     assert "429" in document["paths"]["/restaurentUpdate"]["get"]["responses"]
 
 
-async def test_failures_from_one_address_are_limited(client: httpx.AsyncClient) -> None:
-    # Different client ids, same address (the ASGI test client's): the per-address budget.
+async def unknown_client_attempts(client: httpx.AsyncClient, count: int) -> list[int]:
+    """The statuses of ``count`` token requests from one address (the ASGI test client's), each
+    for another unknown client id."""
     statuses = []
-    for index in range(10):
+    for index in range(count):
         response = await client.post(
             "/oauth/token",
             data={
@@ -153,8 +149,29 @@ async def test_failures_from_one_address_are_limited(client: httpx.AsyncClient) 
             },
         )
         statuses.append(response.status_code)
+    return statuses
+
+
+async def test_failures_from_one_address_are_limited(client: httpx.AsyncClient) -> None:
+    # Different client ids, same address: the per-address budget.
+    statuses = await unknown_client_attempts(client, 10)
     assert statuses[:8] == [401] * 8
     assert statuses[8:] == [429, 429]
+
+
+@pytest.mark.settings(rate_limits=False)
+async def test_rate_limits_off_enforce_nothing(client: httpx.AsyncClient) -> None:
+    """README: ``OAUTH_SERVER_RATE_LIMITS=false`` turns the limits off: the same ten failures
+    from one address (the per-address budget here is 8), then more tokens for one client than
+    its budget of 10, all answered as if no limit existed."""
+    assert await unknown_client_attempts(client, 10) == [401] * 10
+    for _ in range(12):
+        response = await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": basic("admin", "getroot")},
+        )
+        assert response.status_code == 200
 
 
 async def test_unreadable_credentials_count_against_the_address(client: httpx.AsyncClient) -> None:
@@ -248,7 +265,7 @@ async def test_refused_bearer_tokens_are_limited_per_address(app: FastRouter) ->
 async def test_valid_tokens_cost_the_limiter_nothing(
     app: FastRouter, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    limiter: RateLimiter = app.state.services.limiter
+    limiter = app_services(app).limiter
     calls: list[str] = []
 
     async def counted_failure(address: str) -> None:

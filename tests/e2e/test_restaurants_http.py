@@ -29,6 +29,18 @@ async def test_public_view_without_credentials(client: httpx.AsyncClient) -> Non
     assert all(list(document) == ["Name", "Address"] for document in documents)
 
 
+async def test_the_rest_list_is_the_public_view_without_a_token(client: httpx.AsyncClient) -> None:
+    """README: ``GET /api/restaurants`` is paginated by cursor, the public view without a
+    token."""
+    response = await client.get("/api/restaurants", params={"limit": "2"})
+    assert response.status_code == 200
+    page = response.json()
+    assert len(page["items"]) == 2
+    assert all(set(item) <= {"_id", "Name", "Address"} for item in page["items"])
+    assert all("routine" not in item for item in page["items"])
+    assert page["next_cursor"]
+
+
 async def test_full_documents_with_a_token(client: httpx.AsyncClient) -> None:
     token = await seed_token(client)
     response = await client.get("/restaurent", headers=bearer(token))

@@ -20,11 +20,11 @@ from oauth_server.cli import main
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, generate_private_jwk, key_binding
-from oauth_server.services import Services, build_key_manager
+from oauth_server.services import build_key_manager
 from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
 from oauth_server.storage.sql.schema import signing_keys
 from oauth_server.web.api import FastRouter
-from tests.helpers import bearer, eventually, seed_token
+from tests.helpers import app_services, bearer, eventually, seed_token
 
 
 async def _tamper(storage: SqlStorage, kid: str, **values: object) -> None:
@@ -45,7 +45,7 @@ async def _jwks_kids(client: httpx.AsyncClient) -> set[str]:
 async def test_a_running_server_refuses_a_key_whose_row_was_changed(
     app: FastRouter, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
-    services: Services = app.state.services
+    services = app_services(app)
     storage = services.storage
     assert isinstance(storage, SqlStorage)
     token = await seed_token(client)
@@ -134,7 +134,7 @@ async def test_a_removed_key_fails_once_the_change_arrives_even_if_verified_mean
     """The removal is made by another process (the CLI); this instance hears of it on the
     change feed. A token verified between the feed's news and the reload it starts must not
     stay cached as valid: the cache is emptied in the same step the ring loses the key."""
-    services: Services = app.state.services
+    services = app_services(app)
     await services.sync.stop()  # this test polls the feed itself
     token = await seed_token(client)
     kid = services.keys.ring.signing_key(clock.now()).kid

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic import command
 from sqlalchemy import inspect, select
 
 from oauth_server.bootstrap import StartupRefused, prepare
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
 from oauth_server.storage import SqlStorage, open_storage
+from oauth_server.storage.migrate import _config, current_revision
 from oauth_server.storage.sql.schema import clients
 from tests.helpers import SEED_TOKEN_REQUEST
 from tests.process import CLI, ServerProcess
@@ -108,6 +110,40 @@ async def test_production_names_the_stored_datas_problems_with_the_settings(
         assert reason in message, message
 
 
+async def test_an_older_schema_is_checked_for_stored_data_only_after_its_migration(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """README (Production): a database whose schema is older than this version is checked for
+    the demo client and keys only after its migration, on a start whose settings are fine; a
+    start whose settings are not refuses for them alone and leaves the schema as it was."""
+    development = Settings(
+        database_url=database_url, secret_key_file=tmp_path / "secret_key", demo_data=True
+    )
+    storage = open_storage(database_url)
+    try:
+        await prepare(development, storage, clock=clock)  # seeds the demo client
+        async with storage.engine.connect() as conn, conn.begin():
+            await conn.run_sync(lambda sync: command.downgrade(_config(sync), "0005"))
+        assert await current_revision(storage.engine) == "0005"
+    finally:
+        await storage.close()
+    bad = Settings(
+        env="production", database_url=database_url, issuer="http://x.example", secret_key=SECRET
+    )
+    message = await _refusal(bad, clock)
+    assert ISSUER_REASON in message
+    assert DEMO_CLIENT_REASON not in message  # not readable before the migration
+    storage = open_storage(database_url)
+    try:
+        assert await current_revision(storage.engine) == "0005"  # nothing written
+    finally:
+        await storage.close()
+    good = bad.model_copy(update={"issuer": "https://auth.example"})
+    message = await _refusal(good, clock)
+    assert DEMO_CLIENT_REASON in message  # read once migrated
+    assert ISSUER_REASON not in message
+
+
 async def test_a_good_production_start_after_a_refusal(
     database_url: str, clock: FrozenClock
 ) -> None:
@@ -197,6 +233,9 @@ def test_the_banner_names_the_issuer_first(tmp_path: Path) -> None:
     assert lines[banner] == f"Issuer: {issuer}    <- clients must use this URL"
     # First: no other banner line before it, and the curl example uses the issuer.
     assert "PythonOauthServer (development)" in lines[banner + 1]
+    # Then the address it listens on, and the demo client with the first request to try.
+    assert f"listening on 127.0.0.1:{server.port}," in lines[banner + 1]
+    assert lines[banner + 2] == "demo client: admin / getroot (scope restaurent)"
     assert not any("PythonOauthServer" in line for line in lines[:banner])
     assert any(line.startswith(f"curl -s -X POST {issuer}/oauth/token") for line in lines)
 

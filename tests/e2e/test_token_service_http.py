@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import inspect
 import json
 
 import httpx
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from oauth_server.clock import FrozenClock
 from oauth_server.oauth.keys import generate_private_jwk
+from oauth_server.oauth.tokens.verify.jwks import RemoteJwks
 from oauth_server.web.api import FastRouter
 from tests.helpers import app_services, basic, bearer, seed_token
 
@@ -115,7 +117,6 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     # Nothing is advertised that does not exist.
     for absent in (
         "authorization_endpoint",
-        "userinfo_endpoint",
         "registration_endpoint",
         "code_challenge_methods_supported",
     ):
@@ -143,7 +144,8 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     jwks = await client.get(metadata["jwks_uri"].removeprefix(ISSUER))
     assert jwks.status_code == 200
     assert jwks.json()["keys"]
-    assert (await client.get("/.well-known/openid-configuration")).status_code == 404
+    # The OpenID Provider metadata is the same document (tests/e2e/test_oidc_http.py).
+    assert (await client.get("/.well-known/openid-configuration")).json() == metadata
 
 
 async def test_jwks_public_distinct_and_complete(
@@ -158,6 +160,17 @@ async def test_jwks_public_distinct_and_complete(
         assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key)
         assert key["use"] == "sig"
         assert key["alg"] == "ES256"
+
+
+async def test_the_jwks_is_cached_as_long_as_remote_jwks_keeps_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """README: the document is ``Cache-Control: max-age=300`` and ``RemoteJwks`` refreshes every
+    300 s: a resource server apart from the issuer holds the JWKS that long."""
+    response = await client.get("/.well-known/jwks.json")
+    assert response.headers["cache-control"] == "public, max-age=300"
+    refresh = inspect.signature(RemoteJwks).parameters["max_age"].default
+    assert refresh == 300
 
 
 async def test_protected_resource_metadata(client: httpx.AsyncClient) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import pytest
 from sqlalchemy import insert, select
 
 from oauth_server.clock import FrozenClock
@@ -15,7 +17,7 @@ from oauth_server.maintenance import Purger, PurgeReport
 from oauth_server.oauth.keys import KeyEncryption, KeyManager, KeyRing
 from oauth_server.storage import SqlStorage, open_storage
 from oauth_server.storage.sql.schema import changes, opaque_tokens, revoked_tokens
-from tests.helpers import token_record
+from tests.helpers import eventually, token_record
 
 NOW = 1_800_000_000
 GRACE, RETENTION = 600, 3600
@@ -169,14 +171,49 @@ async def test_the_background_purge_runs_every_interval(storage: SqlStorage) -> 
     background = purger(storage, clock, interval=0.02)
     await background.start()
     try:
-        for _ in range(200):
+
+        async def purged() -> bool:
             tokens, _, _ = await remaining(storage)
-            if len(tokens) == 5:
-                break
-            await asyncio.sleep(0.02)
-        assert len(tokens) == 5
+            return len(tokens) == 5
+
+        await eventually(purged)
     finally:
         await background.stop()
+
+
+async def test_the_purge_interval_is_jittered_by_a_quarter(
+    storage: SqlStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: every instance purges every ``OAUTH_SERVER_PURGE_INTERVAL`` seconds jittered
+    ±25 %, so that instances started together do not purge in step."""
+    schedules: list[Callable[[], float]] = []
+
+    class Recorded:
+        def __init__(self, *_args: object, interval: Callable[[], float], **_kw: object) -> None:
+            schedules.append(interval)
+
+    monkeypatch.setattr("oauth_server.maintenance.Periodic", Recorded)
+    purger(storage, FrozenClock(NOW), interval=100)
+    waits = [schedules[0]() for _ in range(200)]
+    assert all(75 <= wait <= 125 for wait in waits)
+    assert min(waits) < 90  # spread over the range, not one value
+    assert max(waits) > 110
+
+
+async def test_a_purge_interval_of_0_turns_the_background_purge_off(storage: SqlStorage) -> None:
+    """README: ``OAUTH_SERVER_PURGE_INTERVAL`` 0 turns it off (``db purge`` still runs a pass)."""
+    await fill(storage, expired=5, live=5)
+    background = purger(storage, FrozenClock(NOW), interval=0)
+    await background.start()
+    try:
+        assert not background.running
+    finally:
+        await background.stop()
+    tokens, _, _ = await remaining(storage)
+    assert len(tokens) == 10  # nothing purged by itself
+    await background.run_once()
+    tokens, _, _ = await remaining(storage)
+    assert len(tokens) == 5
 
 
 async def test_services_start_and_stop_the_purge(settings: Settings, clock: FrozenClock) -> None:
@@ -191,11 +228,11 @@ async def test_services_start_and_stop_the_purge(settings: Settings, clock: Froz
     try:
         old = RevokedToken(jti="old", client_id="c", expires_at=1, revoked_at=1)
         await services.storage.revocations.add(token=old)
-        for _ in range(200):
-            if not await services.storage.revocations.active(now=0):
-                break
-            await asyncio.sleep(0.02)
-        assert await services.storage.revocations.active(now=0) == []
+
+        async def purged() -> bool:
+            return await services.storage.revocations.active(now=0) == []
+
+        await eventually(purged)
     finally:
         await services.close()
     assert not services.purger.running

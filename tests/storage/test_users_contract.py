@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -14,18 +13,7 @@ from oauth_server.storage import (
     SqlStorage,
     User,
     UserProfileChanges,
-    open_storage,
 )
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
-    opened = open_storage(database_url, pool_size=5)
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def user(username: str = "alice", user_id: str | None = None) -> User:

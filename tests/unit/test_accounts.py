@@ -5,7 +5,6 @@ audit events of each change — never a password or a hash in them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from argon2 import extract_parameters
@@ -20,7 +19,7 @@ from oauth_server.accounts import (
     normalize_username,
 )
 from oauth_server.clock import FrozenClock
-from oauth_server.storage import AlreadyExists, SqlStorage, UserProfileChanges, open_storage
+from oauth_server.storage import AlreadyExists, SqlStorage, UserProfileChanges
 from tests.fakes import MemoryAudit
 
 PASSWORD = "correct horse battery"
@@ -47,16 +46,6 @@ class CountingHasher:
         return self.rehash
 
 
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqlStorage]:
-    opened = open_storage(f"sqlite:///{tmp_path}/users.db")
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 class World:
     def __init__(self, storage: SqlStorage, hasher: CountingHasher | Argon2Hasher) -> None:
         self.hasher = hasher
@@ -68,8 +57,8 @@ class World:
 
 
 @pytest.fixture
-async def world(storage: SqlStorage) -> AsyncIterator[World]:
-    built = World(storage, CountingHasher())
+async def world(sqlite_storage: SqlStorage) -> AsyncIterator[World]:
+    built = World(sqlite_storage, CountingHasher())
     try:
         yield built
     finally:
@@ -279,20 +268,20 @@ async def test_update_profile_validates_and_sets_updated_at(world: World) -> Non
     assert await world.accounts.update_profile("nobody", UserProfileChanges(name="x")) is None
 
 
-async def test_a_login_rehashes_when_the_parameters_changed(storage: SqlStorage) -> None:
-    weak = World(storage, Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1))
-    strong = World(storage, Argon2Hasher(time_cost=2, memory_cost=16, parallelism=1))
+async def test_a_login_rehashes_when_the_parameters_changed(sqlite_storage: SqlStorage) -> None:
+    weak = World(sqlite_storage, Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1))
+    strong = World(sqlite_storage, Argon2Hasher(time_cost=2, memory_cost=16, parallelism=1))
     try:
         created = await weak.accounts.create("alice", PASSWORD)
         assert extract_parameters(created.password_hash).time_cost == 1
         assert (await strong.accounts.authenticate("alice", PASSWORD)).user_id == created.user_id
-        stored = await storage.users.get(user_id=created.user_id)
+        stored = await sqlite_storage.users.get(user_id=created.user_id)
         assert stored is not None
         params = extract_parameters(stored.password_hash)
         assert (params.time_cost, params.memory_cost) == (2, 16)
         # The new hash still verifies, and is not redone at the next login.
         await strong.accounts.authenticate("alice", PASSWORD)
-        again = await storage.users.get(user_id=created.user_id)
+        again = await sqlite_storage.users.get(user_id=created.user_id)
         assert again is not None
         assert again.password_hash == stored.password_hash
         # A rehash is not a password change: nothing to audit, no sessions to end.
@@ -302,16 +291,18 @@ async def test_a_login_rehashes_when_the_parameters_changed(storage: SqlStorage)
         strong.hashing.close()
 
 
-async def test_a_rehash_never_undoes_a_password_change_made_meanwhile(storage: SqlStorage) -> None:
-    world = World(storage, CountingHasher(rehash=True))
+async def test_a_rehash_never_undoes_a_password_change_made_meanwhile(
+    sqlite_storage: SqlStorage,
+) -> None:
+    world = World(sqlite_storage, CountingHasher(rehash=True))
     try:
         user = await world.accounts.create("alice", PASSWORD)
         # The login read the old hash; the password changes before its rehash is written.
-        assert await storage.users.set_password_hash(
+        assert await sqlite_storage.users.set_password_hash(
             user_id=user.user_id, password_hash="fake$9$changed-password"
         )
         rehashed = await world.accounts._rehash(user, PASSWORD)
-        stored = await storage.users.get(user_id=user.user_id)
+        stored = await sqlite_storage.users.get(user_id=user.user_id)
         assert stored is not None
         assert stored.password_hash == "fake$9$changed-password"
         assert rehashed.password_hash == user.password_hash

@@ -16,6 +16,7 @@ from oauth_server.audit.chain import GENESIS, seal
 from oauth_server.clock import FrozenClock
 from oauth_server.storage import AuditRecord
 from tests.fakes import MemoryAuditRepository
+from tests.helpers import eventually
 
 
 @pytest.fixture
@@ -180,11 +181,7 @@ async def test_background_flush_and_flush_on_close(
     trail = AuditTrail(table, clock=audit_clock, flush_interval=0.01)
     await trail.start()
     trail.record("client_created", client_id="a")
-    for _ in range(100):
-        if len(table.rows) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(table.rows) == 2
+    await eventually(lambda: len(table.rows) == 2, within=5)
     trail.record("client_deleted", client_id="a")
     await trail.close()
     assert len(table.rows) == 3

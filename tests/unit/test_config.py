@@ -3,7 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from oauth_server.cli import main
 from oauth_server.config import ConfigError, Settings, load_settings, redact_url, settings_table
 
 
@@ -121,3 +123,10 @@ def test_production_refuses_argon2_parameters_below_the_owasp_minimum(
 def test_argon2_memory_cost_covers_every_lane() -> None:
     with pytest.raises(ConfigError, match="8 KiB for each"):
         load_settings(password_hash_memory_cost=16, password_hash_parallelism=4)
+
+
+def test_the_config_command_prints_the_readme_table() -> None:
+    """README: "`oauth-server config` prints this table"."""
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == settings_table().strip()

@@ -16,7 +16,7 @@ from oauth_server.oauth.keys import LoadedKey
 from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH, AccessClaims
 from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
 from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
-from tests.unit.test_jwt_verifier import (
+from tests.jwt_forgeries import (
     CLAIMS,
     FORGERIES,
     HEADER,

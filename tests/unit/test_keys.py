@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -28,7 +29,7 @@ from oauth_server.oauth.keys import (
     key_binding,
 )
 from oauth_server.services import load_secret_key
-from oauth_server.storage import SigningKeyRecord, SqlStorage, open_storage
+from oauth_server.storage import SigningKeyRecord, SqlStorage
 from oauth_server.storage.sql.schema import signing_keys
 from tests.fakes import MemoryAudit
 from tests.helpers import eventually
@@ -60,12 +61,21 @@ def test_encryption_round_trip_and_binding() -> None:
     assert box.decrypt_unbound(blob, kid="k1") is None  # a bound row is never read unbound
 
 
-def test_development_secret_is_generated_once(tmp_path: Path) -> None:
+def test_development_secret_is_generated_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = Settings(secret_key_file=tmp_path / "var" / "secret")
     first = load_secret_key(settings)
     assert len(first) >= 48
     assert (tmp_path / "var" / "secret").stat().st_mode & 0o777 == 0o600
+    # README: development "generates one in var/secret_key and says so" (once).
+    said = [r.getMessage() for r in caplog.records if "generated a development secret" in r.msg]
+    assert said == [
+        f"generated a development secret key in {tmp_path / 'var' / 'secret'}; "
+        "set OAUTH_SERVER_SECRET_KEY in production"
+    ]
     assert load_secret_key(settings) == first
+    assert len([r for r in caplog.records if "generated a development secret" in r.msg]) == 1
 
 
 def test_production_needs_a_configured_secret(tmp_path: Path) -> None:
@@ -118,14 +128,6 @@ def test_jwks_has_public_members_only() -> None:
         assert (key["use"], key["alg"]) == ("sig", "ES256")
 
 
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqlStorage]:
-    opened = open_storage(f"sqlite:///{tmp_path}/keys.db")
-    await opened.migrate()
-    yield opened
-    await opened.close()
-
-
 def manager(storage: SqlStorage, clock: FrozenClock, **options: int) -> KeyManager:
     return KeyManager(
         storage,
@@ -137,17 +139,17 @@ def manager(storage: SqlStorage, clock: FrozenClock, **options: int) -> KeyManag
     )
 
 
-async def test_schedule_creates_first_key_then_successors(storage: SqlStorage) -> None:
+async def test_schedule_creates_first_key_then_successors(sqlite_storage: SqlStorage) -> None:
     clock = FrozenClock(1_000_000)
-    keys = manager(storage, clock)
+    keys = manager(sqlite_storage, clock)
     await keys.ensure_current()
     first = keys.ring.signing_key(clock.now()).kid
     await keys.ensure_current()
-    assert len(await storage.keys.list()) == 1  # nothing due yet
+    assert len(await sqlite_storage.keys.list()) == 1  # nothing due yet
 
     clock.advance(86_400 - 600)  # the successor is due: published a lead before take-over
     await keys.ensure_current()
-    records = await storage.keys.list()
+    records = await sqlite_storage.keys.list()
     assert len(records) == 2
     assert records[1].activates_at == 1_000_000 + 86_400
     assert keys.ring.signing_key(clock.now()).kid == first
@@ -157,9 +159,9 @@ async def test_schedule_creates_first_key_then_successors(storage: SqlStorage) -
     assert all(b'"d"' not in record.private_key for record in records)
 
 
-async def test_schedule_sleeps_until_the_next_key_is_due(storage: SqlStorage) -> None:
+async def test_schedule_sleeps_until_the_next_key_is_due(sqlite_storage: SqlStorage) -> None:
     clock = FrozenClock(1_000_000)
-    keys = manager(storage, clock, rotation_interval=3600, publish_lead=600)
+    keys = manager(sqlite_storage, clock, rotation_interval=3600, publish_lead=600)
     await keys.ensure_current()
     assert keys.seconds_to_next_check(poll=60) == 60  # nothing due within a poll
     clock.advance(3600 - 600 - 5)
@@ -168,25 +170,25 @@ async def test_schedule_sleeps_until_the_next_key_is_due(storage: SqlStorage) ->
     assert keys.seconds_to_next_check(poll=60) == 1.0  # overdue (a failed check): retried soon
     await keys.ensure_current()
     assert keys.seconds_to_next_check(poll=60) == 60
-    off = manager(storage, clock, rotation_interval=0)
+    off = manager(sqlite_storage, clock, rotation_interval=0)
     await off.load()
     assert off.seconds_to_next_check(poll=60) == 60
 
 
 async def test_background_schedule_creates_the_key_when_due_not_a_poll_later(
-    storage: SqlStorage,
+    sqlite_storage: SqlStorage,
 ) -> None:
     clock = FrozenClock(1_000_000)
-    keys = manager(storage, clock, rotation_interval=3600, publish_lead=600)
+    keys = manager(sqlite_storage, clock, rotation_interval=3600, publish_lead=600)
     await keys.ensure_current()
     clock.advance(3600 - 600 - 0.2)
     await keys.start(check_every=3600.0)  # a poll far longer than the test
     try:
         clock.advance(0.2)  # the successor is due now
-        await eventually(lambda: _count_keys(storage, 2), within=5)
+        await eventually(lambda: _count_keys(sqlite_storage, 2), within=5)
     finally:
         await keys.stop()
-    records = await storage.keys.list()
+    records = await sqlite_storage.keys.list()
     # Created at its due time, so it takes over exactly one rotation interval after the first.
     assert records[1].activates_at == records[0].activates_at + 3600
 
@@ -195,20 +197,22 @@ async def _count_keys(storage: SqlStorage, expected: int) -> bool:
     return len(await storage.keys.list()) == expected
 
 
-async def test_managers_sharing_one_database_create_one_first_key(storage: SqlStorage) -> None:
+async def test_managers_sharing_one_database_create_one_first_key(
+    sqlite_storage: SqlStorage,
+) -> None:
     """Five key managers in one event loop on SQLite (the cross-process race on PostgreSQL is
     tests/e2e/test_multi_instance.py::test_processes_rotating_at_once_create_one_key)."""
     clock = FrozenClock(1_000_000)
-    instances = [manager(storage, clock) for _ in range(5)]
+    instances = [manager(sqlite_storage, clock) for _ in range(5)]
     await asyncio.gather(*(keys.ensure_current() for keys in instances))
-    assert len(await storage.keys.list()) == 1
+    assert len(await sqlite_storage.keys.list()) == 1
     signing = {keys.ring.signing_key(clock.now()).kid for keys in instances}
     assert len(signing) == 1
 
 
-async def test_rotate_and_remove(storage: SqlStorage) -> None:
+async def test_rotate_and_remove(sqlite_storage: SqlStorage) -> None:
     clock = FrozenClock(1_000_000)
-    keys = manager(storage, clock)
+    keys = manager(sqlite_storage, clock)
     await keys.ensure_current()
     old = keys.ring.signing_key(clock.now()).kid
     new = await keys.rotate()
@@ -226,7 +230,7 @@ async def test_rotate_and_remove(storage: SqlStorage) -> None:
 
 
 async def test_remove_withdraws_the_key_at_once_in_the_removing_process(
-    storage: SqlStorage,
+    sqlite_storage: SqlStorage,
 ) -> None:
     from oauth_server.errors import InvalidToken
     from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
@@ -234,7 +238,7 @@ async def test_remove_withdraws_the_key_at_once_in_the_removing_process(
     from tests.fakes import make_client
 
     clock = FrozenClock(1_000_000)
-    keys = manager(storage, clock)
+    keys = manager(sqlite_storage, clock)
     await keys.ensure_current()
     verifier = JwtVerifier(keys, issuer="https://as", clock=clock)
     keys.on_withdrawn(verifier.clear_cache)  # as build_services wires it
@@ -251,11 +255,11 @@ async def test_remove_withdraws_the_key_at_once_in_the_removing_process(
     assert keys.ring.signing_key(clock.now()).kid != kid
 
 
-async def test_stored_keys_need_the_same_secret(storage: SqlStorage) -> None:
+async def test_stored_keys_need_the_same_secret(sqlite_storage: SqlStorage) -> None:
     clock = FrozenClock()
-    await manager(storage, clock).ensure_current()
+    await manager(sqlite_storage, clock).ensure_current()
     other = KeyManager(
-        storage,
+        sqlite_storage,
         KeyRing(token_ttl=TTL, leeway=LEEWAY),
         encryption=KeyEncryption(b"x" * 32),
         clock=clock,
@@ -284,14 +288,14 @@ def _foreign_public_jwk(kid: str, alg: str = "ES256") -> str:
     ],
 )
 async def test_changed_key_metadata_is_refused(
-    storage: SqlStorage, change: Callable[[str], dict[str, object]]
+    sqlite_storage: SqlStorage, change: Callable[[str], dict[str, object]]
 ) -> None:
     clock = FrozenClock(1_000_000)
-    keys = manager(storage, clock)
+    keys = manager(sqlite_storage, clock)
     await keys.ensure_current()
     kid = keys.ring.signing_key(clock.now()).kid
-    await _tamper(storage, kid, **change(kid))
-    other = manager(storage, clock)  # a process loading the table after the change
+    await _tamper(sqlite_storage, kid, **change(kid))
+    other = manager(sqlite_storage, clock)  # a process loading the table after the change
     with pytest.raises(KeyError_, match=f"cannot decrypt signing key {kid}.*public_jwk"):
         await other.load()
     assert other.verification_key(kid, clock.now()) is None
@@ -326,51 +330,53 @@ async def _add_legacy_key(storage: SqlStorage, *, public_jwk: str | None = None)
     return kid
 
 
-async def test_a_row_written_before_the_binding_is_rebound_on_load(storage: SqlStorage) -> None:
+async def test_a_row_written_before_the_binding_is_rebound_on_load(
+    sqlite_storage: SqlStorage,
+) -> None:
     clock = FrozenClock(1_000_000)
-    kid = await _add_legacy_key(storage)
-    legacy = (await storage.keys.list())[0].private_key
-    keys = manager(storage, clock)
+    kid = await _add_legacy_key(sqlite_storage)
+    legacy = (await sqlite_storage.keys.list())[0].private_key
+    keys = manager(sqlite_storage, clock)
     await keys.load()  # what `serve` and `db upgrade`'s start-up do with the secret at hand
     assert keys.ring.signing_key(clock.now()).kid == kid
-    stored = (await storage.keys.list())[0]
+    stored = (await sqlite_storage.keys.list())[0]
     assert stored.private_key != legacy
     box = KeyEncryption(b"k" * 32)
     assert box.decrypt_unbound(stored.private_key, kid=kid) is None
     binding = key_binding(kid=kid, alg="ES256", public_jwk=stored.public_jwk)
     assert box.decrypt(stored.private_key, kid=kid, binding=binding)
     # From now on the row is bound like any other: changing its alg refuses it.
-    await _tamper(storage, kid, alg="RS256")
+    await _tamper(sqlite_storage, kid, alg="RS256")
     with pytest.raises(KeyError_, match=f"cannot decrypt signing key {kid}"):
-        await manager(storage, clock).load()
+        await manager(sqlite_storage, clock).load()
 
 
 async def test_a_row_written_before_the_binding_is_checked_against_its_key(
-    storage: SqlStorage,
+    sqlite_storage: SqlStorage,
 ) -> None:
     clock = FrozenClock(1_000_000)
-    kid = await _add_legacy_key(storage, public_jwk=_foreign_public_jwk("placeholder"))
-    await _tamper(storage, kid, public_jwk=_foreign_public_jwk(kid))
-    legacy = (await storage.keys.list())[0].private_key
-    keys = manager(storage, clock)
+    kid = await _add_legacy_key(sqlite_storage, public_jwk=_foreign_public_jwk("placeholder"))
+    await _tamper(sqlite_storage, kid, public_jwk=_foreign_public_jwk(kid))
+    legacy = (await sqlite_storage.keys.list())[0].private_key
+    keys = manager(sqlite_storage, clock)
     with pytest.raises(KeyError_, match="not the key's own"):
         await keys.load()
     assert jwks_kids(keys.ring, clock.now()) == []
-    assert (await storage.keys.list())[0].private_key == legacy  # not rebound
+    assert (await sqlite_storage.keys.list())[0].private_key == legacy  # not rebound
 
 
 async def test_a_removed_key_cannot_be_restored_by_clearing_its_removal(
-    storage: SqlStorage,
+    sqlite_storage: SqlStorage,
 ) -> None:
     clock = FrozenClock(1_000_000)
-    keys = manager(storage, clock)
+    keys = manager(sqlite_storage, clock)
     await keys.ensure_current()
     kid = keys.ring.signing_key(clock.now()).kid
     assert await keys.remove(kid)
-    removed = next(r for r in await storage.keys.list() if r.kid == kid)
+    removed = next(r for r in await sqlite_storage.keys.list() if r.kid == kid)
     assert removed.private_key == b""  # erased with the removal
-    await _tamper(storage, kid, removed_at=None)
-    other = manager(storage, clock)
+    await _tamper(sqlite_storage, kid, removed_at=None)
+    other = manager(sqlite_storage, clock)
     with pytest.raises(KeyError_, match=f"signing key {kid} was removed"):
         await other.load()
     assert other.verification_key(kid, clock.now()) is None
@@ -378,14 +384,14 @@ async def test_a_removed_key_cannot_be_restored_by_clearing_its_removal(
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256", "Ed25519", "EdDSA"])
-async def test_every_algorithm_signs_and_verifies(storage: SqlStorage, alg: str) -> None:
+async def test_every_algorithm_signs_and_verifies(sqlite_storage: SqlStorage, alg: str) -> None:
     from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
     from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
     from tests.fakes import make_client
 
     clock = FrozenClock()
     keys = KeyManager(
-        storage,
+        sqlite_storage,
         KeyRing(token_ttl=TTL, leeway=LEEWAY),
         encryption=KeyEncryption(b"k" * 32),
         clock=clock,
@@ -443,11 +449,11 @@ def test_expired_keys_removed_and_pending() -> None:
     assert expired_keys([], now=0, retire_after=RETIRE, margin=0) == []
 
 
-async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) -> None:
+async def test_purge_deletes_expired_keys_and_announces_it(sqlite_storage: SqlStorage) -> None:
     clock = FrozenClock(1_000_000)
     audit = MemoryAudit()
     keys = KeyManager(
-        storage,
+        sqlite_storage,
         KeyRing(token_ttl=TTL, leeway=LEEWAY),
         encryption=KeyEncryption(b"k" * 32),
         clock=clock,
@@ -458,10 +464,10 @@ async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) 
     second = await keys.rotate(immediately=True)
     assert await keys.purge_expired(margin=0) == []
     clock.advance(RETIRE)
-    before = await storage.changes.last_id()
+    before = await sqlite_storage.changes.last_id()
     assert await keys.purge_expired(margin=0) == [first]
-    assert [k.kid for k in await storage.keys.list()] == [second]
-    assert [c.key for c in await storage.changes.read(after=before, limit=10)] == [first]
+    assert [k.kid for k in await sqlite_storage.keys.list()] == [second]
+    assert [c.key for c in await sqlite_storage.changes.read(after=before, limit=10)] == [first]
     assert [row["kid"] for row in keys.describe()] == [second]
     assert ("signing_key_purged", {"kid": first}) in audit.events
     clock.advance(10 * RETIRE)
@@ -469,13 +475,13 @@ async def test_purge_deletes_expired_keys_and_announces_it(storage: SqlStorage) 
     assert keys.ring.signing_key(clock.now()).kid == second
 
 
-async def test_jtis_are_unique_within_and_across_issuers(storage: SqlStorage) -> None:
+async def test_jtis_are_unique_within_and_across_issuers(sqlite_storage: SqlStorage) -> None:
     """Two issuer objects stand for two processes: each draws its jti prefix at random."""
     from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
     from tests.fakes import make_client
 
     clock = FrozenClock()
-    keys = manager(storage, clock)
+    keys = manager(sqlite_storage, clock)
     await keys.ensure_current()
     grant = Authorization(make_client(), "app", ("a",), ("https://rs",))
     issuers = [
@@ -483,3 +489,35 @@ async def test_jtis_are_unique_within_and_across_issuers(storage: SqlStorage) ->
     ]
     jtis = [(await issuer.issue(grant)).token_id for issuer in issuers for _ in range(500)]
     assert len(set(jtis)) == 1000
+
+
+async def test_each_process_parses_the_keys_once(
+    sqlite_storage: SqlStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: "Each process parses the keys once" — not per token, not per reload."""
+    from joserfc import jwk
+
+    from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
+    from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
+    from tests.fakes import make_client
+
+    clock = FrozenClock(1_000_000)
+    keys = manager(sqlite_storage, clock)
+    await keys.ensure_current()
+    await keys.rotate()  # two keys in the ring
+    parses: list[object] = []
+    import_key = jwk.import_key
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        parses.append(args)
+        return import_key(*args, **kwargs)
+
+    monkeypatch.setattr(jwk, "import_key", counting)
+    issuer = JwtAccessTokenIssuer(keys.ring, issuer="https://as", clock=clock, ttl=TTL)
+    grant = Authorization(make_client(), "app", ("a",), ("https://rs",))
+    for _ in range(20):
+        token = (await issuer.issue(grant)).access_token
+        await JwtVerifier(keys, issuer="https://as", clock=clock).verify(token)
+    await keys.load()  # what a change-feed notice does
+    await keys.load()
+    assert parses == []

@@ -1,5 +1,5 @@
 """Opaque-token verification and the format dispatch, case by case (kills the mutants of
-``resource/opaque.py`` and ``resource/verifier.py``; see ``make mutate``).
+``oauth/tokens/verify/opaque.py`` and ``oauth/tokens/verify/any_format.py``; see ``make mutate``).
 
 A token whose selector is real but whose secret part is wrong is refused exactly like an unknown
 token: same error, same description, no hint that it exists, was revoked or has expired.
@@ -39,7 +39,7 @@ class CountingTokens(MemoryTokens):
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
+def clock_at_now() -> FrozenClock:
     return FrozenClock(NOW)
 
 
@@ -49,10 +49,10 @@ def tokens() -> CountingTokens:
 
 
 @pytest.fixture
-def verifier(tokens: CountingTokens, clock: FrozenClock) -> OpaqueTokenVerifier:
-    verifier = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock)
+def verifier(tokens: CountingTokens, clock_at_now: FrozenClock) -> OpaqueTokenVerifier:
+    verifier = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock_at_now)
     # The cache's own clock follows the test's, so cache lifetimes can be stepped through.
-    verifier._cache = TTLCache(max_entries=100, monotonic=clock.now)
+    verifier._cache = TTLCache(max_entries=100, monotonic=clock_at_now.now)
     return verifier
 
 
@@ -140,7 +140,7 @@ async def test_a_wrong_secret_is_refused_like_an_unknown_token(
 async def test_a_wrong_secret_learns_nothing_about_a_revoked_or_expired_row(
     verifier: OpaqueTokenVerifier,
     tokens: CountingTokens,
-    clock: FrozenClock,
+    clock_at_now: FrozenClock,
     warm: bool,
     state: str,
 ) -> None:
@@ -152,7 +152,7 @@ async def test_a_wrong_secret_learns_nothing_about_a_revoked_or_expired_row(
         await tokens.revoke(selector=selector, now=NOW)
         told = "the access token was revoked"
     else:
-        clock.advance(600)
+        clock_at_now.advance(600)
         told = "the access token has expired"
     if warm:
         assert await refused(verifier, token) == told
@@ -167,20 +167,20 @@ async def test_a_wrong_secret_learns_nothing_about_a_revoked_or_expired_row(
 
 
 async def test_expiry_is_exact_to_the_second(
-    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock: FrozenClock
+    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock_at_now: FrozenClock
 ) -> None:
     token = store(tokens, ttl=600)
-    clock.advance(599)
+    clock_at_now.advance(599)
     assert (await verifier.verify(token)).expires_at == NOW + 600
-    clock.advance(1)
+    clock_at_now.advance(1)
     assert await refused(verifier, token) == "the access token has expired"
 
 
 async def test_expired_when_first_seen(
-    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock: FrozenClock
+    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock_at_now: FrozenClock
 ) -> None:
     token = store(tokens, ttl=10)
-    clock.advance(10)
+    clock_at_now.advance(10)
     assert await refused(verifier, token) == "the access token has expired"
 
 
@@ -208,31 +208,31 @@ async def test_found_rows_are_cached_by_selector_not_unknown_ones(
 
 
 async def test_the_cache_lasts_five_minutes_at_most(
-    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock: FrozenClock
+    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock_at_now: FrozenClock
 ) -> None:
     token = store(tokens)
     await verifier.verify(token)
-    clock.advance(299)
+    clock_at_now.advance(299)
     await verifier.verify(token)
     assert tokens.lookups == 1
-    clock.advance(1)
+    clock_at_now.advance(1)
     await verifier.verify(token)
     assert tokens.lookups == 2
 
 
 async def test_the_cache_lasts_no_longer_than_the_token(
-    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock: FrozenClock
+    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock_at_now: FrozenClock
 ) -> None:
     token = store(tokens, ttl=100)
-    clock.advance(40)
+    clock_at_now.advance(40)
     await verifier.verify(token)
-    clock.advance(59)
+    clock_at_now.advance(59)
     await verifier.verify(token)
     assert tokens.lookups == 1
     # Revoked in the store meanwhile, unseen by this process: once the entry is gone the row is
     # read again (the expiry check alone would say "expired").
     await tokens.revoke(selector=next(iter(tokens.rows)), now=NOW)
-    clock.advance(1)
+    clock_at_now.advance(1)
     assert await refused(verifier, token) == "the access token was revoked"
     assert tokens.lookups == 2
 
@@ -299,9 +299,9 @@ async def test_without_opaque_tokens_everything_goes_to_the_jwt_verifier() -> No
 
 
 async def test_a_lifetime_over_the_cap_is_refused_by_name(
-    tokens: CountingTokens, clock: FrozenClock
+    tokens: CountingTokens, clock_at_now: FrozenClock
 ) -> None:
-    capped = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock, max_lifetime=600)
+    capped = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock_at_now, max_lifetime=600)
     assert (await capped.verify(store(tokens, ttl=600))).expires_at == NOW + 600
     assert await refused(capped, store(tokens, ttl=601)) == (
         "the access token's lifetime exceeds the server's maximum"
@@ -324,11 +324,11 @@ class GatedTokens(CountingTokens):
 
 
 async def test_every_eviction_during_a_lookup_keeps_its_row_out_of_the_cache(
-    clock: FrozenClock,
+    clock_at_now: FrozenClock,
 ) -> None:
     # Not only the first one: an earlier eviction must not make the next one count for less.
     tokens = GatedTokens()
-    verifier = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock)
+    verifier = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock_at_now)
     token = store(tokens)
     selector = next(iter(tokens.rows))
     verifier.forget(selector)  # an earlier, unrelated eviction

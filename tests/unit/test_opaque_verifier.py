@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from dataclasses import replace
 
 import pytest
 
+from oauth_server.cache import TTLCache
 from oauth_server.clock import FrozenClock
 from oauth_server.crypto import SplitToken, new_split_token
 from oauth_server.errors import InvalidToken
@@ -46,7 +48,7 @@ class CountingTokens(MemoryTokens):
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
+def clock_at_now() -> FrozenClock:
     return FrozenClock(float(NOW))
 
 
@@ -56,16 +58,16 @@ def tokens() -> CountingTokens:
 
 
 @pytest.fixture
-def clients(clock: FrozenClock) -> RevokedClients:
-    return RevokedClients(clock=clock, max_token_age=3660)
+def clients(clock_at_now: FrozenClock) -> RevokedClients:
+    return RevokedClients(clock=clock_at_now, max_token_age=3660)
 
 
 @pytest.fixture
 def verifier(
-    tokens: CountingTokens, clock: FrozenClock, clients: RevokedClients
+    tokens: CountingTokens, clock_at_now: FrozenClock, clients: RevokedClients
 ) -> OpaqueTokenVerifier:
     return OpaqueTokenVerifier(
-        tokens, issuer=ISSUER, clock=clock, revoked_clients=clients, max_lifetime=3600
+        tokens, issuer=ISSUER, clock=clock_at_now, revoked_clients=clients, max_lifetime=3600
     )
 
 
@@ -117,7 +119,7 @@ async def test_a_genuine_token_gives_its_claims(
 
 @pytest.mark.parametrize("state", ["live", "revoked", "expired", "cached"])
 async def test_a_wrong_secret_is_refused_exactly_like_an_unknown_token(
-    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock: FrozenClock, state: str
+    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock_at_now: FrozenClock, state: str
 ) -> None:
     """Issue 14 item 1 (and issue 8 finding 8: the selector alone must not tell that the token
     was revoked): wrong, truncated and another token's secret, on every kind of row."""
@@ -127,7 +129,7 @@ async def test_a_wrong_secret_is_refused_exactly_like_an_unknown_token(
     if state == "revoked":
         await tokens.revoke(selector=new_selector(token), now=NOW)
     elif state == "expired":
-        clock.advance(61)
+        clock_at_now.advance(61)
     elif state == "cached":
         await verifier.verify(token)
     forged = {
@@ -164,17 +166,17 @@ async def test_revoked_token_with_its_secret_is_refused_as_revoked(
 
 
 async def test_expired_tokens_are_refused_by_the_injected_clock(
-    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock: FrozenClock
+    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock_at_now: FrozenClock
 ) -> None:
     fresh = await issue(tokens, ttl=120)
     cached = await issue(tokens, ttl=60)
     await verifier.verify(cached.value)  # cached before it expires
-    clock.advance(59)
+    clock_at_now.advance(59)
     await verifier.verify(cached.value)
-    clock.advance(1)  # exactly at exp: expired (RFC 7519 §4.1.4, "on or after")
+    clock_at_now.advance(1)  # exactly at exp: expired (RFC 7519 §4.1.4, "on or after")
     assert await refusal(verifier, cached.value) == "the access token has expired"
     await verifier.verify(fresh.value)
-    clock.advance(60)
+    clock_at_now.advance(60)
     assert await refusal(verifier, fresh.value) == "the access token has expired"
 
 
@@ -190,7 +192,7 @@ async def test_client_cutoff_voids_tokens_issued_up_to_it(
     verifier: OpaqueTokenVerifier,
     tokens: CountingTokens,
     clients: RevokedClients,
-    clock: FrozenClock,
+    clock_at_now: FrozenClock,
 ) -> None:
     earlier = await issue(tokens, issued_at=NOW - 10)
     same_second = await issue(tokens)
@@ -200,7 +202,7 @@ async def test_client_cutoff_voids_tokens_issued_up_to_it(
     for token in (earlier, same_second):
         assert await refusal(verifier, token.value) == "the access token was revoked"
     await verifier.verify(others.value)
-    clock.advance(1)
+    clock_at_now.advance(1)
     assert (await verifier.verify((await issue(tokens, issued_at=NOW + 1)).value)).client_id
 
 
@@ -234,14 +236,14 @@ async def test_unknown_selectors_are_never_cached(
 
 
 async def test_the_cache_is_not_trusted_while_the_change_feed_is_not_read(
-    tokens: CountingTokens, clock: FrozenClock
+    tokens: CountingTokens, clock_at_now: FrozenClock
 ) -> None:
     """Issue 12 claim 1: with the database cut, a cached opaque token went on introspecting as
     active although it may have been revoked elsewhere. While the feed is not current, every
     use reads the row (and fails with the database)."""
     current = [True]
     verifier = OpaqueTokenVerifier(
-        tokens, issuer=ISSUER, clock=clock, feed_current=lambda: current[0]
+        tokens, issuer=ISSUER, clock=clock_at_now, feed_current=lambda: current[0]
     )
     token = await issue(tokens)
     await verifier.verify(token.value)
@@ -252,3 +254,30 @@ async def test_the_cache_is_not_trusted_while_the_change_feed_is_not_read(
     await tokens.revoke(selector=token.selector, now=NOW)
     assert await refusal(verifier, token.value) == "the access token was revoked"
     assert tokens.reads == 2
+
+
+async def test_a_found_row_is_remembered_for_five_minutes_at_most(
+    tokens: CountingTokens,
+    clock_at_now: FrozenClock,
+    clients: RevokedClients,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """README: an opaque token is checked against the database the first time an instance
+    meets it, then remembered for up to five minutes (even if it lives an hour)."""
+    elapsed = [0.0]
+    monkeypatch.setattr(
+        "oauth_server.oauth.tokens.verify.opaque.TTLCache",
+        functools.partial(TTLCache, monotonic=lambda: elapsed[0]),
+    )
+    verifier = OpaqueTokenVerifier(
+        tokens, issuer=ISSUER, clock=clock_at_now, revoked_clients=clients
+    )
+    token = (await issue(tokens, ttl=3600)).value
+    await verifier.verify(token)
+    assert tokens.reads == 1
+    elapsed[0] = 299.0
+    await verifier.verify(token)
+    assert tokens.reads == 1  # from memory
+    elapsed[0] = 300.0
+    await verifier.verify(token)
+    assert tokens.reads == 2  # five minutes on: read again

@@ -5,8 +5,6 @@ at most once per interval of the injected clock, however many such tokens arrive
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import orjson
@@ -19,7 +17,7 @@ from oauth_server.oauth.keys import KeyEncryption, KeyManager, KeyRing, generate
 from oauth_server.oauth.tokens.issue import Authorization, JwtAccessTokenIssuer
 from oauth_server.oauth.tokens.verify.jwks import RemoteJwks
 from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
-from oauth_server.storage import SqlStorage, open_storage
+from oauth_server.storage import SqlStorage
 from tests.fakes import make_client
 
 ISSUER = "https://as.example"
@@ -38,14 +36,6 @@ CLAIMS = {
 def unknown_kid_token(kid: str) -> str:
     key = generate_private_jwk("ES256")
     return jwt.encode({"typ": "at+jwt", "alg": "ES256", "kid": kid}, CLAIMS, key)
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqlStorage]:
-    opened = open_storage(f"sqlite:///{tmp_path}/keys.db")
-    await opened.migrate()
-    yield opened
-    await opened.close()
 
 
 def key_manager(storage: SqlStorage, clock: FrozenClock) -> KeyManager:
@@ -71,20 +61,20 @@ def count_table_reads(storage: SqlStorage) -> list[int]:
 
 
 async def test_key_manager_reloads_for_unknown_kids_once_per_interval(
-    storage: SqlStorage,
+    sqlite_storage: SqlStorage,
 ) -> None:
     clock = FrozenClock(NOW)
-    keys = key_manager(storage, clock)
+    keys = key_manager(sqlite_storage, clock)
     await keys.ensure_current()
     verifier = JwtVerifier(keys, issuer=ISSUER, clock=clock)
     # Another instance rotates: the new key is in the table, not yet in this ring.
-    other = key_manager(storage, clock)
+    other = key_manager(sqlite_storage, clock)
     await other.load()
     assert await other.rotate(immediately=True) is not None
     grant = Authorization(make_client(), "app", ("a",), ("https://rs.example",))
     issuer = JwtAccessTokenIssuer(other.ring, issuer=ISSUER, clock=clock, ttl=3600)
     rotated = (await issuer.issue(grant)).access_token
-    reads = count_table_reads(storage)
+    reads = count_table_reads(sqlite_storage)
 
     # Within the interval after this process's last read: no read at all.
     with pytest.raises(InvalidToken, match="unknown key"):

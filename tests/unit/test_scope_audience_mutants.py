@@ -1,6 +1,7 @@
 """Scopes, audiences, grant selection and the revoked-jti set, case by case (kills the
 mutants of ``oauth/scopes.py``, ``oauth/resources.py``, ``oauth/endpoints/token.py``,
-``oauth/grants/client_credentials.py`` and ``resource/revocation.py``; see ``make mutate``)."""
+``oauth/grants/client_credentials.py`` and ``oauth/tokens/verify/revocation.py``;
+see ``make mutate``)."""
 
 from __future__ import annotations
 

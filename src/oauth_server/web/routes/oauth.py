@@ -81,7 +81,30 @@ _REVOKE_DOC = Doc(
 )
 
 
+_USERINFO_DOC = Doc(
+    summary="UserInfo endpoint (OpenID Connect Core §5.3)",
+    tags=["oauth"],
+    description=(
+        "Claims about the signed-in user: `sub` and the claims of the granted `profile` and "
+        "`email` scopes. The access token (scope `openid`, issued for a user) goes in the "
+        "`Authorization: Bearer` header or, on POST, as `access_token` in a form body "
+        "(RFC 6750 §2.2). Responses carry `Cache-Control: no-store`."
+    ),
+    responses={
+        200: ("The user's claims", None),
+        400: ("invalid_request: malformed credentials, or a token sent twice", ErrorBody),
+        401: ("Missing or invalid token, or the user is gone or disabled", ErrorBody),
+        403: ("insufficient_scope: the token lacks `openid`", ErrorBody),
+        **_COMMON_ERRORS,
+    },
+)
+
+
 def register(api: Api) -> None:
+    @api.route("/oauth/userinfo", methods=["GET", "POST"], doc=_USERINFO_DOC)
+    async def userinfo(call: Call) -> OAuthResponse:
+        return await call.services.userinfo.handle(call.request)
+
     @api.route("/oauth/token", methods=["POST"], doc=_TOKEN_DOC)
     async def token(call: Call) -> OAuthResponse:
         return await call.services.token_endpoint.handle(call.request)

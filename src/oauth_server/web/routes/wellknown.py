@@ -1,4 +1,5 @@
-"""Discovery: RFC 8414 metadata, the JWKS, RFC 9728 protected-resource metadata."""
+"""Discovery: RFC 8414 metadata (also served as OpenID Provider metadata), the JWKS, RFC 9728
+protected-resource metadata."""
 
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ def register(api: Api) -> None:
         ),
     )
     async def authorization_server(call: Call) -> OAuthResponse:
+        return _document(call.services.as_metadata)
+
+    @api.route(
+        "/.well-known/openid-configuration",
+        methods=["GET"],
+        doc=Doc(
+            summary="OpenID Provider metadata (OpenID Connect Discovery 1.0 §4)",
+            description="The same document as `/.well-known/oauth-authorization-server`.",
+            tags=["discovery"],
+            responses={200: ("Metadata", None)},
+        ),
+    )
+    async def openid_configuration(call: Call) -> OAuthResponse:
         return _document(call.services.as_metadata)
 
     @api.route(
