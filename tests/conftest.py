@@ -31,7 +31,7 @@ from oauth_server.storage import SqlStorage, open_storage
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 from tests import process
-from tests.helpers import cli_env
+from tests.helpers import app_services, cli_env
 
 STRICT = os.environ.get("OAUTH_SERVER_TEST_STRICT") == "1"
 
@@ -305,6 +305,12 @@ async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[FastRoute
     application = create_app(settings, clock=clock)
     async with lifespan(application):
         yield application
+
+
+@pytest.fixture
+def app_svc(app: FastRouter) -> Services:
+    """The services of the app under test (the ``services`` fixture is a separate set)."""
+    return app_services(app)
 
 
 @pytest.fixture

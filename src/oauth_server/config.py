@@ -244,6 +244,16 @@ class Settings(BaseSettings):
     """Failed client authentications per client address, across client ids, before its
     attempts get 429. Per-address limits count an IPv6 address by its /64."""
 
+    rate_limit_login_failures_per_username: str = "10/minute"
+    """Failed sign-ins on the login page per username before further attempts for it get the
+    "too many attempts" page. Unknown usernames are counted the same, so the lockout never
+    tells whether an account exists; the right password is refused too until the window
+    ends."""
+
+    rate_limit_login_failures_per_address: str = "100/minute"
+    """Failed sign-ins on the login page per client address, across usernames (credential
+    stuffing), before its attempts get the "too many attempts" page."""
+
     rate_limit_bearer_failures_per_address: str = "100/minute"
     """Refused bearer tokens (unknown, expired, revoked, forged) presented to the restaurants
     API per client address before its bearer requests get 429 without the token being looked
@@ -314,6 +324,8 @@ class Settings(BaseSettings):
             "rate_limit_bearer_failures_per_address",
             "rate_limit_tokens_per_client",
             "rate_limit_introspections_per_client",
+            "rate_limit_login_failures_per_username",
+            "rate_limit_login_failures_per_address",
         ):
             value = getattr(self, name)
             try:

@@ -22,6 +22,7 @@ from oauth_server.config import Settings
 from oauth_server.maintenance import Purger, change_retention
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import CLIENT_CHANGE, ClientDirectory, ClientRegistry
+from oauth_server.oauth.endpoints.authorize import AuthorizationEndpoint
 from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
 from oauth_server.oauth.endpoints.metadata import (
     PROTECTED_RESOURCE_PATH,
@@ -31,6 +32,7 @@ from oauth_server.oauth.endpoints.metadata import (
 from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import default_grants
+from oauth_server.oauth.interaction import SignIn
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.scopes import USER_SCOPES
@@ -99,6 +101,9 @@ class Services:
     as_metadata: bytes
     """RFC 8414 metadata, which is also the OpenID Provider metadata (one document)."""
     prm_metadata: bytes
+    accounts: Accounts
+    signin: SignIn
+    authorize: AuthorizationEndpoint
 
     async def start(self) -> None:
         await self.audit.start()
@@ -116,6 +121,7 @@ class Services:
         await self.purger.stop()
         await self.keys.stop()
         await self.sync.stop()
+        self.accounts.hashing.close()
         await self.audit.close()  # writes what is still buffered
         await self.storage.close()
 
@@ -206,6 +212,8 @@ def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
         bearer_failures_per_address=settings.rate_limit_bearer_failures_per_address,
         tokens_per_client=settings.rate_limit_tokens_per_client,
         introspections_per_client=settings.rate_limit_introspections_per_client,
+        login_failures_per_username=settings.rate_limit_login_failures_per_username,
+        login_failures_per_address=settings.rate_limit_login_failures_per_address,
     )
 
 
@@ -274,6 +282,16 @@ def build_services(
         }
     )
     resource_metadata = f"{issuer}{PROTECTED_RESOURCE_PATH}"
+    signin = SignIn(
+        storage,
+        issuer=issuer,
+        clock=clock,
+        secret=load_secret_key(settings),
+        code_ttl=settings.authorization_code_ttl,
+        session_ttl=settings.session_ttl,
+        interaction_ttl=settings.interaction_ttl,
+        audit=audit,
+    )
     return Services(
         settings=settings,
         storage=storage,
@@ -336,5 +354,10 @@ def build_services(
             protected_resource_metadata(
                 resource=resource, issuer=issuer, scopes=SCOPES, name="Restaurants API"
             )
+        ),
+        accounts=build_accounts(settings, storage, clock, audit=audit),
+        signin=signin,
+        authorize=AuthorizationEndpoint(
+            clients=directory, signin=signin, default_resource=resource
         ),
     )

@@ -25,9 +25,8 @@ from oauth_server.oauth.tokens.issue import (
 )
 from oauth_server.services import Services
 from oauth_server.storage.models import TokenFormat, User
-from oauth_server.web.api import FastRouter
 from tests.fakes import make_client
-from tests.helpers import FORM, app_services, basic, bearer, seed_token
+from tests.helpers import FORM, basic, bearer, seed_token
 
 ISSUER = "http://localhost:8889"
 CLIENT = "spa-client"
@@ -82,12 +81,6 @@ async def mint(
         Authorization(client, subject, tuple(scope.split()), (settings.resource_id,))
     )
     return issued.access.access_token
-
-
-@pytest.fixture
-def app_svc(app: FastRouter) -> Services:
-    """The services of the app under test (not the conftest's own, separate set)."""
-    return app_services(app)
 
 
 # --- UserInfo ---------------------------------------------------------------------------------

@@ -106,8 +106,19 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     metadata = response.json()
     assert metadata["issuer"] == ISSUER
-    for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint", "jwks_uri"):
+    for endpoint in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "jwks_uri",
+    ):
         assert metadata[endpoint].startswith(ISSUER + "/")
+    # RFC 8414 §2, RFC 9207 §3: what the authorization endpoint does.
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["response_modes_supported"] == ["query", "form_post"]
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
     assert metadata["grant_types_supported"] == ["client_credentials"]
     assert metadata["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",

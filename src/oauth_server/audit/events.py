@@ -35,6 +35,10 @@ AuditKind = Literal[
     "user_disabled",
     "user_enabled",
     "user_deleted",
+    "login_succeeded",
+    "login_failed",
+    "consent_granted",
+    "consent_denied",
 ]
 
 

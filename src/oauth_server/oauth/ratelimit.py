@@ -21,6 +21,8 @@ Redis, a budget spent through other instances allows at most one more attempt he
   garbage JWTs: each may cost a database read). Once spent, that address's bearer requests get
   429 before the token is looked at; a valid token costs the limiter nothing while no address is
   locked out (:meth:`RateLimiter.bearer_failed` is called only on failure);
+* failed sign-ins on the login page per username (known or not: a lockout must not tell
+  whether the account exists) and per address;
 * token requests per client and introspection requests per calling client, with defaults high
   enough never to throttle legitimate load (they stop a runaway client, not a busy one).
 
@@ -60,15 +62,19 @@ FAILURES_ADDRESS = "auth-failures-address"
 FAILURES_CLIENT_ADDRESS = "auth-failures-client-address"
 FAILURES_CLIENT = "auth-failures-client"
 BEARER_FAILURES_ADDRESS = "bearer-failures-address"
+LOGIN_FAILURES_USERNAME = "login-failures-username"
+LOGIN_FAILURES_ADDRESS = "login-failures-address"
 TOKENS = "tokens"
 INTROSPECTIONS = "introspections"
 
 # The audit fields naming each budget's key, in the order of the key's parts.
-_KEY_FIELDS: dict[str, tuple[Literal["ip", "client_id"], ...]] = {
+_KEY_FIELDS: dict[str, tuple[Literal["ip", "client_id", "username"], ...]] = {
     FAILURES_ADDRESS: ("ip",),
     FAILURES_CLIENT_ADDRESS: ("ip", "client_id"),
     FAILURES_CLIENT: ("client_id",),
     BEARER_FAILURES_ADDRESS: ("ip",),
+    LOGIN_FAILURES_USERNAME: ("username",),
+    LOGIN_FAILURES_ADDRESS: ("ip",),
     TOKENS: ("client_id",),
     INTROSPECTIONS: ("client_id",),
 }
@@ -92,6 +98,8 @@ class RateLimitPolicy:
     bearer_failures_per_address: str = "100/minute"
     tokens_per_client: str = "1200000/minute"
     introspections_per_client: str = "1200000/minute"
+    login_failures_per_username: str = "10/minute"
+    login_failures_per_address: str = "100/minute"
 
 
 class RateLimiter:
@@ -144,6 +152,8 @@ class RateLimiter:
         self._bearer_failures = parse_limit(policy.bearer_failures_per_address)
         self._tokens = parse_limit(policy.tokens_per_client)
         self._introspections = parse_limit(policy.introspections_per_client)
+        self._login_username = parse_limit(policy.login_failures_per_username)
+        self._login_address = parse_limit(policy.login_failures_per_address)
         self._last_outage_log = 0.0
 
     @property
@@ -179,6 +189,26 @@ class RateLimiter:
                     self._failures_client_address, FAILURES_CLIENT_ADDRESS, ip, client_id
                 )
             await self._hit(self._failures_client, FAILURES_CLIENT, client_id)
+
+    async def before_login(self, username: str, address: str) -> None:
+        """Refuse a sign-in attempt once the username's or the address's failure budget is
+        spent. Unknown usernames are counted exactly like known ones, so a lockout says
+        nothing about whether the account exists."""
+        if not self._failing:
+            return
+        ip = address_key(address)
+        if ip:
+            await self._require(self._login_address, LOGIN_FAILURES_ADDRESS, ip)
+        if username:
+            await self._require(self._login_username, LOGIN_FAILURES_USERNAME, username)
+
+    async def login_failed(self, username: str, address: str) -> None:
+        """Count a failed sign-in against the username (known or not) and the address."""
+        ip = address_key(address)
+        if ip:
+            await self._hit(self._login_address, LOGIN_FAILURES_ADDRESS, ip)
+        if username:
+            await self._hit(self._login_username, LOGIN_FAILURES_USERNAME, username)
 
     def before_bearer(self, address: str) -> None:
         """Refuse a bearer request from an address whose failure budget is spent, before its

@@ -1,0 +1,204 @@
+"""A real browser signs in: headless Chromium (Debian's ``/usr/bin/chromium``, driven by
+Playwright's Python package; no browser is ever downloaded) against a real server process.
+
+It signs in as a user, consents, and lands on the app's callback (a tiny HTTP server in the
+test, on a loopback redirect URI as a native app would register, RFC 8252 §7.3). Screenshots
+of the login, consent, error and expired pages are kept in ``tests/artifacts/screenshots/``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from tests.conftest import unavailable
+from tests.process import CLI, ServerProcess
+from tests.signin import PASSWORD, USERNAME, pkce_pair
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+SECRET = "test-secret-key-of-at-least-32-characters"
+
+
+class _App(BaseHTTPRequestHandler):
+    landed: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/callback"):  # not the browser's /favicon.ico
+            self.landed.append(self.path)
+        body = b"<!doctype html><title>Menu Planner</title><h1>Back in Menu Planner</h1>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def callback() -> Iterator[tuple[str, list[str]]]:
+    """The app's callback: a local HTTP server recording the paths it was sent to."""
+    landed: list[str] = []
+    handler = type("Handler", (_App,), {"landed": landed})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/callback", landed
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    env = {
+        "OAUTH_SERVER_DATABASE_URL": f"sqlite:///{tmp_path}/oauth.db",
+        "OAUTH_SERVER_ENV": "development",
+        "OAUTH_SERVER_SECRET_KEY": SECRET,
+        "OAUTH_SERVER_PASSWORD_HASH_TIME_COST": "1",
+        "OAUTH_SERVER_PASSWORD_HASH_MEMORY_COST": "8",
+    }
+    process = ServerProcess(env, log=tmp_path / "server.log")
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+
+
+def _cli(server: ServerProcess, *args: str, stdin: str = "") -> str:
+    result = subprocess.run(
+        [CLI, *args], env=server.env, input=stdin, capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+@pytest.fixture
+def client_id(server: ServerProcess, callback: tuple[str, list[str]]) -> str:
+    _cli(
+        server,
+        "users",
+        "create",
+        USERNAME,
+        "--name",
+        "Alice",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    created = json.loads(
+        _cli(
+            server,
+            "clients",
+            "create",
+            "--public",
+            "--name",
+            "Menu Planner",
+            "--redirect-uri",
+            callback[0],
+            "--scope",
+            "openid profile restaurants:read",
+            "--json",
+        )
+    )
+    return str(created["client_id"])
+
+
+def test_a_person_signs_in_consents_and_the_app_gets_a_code(
+    server: ServerProcess, client_id: str, callback: tuple[str, list[str]]
+) -> None:
+    CALLBACK, landed = callback
+    if not CHROMIUM.exists():
+        unavailable("/usr/bin/chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid profile restaurants:read",
+        "state": "xyz-123",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        try:
+            context = browser.new_context(viewport={"width": 420, "height": 820})
+            page = context.new_page()
+
+            # Login page: labels name the fields; a wrong password gets the one message.
+            page.goto(f"{server.url}/oauth/authorize?{urlencode(params)}")
+            page.get_by_label("Username").fill(USERNAME)
+            page.get_by_label("Password").fill("wrong password")
+            page.get_by_role("button", name="Sign in").click()
+            assert page.get_by_role("alert").inner_text() == "Wrong username or password"
+            page.get_by_label("Password").fill(PASSWORD)
+            page.screenshot(path=str(SCREENSHOTS / "login.png"), full_page=True)
+            page.get_by_role("button", name="Sign in").click()
+
+            # Consent page: the app's name and each scope in words.
+            page.wait_for_url("**/consent**")
+            assert "Menu Planner" in page.inner_text("main")
+            assert "See your name and username" in page.inner_text("main")
+            page.screenshot(path=str(SCREENSHOTS / "consent.png"), full_page=True)
+            page.get_by_role("button", name="Allow").click()
+            page.wait_for_url(f"{CALLBACK}**")
+            query = {k: v[0] for k, v in parse_qs(urlsplit(landed[-1]).query).items()}
+            assert query["state"] == "xyz-123"
+            assert query["code"]
+            assert "iss" in query
+
+            # The session is in the database: after a server restart the same browser goes
+            # straight back to the app, no page shown.
+            server.stop()
+            server.start()
+            before = len(landed)
+            page.goto(f"{server.url}/oauth/authorize?{urlencode(params)}")
+            page.wait_for_url(f"{CALLBACK}**")
+            assert len(landed) == before + 1
+            assert "code" in parse_qs(urlsplit(landed[-1]).query)
+
+            # The error page: an unregistered redirect URI is never followed.
+            bad = {**params, "redirect_uri": "https://evil.example/cb"}
+            page.goto(f"{server.url}/oauth/authorize?{urlencode(bad)}")
+            assert "cannot be completed" in page.inner_text("h1")
+            page.screenshot(path=str(SCREENSHOTS / "error.png"), full_page=True)
+
+            # The expired page: the sign-in page opened in another browser (no binding cookie).
+            fresh = {**params, "prompt": "login"}
+            page.goto(f"{server.url}/oauth/authorize?{urlencode(fresh)}")
+            login_url = page.url
+            other = browser.new_context(viewport={"width": 420, "height": 820})
+            elsewhere = other.new_page()
+            elsewhere.goto(login_url)
+            assert "expired" in elsewhere.inner_text("h1")
+            elsewhere.screenshot(path=str(SCREENSHOTS / "expired.png"), full_page=True)
+            elsewhere.get_by_role("link", name="Return to Menu Planner").click()
+            elsewhere.wait_for_url(f"{CALLBACK}**")
+            back = {k: v[0] for k, v in parse_qs(urlsplit(landed[-1]).query).items()}
+            assert back["error"] == "access_denied"
+            other.close()
+            context.close()
+        finally:
+            browser.close()
