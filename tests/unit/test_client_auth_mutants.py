@@ -274,3 +274,39 @@ async def test_a_malformed_client_id_is_never_looked_up() -> None:
     params = {"client_id": "app", "client_secret": "s3cret"}
     assert (await auth.authenticate(request(params), params)).client.client_id == "app"
     assert clients.lookups == 1
+
+
+# --- public clients, and rows the registry would refuse -----------------------------------
+
+
+async def test_a_public_client_is_never_authenticated_by_a_secret_or_an_overlong_id() -> None:
+    # A public row that carries a secret hash (check_client refuses one; the authenticator
+    # does not rely on that): presenting that very secret is still refused, as a public
+    # client.
+    odd = Client(
+        client_id="odd",
+        secret_hash=hash_secret("s3cret"),
+        client_type="public",
+        auth_methods=frozenset({"none"}),
+    )
+    spa = Client(
+        client_id="p" * 512,
+        secret_hash=None,
+        client_type="public",
+        auth_methods=frozenset({"none"}),
+    )
+    audit = MemoryAudit()
+    auth = ClientAuthenticator(ClientDirectory(MemoryClients(odd, spa)), audit=audit)
+    params = {"client_id": "odd", "client_secret": "s3cret"}
+    with pytest.raises(InvalidClient):
+        await auth.authenticate(request(params), params, allow_none=True)
+    assert audit.events[-1][1]["reason"] == "public client"
+    # `none` with an id one character too long: the first 512 name the public client, but
+    # the id presented is not its id.
+    params = {"client_id": "p" * 513}
+    with pytest.raises(InvalidClient):
+        await auth.authenticate(request(params), params, allow_none=True)
+    assert audit.events[-1][1]["reason"] == "credentials too long"
+    params = {"client_id": "p" * 512}
+    result = await auth.authenticate(request(params), params, allow_none=True)
+    assert (result.client, result.method) == (spa, "none")

@@ -99,6 +99,13 @@ class Clients:
         self.calls.append(("set_secret_hash", (client_id, secret_hash, now)))
         return self.set_secret_succeeds
 
+    async def update(self, *, client: Client) -> bool:
+        self.calls.append(("update", client.client_id))
+        if client.client_id not in self.rows:
+            return False
+        self.rows[client.client_id] = client
+        return True
+
 
 class Changes:
     def __init__(self) -> None:
@@ -225,6 +232,13 @@ async def test_explicitly_no_default_scopes() -> None:
     assert same.client.default_scopes == ("a", "b")
 
 
+CODE: dict[str, Any] = {
+    "grant_types": ("authorization_code",),
+    "redirect_uris": ("https://app.example/cb",),
+}
+LONG_HTTP = "http://app.example/" + "a" * 100
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -268,6 +282,43 @@ async def test_explicitly_no_default_scopes() -> None:
             {"introspect": ("rs.example",)},
             "introspection audience 'rs.example' must be an absolute URI without a fragment "
             "(RFC 8707)",
+        ),
+        (
+            {"grant_types": ("refresh_token",)},
+            "the refresh_token grant needs the authorization_code grant",
+        ),
+        (
+            {"client_type": "public", "grant_types": ("client_credentials",)},
+            "a public client may only use the authorization_code and refresh_token grants "
+            "(client_credentials is for confidential clients, OAuth 2.1 §4.2)",
+        ),
+        (
+            {**CODE, "client_type": "public", "auth_methods": ("client_secret_post",)},
+            "a public client authenticates with none, never a secret",
+        ),
+        (
+            {**CODE, "client_type": "public", "require_pkce": False},
+            "a public client must use PKCE",
+        ),
+        (
+            {"auth_methods": ("none",)},
+            "a confidential client authenticates with client_secret_basic and/or "
+            "client_secret_post (none is for public clients)",
+        ),
+        ({"client_type": "other"}, "client type must be confidential or public"),
+        (
+            {"grant_types": ("authorization_code",)},
+            "the authorization_code grant needs a redirect URI",
+        ),
+        (
+            {**CODE, "scopes": ("offline_access",)},
+            "scope offline_access needs the refresh_token grant",
+        ),
+        (
+            # The URI is quoted up to 100 characters, then the rule it breaks.
+            {**CODE, "redirect_uris": (LONG_HTTP,)},
+            f"invalid redirect URI {LONG_HTTP[:100]!r}: must use https (http only for a "
+            "loopback host: 127.0.0.1, [::1] or localhost)",
         ),
         (
             {"resources": ("https://ok.example",), "introspect": ("https://rs.example#x",)},
@@ -416,3 +467,62 @@ async def test_every_change_during_a_lookup_keeps_its_row_out_of_the_cache() -> 
     assert await in_flight is not None  # read before the deletion: answered once
     assert await directory.get("app") is None
     assert clients.lookups == 2
+
+
+async def test_a_client_may_have_every_supported_grant() -> None:
+    grants = ("client_credentials", "authorization_code", "refresh_token")
+    created = await World().registry.create(
+        client_id="all", grant_types=grants, redirect_uris=("https://app.example/cb",)
+    )
+    assert created.client.grant_types == frozenset(grants)
+
+
+async def test_a_public_client_has_no_secret_to_rotate() -> None:
+    world = World()
+    await world.registry.create(client_id="spa", client_type="public", **CODE)
+    with pytest.raises(InvalidClientMetadata) as caught:
+        await world.registry.rotate_secret("spa")
+    assert str(caught.value) == "a public client has no secret to rotate"
+    assert world.storage.clients.calls == [("add", "spa")]
+
+
+async def test_an_update_changes_what_it_names_and_keeps_the_rest() -> None:
+    world = World()
+    await world.registry.create(
+        client_id="app", name="Old", scopes=("a", "b", "c"), default_scopes=("a",)
+    )
+    world.clock.advance(10)
+    renamed = await world.registry.update("app", name="New")
+    assert renamed is not None
+    assert (renamed.name, renamed.scopes, renamed.default_scopes) == (
+        "New",
+        frozenset({"a", "b", "c"}),
+        ("a",),
+    )
+    assert renamed.updated_at == NOW + 10
+    defaults = await world.registry.update("app", default_scopes=("c", "b"))
+    assert defaults is not None
+    assert (defaults.name, defaults.default_scopes) == ("New", ("c", "b"))
+    assert world.storage.clients.rows["app"] == defaults
+    assert world.storage.changes.published[-1] == ("client", "app", NOW + 10)
+    kind, fields = world.audit.events[-1]
+    assert kind == "client_updated"
+    assert set(fields) == {"client_id", "scope"}
+    assert fields["client_id"] == "app"
+    assert sorted(fields["scope"].split(" ")) == ["a", "b", "c"]
+    narrowed = await world.registry.update("app", scopes=("b", "c"))
+    assert narrowed is not None
+    assert (narrowed.scopes, narrowed.default_scopes) == (frozenset({"b", "c"}), ("b", "c"))
+    assert await world.registry.update("ghost", name="x") is None
+
+
+@pytest.mark.parametrize("field", ["scopes", "default_scopes"])
+async def test_an_update_with_a_malformed_scope_changes_nothing(field: str) -> None:
+    world = World()
+    await world.registry.create(client_id="app", scopes=("a",))
+    before = world.storage.clients.rows["app"]
+    with pytest.raises(InvalidClientMetadata) as caught:
+        await world.registry.update("app", **{field: ('a"b',)})  # type: ignore[arg-type]
+    assert str(caught.value) == "invalid scope: the scope parameter is malformed"
+    assert world.storage.clients.rows["app"] is before
+    assert world.storage.changes.published == [("client", "app", NOW)]
