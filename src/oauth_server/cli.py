@@ -208,6 +208,12 @@ def _banner(settings: Settings, demo: bool) -> None:
             f'    -d \'{{"client_id": "{DEMO_CLIENT_ID}", "client_secret": '
             f'"{DEMO_CLIENT_SECRET}", "grant_type": "client_credentials", '
             '"scope": "restaurent"}\'',
+            "",
+            "  a test app for signing in (a public client; README: Sign in with …):",
+            '    oauth-server clients create --public --name "Test app" '
+            "--redirect-uri http://127.0.0.1:8000/cb --grant-type authorization_code "
+            '--grant-type refresh_token --scope "openid profile email offline_access '
+            'restaurants:read"',
         ]
     click.echo("\n".join([*lines, ""]), err=True)
 

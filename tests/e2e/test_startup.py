@@ -4,7 +4,9 @@ banner naming the issuer first, and private SQLite files — on SQLite and Postg
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shlex
 import stat
 import subprocess
 from pathlib import Path
@@ -12,9 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic import command
+from click.testing import CliRunner
 from sqlalchemy import inspect, select
 
 from oauth_server.bootstrap import StartupRefused, prepare
+from oauth_server.cli import main
 from oauth_server.clock import FrozenClock
 from oauth_server.config import Settings
 from oauth_server.storage import SqlStorage, open_storage
@@ -238,6 +242,22 @@ def test_the_banner_names_the_issuer_first(tmp_path: Path) -> None:
     assert lines[banner + 2] == "demo client: admin / getroot (scope restaurent)"
     assert not any("PythonOauthServer" in line for line in lines[:banner])
     assert any(line.startswith(f"curl -s -X POST {issuer}/oauth/token") for line in lines)
+    # And the one command that registers a public test client for signing in: it works as shown.
+    register = next(
+        line for line in lines if line.startswith("oauth-server clients create --public")
+    )
+    created = CliRunner().invoke(
+        main,
+        [*shlex.split(register)[1:], "--json"],
+        env={
+            "OAUTH_SERVER_DATABASE_URL": f"sqlite:///{tmp_path}/oauth.db",
+            "OAUTH_SERVER_SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        },
+    )
+    assert created.exit_code == 0, created.output
+    registered = json.loads(created.stdout)
+    assert registered["client_type"] == "public"
+    assert "authorization_code" in registered["grant_types"]
 
 
 async def test_a_new_sqlite_database_is_private_to_its_owner(tmp_path: Path) -> None:
