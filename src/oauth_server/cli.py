@@ -664,7 +664,12 @@ def keys_rotate(immediately: bool) -> None:
     click.echo(f"new signing key {kid}")
 
 
-@keys.command("remove")
+# A kid is an RFC 7638 thumbprint in base64url, so one in 64 starts with "-": such an argument
+# is the kid, not options (a compromised key must be removable as shown). With no short option
+# left (help is --help only), click keeps the whole unknown token, in order, as the argument.
+@keys.command(
+    "remove", context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]}
+)
 @click.argument("kid")
 def keys_remove(kid: str) -> None:
     """Withdraw a (compromised) key: its private key is erased, a new key signs at once, and

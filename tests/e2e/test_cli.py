@@ -258,3 +258,16 @@ def test_a_missing_database_is_a_clear_error(pg_database: str) -> None:
     assert result.exit_code == 1
     assert 'database "no_such_database_here" does not exist' in result.output
     assert "Traceback" not in result.output
+
+
+def test_keys_remove_takes_a_kid_that_starts_with_a_dash(run) -> None:  # type: ignore[no-untyped-def]
+    """A kid is a base64url thumbprint: one in 64 starts with "-". It is the kid, never read as
+    an option (seen in CI: `keys remove -v0Ney…` answered "No such option '-v'")."""
+    assert run("db", "upgrade").exit_code == 0
+    listed = run("keys", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    # The kid CI met (it holds an "h", once read as -h), and one that starts with "--".
+    for kid in ("-v0NeyW8_nVC0FwHa9XDm9ThBUYpZNalGuCWRyFKT-g", "--hq2-bW8_nVC0FwHa9XDm9ThBUYp"):
+        result = run("keys", "remove", kid)
+        assert result.exit_code == 1, result.output  # a usage error would be 2
+        assert f"no active key {kid!r}" in result.output
