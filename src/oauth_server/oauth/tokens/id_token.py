@@ -32,16 +32,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from oauth_server.algorithms import SIGNING_ALGS
 from oauth_server.clock import Clock
 from oauth_server.errors import InvalidRequest
 from oauth_server.oauth.keys import KeyRing
 from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH
-from oauth_server.oauth.tokens.verify.jwt import KeySource
+from oauth_server.oauth.tokens.verify.jwt import KeySource, UnknownKid, signed_payload
 from oauth_server.storage.models import User
 
 if TYPE_CHECKING:
@@ -82,7 +78,6 @@ _AT_HASH: dict[str, Any] = {
     "Ed25519": hashlib.sha512,
     "EdDSA": hashlib.sha512,
 }
-_FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "crit")
 _UNKNOWN_KEY = "the id_token_hint was not signed by a key of this server"
 
 
@@ -240,44 +235,27 @@ class IdTokenVerifier:
         now = self._clock.now()
         try:
             payload = self._verify_signature(token, now)
-        except _UnknownKid:
+        except UnknownKid:
             if not await self._keys.reload_for_unknown_kid():
                 raise InvalidIdTokenHint(_UNKNOWN_KEY) from None
             try:
                 payload = self._verify_signature(token, now)
-            except _UnknownKid:
+            except UnknownKid:
                 raise InvalidIdTokenHint(_UNKNOWN_KEY) from None
         return self._claims(payload, now, client_id)
 
     def _verify_signature(self, token: str, now: float) -> bytes:
-        def select_key(obj: Any) -> ECKey | RSAKey | OKPKey:
-            header = obj.headers()
-            typ = header.get("typ")
+        return signed_payload(
+            token,
+            self._keys,
+            now,
             # RFC 7519 §5.1: "JWT" is the recommended value, compared case-insensitively.
-            if not isinstance(typ, str) or typ.upper() != ID_TOKEN_TYPE:
-                raise InvalidIdTokenHint("the id_token_hint is not an ID token (typ)")
-            for name in _FORBIDDEN_HEADERS:
-                if name in header:
-                    raise InvalidIdTokenHint(f"the id_token_hint header must not contain {name}")
-            alg, kid = header.get("alg"), header.get("kid")
-            if alg not in SIGNING_ALGS or not isinstance(kid, str):
-                raise InvalidIdTokenHint("the id_token_hint's algorithm or key id is not accepted")
-            key = self._keys.verification_key(kid, now)
-            if key is None:
-                raise _UnknownKid
-            if key.alg != alg:
-                raise InvalidIdTokenHint("the id_token_hint's algorithm does not match its key")
-            return key.key
-
-        try:
-            signed = jws.deserialize_compact(token, select_key, algorithms=SIGNING_ALGS)
-        except (InvalidIdTokenHint, _UnknownKid):
-            raise
-        except (JoseError, ValueError, TypeError, KeyError):
-            raise InvalidIdTokenHint(
-                "the id_token_hint is malformed or its signature is invalid"
-            ) from None
-        return signed.payload
+            typ_ok=lambda typ: typ.upper() == ID_TOKEN_TYPE,
+            error=InvalidIdTokenHint,
+            not_this_type="the id_token_hint is not an ID token (typ)",
+            subject="the id_token_hint",
+            malformed="the id_token_hint is malformed or its signature is invalid",
+        )
 
     def _claims(self, payload: bytes, now: float, client_id: str | None) -> IdTokenHint:
         try:
@@ -305,10 +283,6 @@ class IdTokenVerifier:
             expires_at=exp,
             expired=exp <= now,
         )
-
-
-class _UnknownKid(Exception):
-    pass
 
 
 def _is_int(value: object) -> TypeGuard[int]:

@@ -21,6 +21,7 @@ authorization server accepts tokens for every audience.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, TypeGuard
 
 import orjson
@@ -35,9 +36,17 @@ from oauth_server.errors import InvalidToken
 from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH, AccessClaims
 from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
 
-__all__ = ["JwtVerifier", "KeySource", "VerificationKey", "looks_like_jwt"]
+__all__ = [
+    "FORBIDDEN_HEADERS",
+    "JwtVerifier",
+    "KeySource",
+    "UnknownKid",
+    "VerificationKey",
+    "looks_like_jwt",
+    "signed_payload",
+]
 
-_FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "crit")
+FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "crit")
 _TYPES = ("at+jwt", "application/at+jwt")
 _CACHE_TTL_CAP = 300.0
 
@@ -61,8 +70,52 @@ class KeySource(Protocol):
         ...
 
 
-class _UnknownKid(Exception):
-    pass
+class UnknownKid(Exception):
+    """The token names a key this process does not know (yet): the caller may reload once."""
+
+
+def signed_payload(
+    token: str,
+    keys: KeySource,
+    now: float,
+    *,
+    typ_ok: Callable[[str], bool],
+    error: type[Exception],
+    not_this_type: str,
+    subject: str,
+    malformed: str,
+) -> bytes:
+    """The JWS checks every JWT this server verifies shares (access tokens, ID token hints),
+    RFC 8725 §3.1 and §3.11: the ``typ`` the caller accepts; no header that brings its own key
+    (``jwk``, ``jku``, ``x5u``, ``x5c``) and no ``crit``; an allowed ``alg`` and a ``kid`` naming
+    one of our keys, whose own algorithm it must be (no algorithm confusion). Raises ``error``
+    with the given wording, or :class:`UnknownKid`; returns the verified payload."""
+
+    def select_key(obj: Any) -> ECKey | RSAKey | OKPKey:
+        header = obj.headers()
+        typ = header.get("typ")
+        if not isinstance(typ, str) or not typ_ok(typ):
+            raise error(not_this_type)
+        for name in FORBIDDEN_HEADERS:
+            if name in header:
+                raise error(f"{subject} header must not contain {name}")
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in SIGNING_ALGS or not isinstance(kid, str):
+            raise error(f"{subject}'s algorithm or key id is not accepted")
+        key = keys.verification_key(kid, now)
+        if key is None:
+            raise UnknownKid
+        if key.alg != alg:
+            raise error(f"{subject}'s algorithm does not match its key")
+        return key.key
+
+    try:
+        signed = jws.deserialize_compact(token, select_key, algorithms=SIGNING_ALGS)
+    except (error, UnknownKid):
+        raise
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise error(malformed) from None
+    return signed.payload
 
 
 class JwtVerifier:
@@ -105,12 +158,12 @@ class JwtVerifier:
             raise InvalidToken("the access token is too long")
         try:
             payload = self._verify_signature(token, now)
-        except _UnknownKid:
+        except UnknownKid:
             if not await self._keys.reload_for_unknown_kid():
                 raise InvalidToken("the access token was signed with an unknown key") from None
             try:
                 payload = self._verify_signature(token, now)
-            except _UnknownKid:
+            except UnknownKid:
                 raise InvalidToken("the access token was signed with an unknown key") from None
         claims = self._claims(payload, now)
         self._check_revoked(claims)
@@ -118,33 +171,16 @@ class JwtVerifier:
         return claims
 
     def _verify_signature(self, token: str, now: float) -> bytes:
-        def select_key(obj: Any) -> ECKey | RSAKey | OKPKey:
-            header = obj.headers()
-            typ = header.get("typ")
-            if not isinstance(typ, str) or typ.lower() not in _TYPES:
-                raise InvalidToken("the token is not a JWT access token (typ)")
-            for name in _FORBIDDEN_HEADERS:
-                if name in header:
-                    raise InvalidToken(f"the token header must not contain {name}")
-            alg, kid = header.get("alg"), header.get("kid")
-            if alg not in SIGNING_ALGS or not isinstance(kid, str):
-                raise InvalidToken("the token's algorithm or key id is not accepted")
-            key = self._keys.verification_key(kid, now)
-            if key is None:
-                raise _UnknownKid
-            if key.alg != alg:
-                raise InvalidToken("the token's algorithm does not match its key")
-            return key.key
-
-        try:
-            signed = jws.deserialize_compact(token, select_key, algorithms=SIGNING_ALGS)
-        except (InvalidToken, _UnknownKid):
-            raise
-        except (JoseError, ValueError, TypeError, KeyError):
-            raise InvalidToken(
-                "the access token is malformed or its signature is invalid"
-            ) from None
-        return signed.payload
+        return signed_payload(
+            token,
+            self._keys,
+            now,
+            typ_ok=lambda typ: typ.lower() in _TYPES,
+            error=InvalidToken,
+            not_this_type="the token is not a JWT access token (typ)",
+            subject="the token",
+            malformed="the access token is malformed or its signature is invalid",
+        )
 
     def _claims(self, payload: bytes, now: float) -> AccessClaims:
         try:
