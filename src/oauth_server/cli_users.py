@@ -87,6 +87,7 @@ def _user_json(user: User) -> dict[str, Any]:
         "email": user.email,
         "email_verified": user.email_verified,
         "disabled": user.disabled,
+        "is_admin": user.is_admin,
         "created_at": user.created_at,
         "updated_at": user.updated_at,
     }
@@ -119,6 +120,12 @@ def users() -> None:
 @click.option("--email", default="", help="E-mail address (OIDC `email`).")
 @click.option("--email-verified", is_flag=True, help="Mark the e-mail address as verified.")
 @click.option(
+    "--admin",
+    "is_admin",
+    is_flag=True,
+    help="An administrator: may sign in to the admin console and be granted the admin scope.",
+)
+@click.option(
     "--password-stdin", is_flag=True, help="Read the password from standard input (one line)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -129,6 +136,7 @@ def users_create(
     family_name: str,
     email: str,
     email_verified: bool,
+    is_admin: bool,
     password_stdin: bool,
     as_json: bool,
 ) -> None:
@@ -148,6 +156,7 @@ def users_create(
             family_name=family_name,
             email=email,
             email_verified=email_verified,
+            is_admin=is_admin,
         )
 
     try:
@@ -178,7 +187,8 @@ def users_list(as_json: bool) -> None:
         return
     for user in found:
         state = "disabled" if user.disabled else "enabled"
-        click.echo(f"{user.username}\t{user.user_id}\t{state}\t{user.name}\t{user.email}")
+        role = "admin" if user.is_admin else "user"
+        click.echo(f"{user.username}\t{user.user_id}\t{state}\t{role}\t{user.name}\t{user.email}")
 
 
 @users.command("show")
@@ -246,6 +256,29 @@ def users_disable(username: str) -> None:
 def users_enable(username: str) -> None:
     """Enable a disabled user again."""
     _set_disabled(username, False)
+
+
+@users.command("set-admin")
+@click.argument("username")
+@click.option("--withdraw", is_flag=True, help="Take the admin flag away instead of granting it.")
+def users_set_admin(username: str, withdraw: bool) -> None:
+    """Make a user an administrator (admin console, admin scope), or with --withdraw no longer
+    one; the withdrawal counts from the user's next admin request."""
+
+    async def work(accounts: Accounts) -> bool | None:
+        user = await accounts.find(username)
+        if user is None:
+            return None
+        return await accounts.set_admin(user.user_id, not withdraw)
+
+    changed = _with_accounts("users set-admin", work)
+    if changed is None:
+        raise _no_user(username)
+    name = username.lower()
+    if withdraw:
+        click.echo(f"{name} is no longer an admin" if changed else f"{name} was not an admin")
+    else:
+        click.echo(f"{name} is an admin" if changed else f"{name} was an admin already")
 
 
 @users.command("delete")

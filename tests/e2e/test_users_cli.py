@@ -113,6 +113,37 @@ def test_user_lifecycle(users_cli: UsersCli, database_url: str) -> None:
     assert leaked(everything, [PASSWORD, "another password", new_password, "$argon2"]) == []
 
 
+def test_admin_users_are_made_by_flag_and_by_set_admin(users_cli: UsersCli) -> None:
+    made = users_cli("users", "create", "root", "--admin", "--password-stdin", "--json",
+                     input=PASSWORD + "\n")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["is_admin"] is True
+    plain = users_cli("users", "create", "carol", "--password-stdin", "--json", input=PASSWORD)
+    assert json.loads(plain.stdout)["is_admin"] is False
+    assert "carol\t" in users_cli("users", "list").output
+    rows = dict(line.split("\t", 1) for line in users_cli("users", "list").output.splitlines())
+    assert rows["root"].split("\t")[2] == "admin"
+    assert rows["carol"].split("\t")[2] == "user"
+
+    assert users_cli("users", "set-admin", "Carol").output.strip() == "carol is an admin"
+    assert users_cli("users", "set-admin", "carol").output.strip() == "carol was an admin already"
+    assert json.loads(users_cli("users", "show", "carol", "--json").stdout)["is_admin"] is True
+    withdrawn = users_cli("users", "set-admin", "carol", "--withdraw")
+    assert withdrawn.output.strip() == "carol is no longer an admin"
+    assert json.loads(users_cli("users", "show", "carol", "--json").stdout)["is_admin"] is False
+    missing = users_cli("users", "set-admin", "nobody")
+    assert missing.exit_code == 1
+    assert "no user 'nobody'" in missing.output
+
+    tail = users_cli("audit", "tail", "-n", "100", "--json")
+    kinds = [json.loads(line)["kind"] for line in tail.stdout.splitlines()]
+    assert [k for k in kinds if k.startswith("user_admin")] == [
+        "user_admin_granted",  # root, at creation
+        "user_admin_granted",  # carol
+        "user_admin_withdrawn",
+    ]
+
+
 async def authenticates(database_url: str, username: str, password: str) -> bool:
     from oauth_server.accounts import AuthenticationFailed
 

@@ -122,6 +122,31 @@ async def test_set_disabled_is_true_only_when_this_call_changed_it(storage: SqlS
     assert not await storage.users.set_disabled(user_id="nobody", disabled=True)
 
 
+async def test_set_admin_is_true_only_when_this_call_changed_it(storage: SqlStorage) -> None:
+    await storage.users.add(user=user())
+    stored = await storage.users.get(user_id="id-alice")
+    assert stored is not None
+    assert not stored.is_admin
+    assert await storage.users.set_admin(user_id="id-alice", is_admin=True)
+    assert not await storage.users.set_admin(user_id="id-alice", is_admin=True)
+    stored = await storage.users.get(user_id="id-alice")
+    assert stored is not None
+    assert stored.is_admin
+    assert not stored.disabled
+    assert await storage.users.set_admin(user_id="id-alice", is_admin=False)
+    stored = await storage.users.get(user_id="id-alice")
+    assert stored is not None
+    assert not stored.is_admin
+    assert not await storage.users.set_admin(user_id="nobody", is_admin=True)
+
+
+async def test_an_admin_user_is_stored_as_one(storage: SqlStorage) -> None:
+    await storage.users.add(user=replace(user(), is_admin=True))
+    stored = await storage.users.get(user_id="id-alice")
+    assert stored is not None
+    assert stored.is_admin
+
+
 async def test_of_concurrent_disables_exactly_one_changes_it(storage: SqlStorage) -> None:
     await storage.users.add(user=user())
     results = await asyncio.gather(

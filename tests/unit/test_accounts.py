@@ -228,6 +228,33 @@ async def test_enabled_again_the_user_signs_in_again(world: World) -> None:
     assert world.audit.kinds() == ["user_created", "user_disabled", "user_enabled"]
 
 
+async def test_the_admin_flag_is_granted_and_withdrawn_with_an_event(world: World) -> None:
+    user = await world.accounts.create("alice", PASSWORD)
+    assert not user.is_admin
+    assert await world.accounts.set_admin(user.user_id, True)
+    assert not await world.accounts.set_admin(user.user_id, True)  # no change, no event
+    stored = await world.accounts.get(user.user_id)
+    assert stored is not None
+    assert stored.is_admin
+    assert await world.accounts.set_admin(user.user_id, False)
+    stored = await world.accounts.get(user.user_id)
+    assert stored is not None
+    assert not stored.is_admin
+    assert not await world.accounts.set_admin("no-such-id", True)
+    assert world.audit.kinds() == ["user_created", "user_admin_granted", "user_admin_withdrawn"]
+    # Withdrawing the flag is not a withdrawal of access: the user still signs in.
+    assert (await world.accounts.authenticate("alice", PASSWORD)).user_id == user.user_id
+
+
+async def test_a_user_created_as_admin_is_one_and_it_is_audited(world: World) -> None:
+    user = await world.accounts.create("root", PASSWORD, is_admin=True)
+    assert user.is_admin
+    stored = await world.accounts.get(user.user_id)
+    assert stored is not None
+    assert stored.is_admin
+    assert world.audit.kinds() == ["user_created", "user_admin_granted"]
+
+
 async def test_set_password_replaces_it_and_is_audited(world: World) -> None:
     user = await world.accounts.create("alice", PASSWORD)
     assert await world.accounts.set_password(user.user_id, "a brand new password")

@@ -136,6 +136,7 @@ class Accounts:
         preferred_username: str | None = None,
         email: str = "",
         email_verified: bool = False,
+        is_admin: bool = False,
     ) -> User:
         """Add a user; :class:`~oauth_server.storage.AlreadyExists` when the username is taken
         in any case. ``preferred_username`` defaults to the username as typed."""
@@ -164,11 +165,14 @@ class Accounts:
             preferred_username=preferred,
             email=email,
             email_verified=email_verified,
+            is_admin=is_admin,
             created_at=now,
             updated_at=now,
         )
         await self._users.add(user=user)
         self._audit.record("user_created", user_id=user.user_id, username=normalized)
+        if is_admin:
+            self._audit.record("user_admin_granted", user_id=user.user_id, username=normalized)
         return user
 
     async def get(self, user_id: str) -> User | None:
@@ -213,6 +217,22 @@ class Accounts:
             await self._access_withdrawn(user, "user_disabled")
         else:
             self._audit.record("user_enabled", user_id=user.user_id, username=user.username)
+        return True
+
+    async def set_admin(self, user_id: str, is_admin: bool) -> bool:
+        """Grant or withdraw the admin flag; ``True`` only if this call changed it.
+
+        Withdrawing it ends nothing: the user's sessions and tokens stay valid for everything
+        else, and whatever serves the admin console or the admin API reads the flag on every
+        request, so the withdrawal counts from the next one.
+        """
+        user = await self._users.get(user_id=user_id)
+        if user is None or not await self._users.set_admin(user_id=user_id, is_admin=is_admin):
+            return False
+        if is_admin:
+            self._audit.record("user_admin_granted", user_id=user.user_id, username=user.username)
+        else:
+            self._audit.record("user_admin_withdrawn", user_id=user.user_id, username=user.username)
         return True
 
     async def delete(self, user_id: str) -> bool:

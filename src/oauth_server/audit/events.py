@@ -34,6 +34,8 @@ AuditKind = Literal[
     "user_password_changed",
     "user_disabled",
     "user_enabled",
+    "user_admin_granted",
+    "user_admin_withdrawn",
     "user_deleted",
     "login_succeeded",
     "login_failed",

@@ -223,6 +223,8 @@ class User:
     email: str = ""
     email_verified: bool = False
     disabled: bool = False
+    is_admin: bool = False
+    """May use the admin console and be granted the ``admin`` scope."""
     created_at: int = 0
     updated_at: int = 0
 

@@ -245,6 +245,10 @@ class UserRepository(Protocol):
         """``True`` only if this call changed the flag (of concurrent calls, one wins)."""
         ...
 
+    async def set_admin(self, *, user_id: str, is_admin: bool) -> bool:
+        """Grant or withdraw the admin flag; ``True`` only if this call changed it."""
+        ...
+
     async def delete(self, *, user_id: str) -> bool: ...
 
 

@@ -193,6 +193,8 @@ users = Table(
     Column("email", String(254), nullable=False, server_default=""),
     Column("email_verified", Boolean, nullable=False, server_default=false()),
     Column("disabled", Boolean, nullable=False, server_default=false()),
+    # May sign in to the admin console and be granted the `admin` scope (migration 0010).
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     UniqueConstraint("username", name="uq_users_username"),

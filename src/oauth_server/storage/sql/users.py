@@ -27,6 +27,7 @@ def _row_to_user(row: Any) -> User:
         email=row.email,
         email_verified=bool(row.email_verified),
         disabled=bool(row.disabled),
+        is_admin=bool(row.is_admin),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -44,6 +45,7 @@ def _user_to_row(user: User) -> dict[str, Any]:
         "email": user.email,
         "email_verified": user.email_verified,
         "disabled": user.disabled,
+        "is_admin": user.is_admin,
         "created_at": user.created_at,
         "updated_at": user.updated_at,
     }
@@ -109,6 +111,15 @@ class SqlUserRepository:
                 update(table)
                 .where((table.c.user_id == user_id) & (table.c.disabled != disabled))
                 .values(disabled=disabled)
+            )
+        return result.rowcount == 1
+
+    async def set_admin(self, *, user_id: str, is_admin: bool) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(table)
+                .where((table.c.user_id == user_id) & (table.c.is_admin != is_admin))
+                .values(is_admin=is_admin)
             )
         return result.rowcount == 1
 
