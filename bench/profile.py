@@ -72,6 +72,8 @@ def profile(
     load = target.loads[scenario]()
     wrk_options = {"connections": args.connections, "threads": args.threads}
     run_wrk(target.base_url, load, duration_s=args.warmup, **wrk_options)
+    if load.single_use:  # the warm-up used up its codes or tokens
+        load = target.loads[scenario]()
     recording = start_recording(pid, args.duration, args.rate, raw, subprocesses=target.workers > 1)
     try:
         result = run_wrk(target.base_url, load, duration_s=args.duration, **wrk_options)
@@ -138,7 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     RAW_DIR.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="oauth-profile-") as workdir:
-        ours = {t.key: t for t in default_targets(Path(workdir)) if t.role is Role.CANDIDATE}
+        ours = {
+            t.key: t
+            for t in default_targets(
+                Path(workdir), max(args.duration, args.warmup), args.connections
+            )
+            if t.role is Role.CANDIDATE
+        }
         unknown = set(args.targets) - set(ours)
         if unknown:
             sys.exit(f"unknown target(s) {', '.join(sorted(unknown))}; ours: {', '.join(ours)}")

@@ -23,6 +23,8 @@ class Scenario(StrEnum):
     INTROSPECT = "introspect"
     INTROSPECT_UNKNOWN = "introspect-unknown"
     RESOURCE_GET = "resource-get"
+    CODE = "code"
+    REFRESH = "refresh"
     CEILING = "ceiling"
 
     @property
@@ -38,6 +40,8 @@ _DESCRIPTIONS = {
     Scenario.INTROSPECT: "introspection of a valid opaque token",
     Scenario.INTROSPECT_UNKNOWN: "introspection of unknown opaque tokens (a lookup each)",
     Scenario.RESOURCE_GET: "GET resource with a JWT bearer",
+    Scenario.CODE: "authorization_code + PKCE, public client, ID token + JWT + refresh token",
+    Scenario.REFRESH: "refresh_token, rotated on every use, chained per connection",
     Scenario.CEILING: "hello-world GET (framework ceiling)",
 }
 
@@ -53,6 +57,8 @@ class Load:
     script: str
     path: str
     env: Mapping[str, str] = field(default_factory=dict)
+    single_use: bool = False
+    """Its codes or tokens work once: the measurement after a warm-up needs a fresh load."""
 
     @property
     def script_path(self) -> str:

@@ -44,6 +44,20 @@ from .loads import (
     token_basic,
     token_post,
 )
+from .signin import (
+    NODE_CLIENT,
+    PYTHON_SCOPE,
+    REDIRECT_URI,
+    REFRESH_POOL_PER_CONNECTION,
+    SignInParty,
+    code_load,
+    codes_needed,
+    node_codes,
+    python_codes,
+    redeem,
+    refresh_load,
+    write_lines,
+)
 
 NODE_DIR = BENCH_DIR / "node"
 
@@ -97,13 +111,31 @@ def oidc_provider_version() -> str | None:
     return version
 
 
-def node_target(tokens: Literal["jwt", "opaque"], port: int) -> Target:
-    """node-oidc-provider, one process, in-memory adapter, issuing access tokens of one format."""
+def node_target(tokens: Literal["jwt", "opaque"], port: int, run: "SignInRun") -> Target:
+    """node-oidc-provider, one process, in-memory adapter, issuing access tokens of one format.
+    The JWT one also serves the sign-in scenarios: its in-memory store is made large enough
+    for the codes issued ahead of a measurement (STORE_SIZE; bench/node/server.mjs)."""
     loads: dict[Scenario, Callable[[], Load]]
+    env = {"PORT": str(port), "FORMAT": tokens, "NODE_ENV": "production"}
     if tokens == "jwt":
+        env["STORE_SIZE"] = "2000000"
+
+        def node_refresh() -> Load:
+            codes = node_codes(port, run.refresh_pool)
+            refresh = [redeem(port, "/token", NODE_CLIENT, code) for code in codes]
+            return refresh_load(
+                "/token", write_lines(run.file("node-refresh"), refresh), NODE_CLIENT
+            )
+
         loads = {
             Scenario.CC_JWT_POST: lambda: token_post("/token", "admin", "getroot"),
             Scenario.CC_JWT_BASIC: lambda: token_basic("/token", "admin-basic", "getroot"),
+            Scenario.CODE: lambda: code_load(
+                "/token",
+                write_lines(run.file("node-codes"), node_codes(port, run.codes)),
+                NODE_CLIENT,
+            ),
+            Scenario.REFRESH: node_refresh,
         }
     else:
         loads = {
@@ -124,7 +156,7 @@ def node_target(tokens: Literal["jwt", "opaque"], port: int) -> Target:
         config=f"{tokens} tokens, 1 process, in-memory",
         role=Role.REFERENCE,
         argv=(node_binary(), "server.mjs"),
-        env={"PORT": str(port), "FORMAT": tokens, "NODE_ENV": "production"},
+        env=env,
         cwd=NODE_DIR,
         port=port,
         ready_path="/.well-known/openid-configuration",
@@ -172,18 +204,40 @@ def ceiling_target(workers: int, port: int) -> Target:
 
 
 @dataclass(frozen=True)
+class SignInRun:
+    """What the sign-in scenarios of a run share: where their files go and how many codes and
+    refresh tokens a measurement needs."""
+
+    workdir: Path
+    seconds: int  # the longest wrk run (warm-up or measurement)
+    connections: int
+
+    @property
+    def codes(self) -> int:
+        return codes_needed(self.seconds + 1)
+
+    @property
+    def refresh_pool(self) -> int:
+        return self.connections * REFRESH_POOL_PER_CONNECTION
+
+    def file(self, name: str) -> Path:
+        return self.workdir / f"{name}-{os.urandom(4).hex()}.txt"
+
+
+@dataclass(frozen=True)
 class PythonRun:
     """What every PythonOauthServer target of a run shares."""
 
     secret_key: str  # the same OAUTH_SERVER_SECRET_KEY for all workers and CLI calls
     unknown_tokens: Path  # the introspect-unknown scenario's tokens, one per line
     postgres: str | None  # PostgreSQL's version, None when it does not answer
+    signin: SignInRun
 
 
-def python_run(workdir: Path) -> PythonRun:
+def python_run(workdir: Path, signin: SignInRun) -> PythonRun:
     tokens = workdir / "unknown-tokens.txt"
     tokens.write_text("\n".join(unknown_tokens(10_000)) + "\n")
-    return PythonRun(secrets.token_urlsafe(32), tokens, postgres_version())
+    return PythonRun(secrets.token_urlsafe(32), tokens, postgres_version(), signin)
 
 
 def python_server_target(
@@ -223,6 +277,48 @@ def python_server_target(
         except (ValueError, KeyError) as error:
             raise LoadError(f"oauth-server clients create failed: {done.stderr.strip()}") from error
 
+    def cli(*args: str) -> dict[str, object]:
+        done = subprocess.run(
+            [str(OAUTH_SERVER_CLI), *args, "--json"],
+            env=os.environ | env,
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+            input="bench password, not a secret\n",
+        )
+        try:
+            answer: dict[str, object] = json.loads(done.stdout) if done.returncode == 0 else {}
+            return answer
+        except ValueError as error:
+            raise LoadError(f"oauth-server {args[0]} {args[1]} failed: {done.stderr}") from error
+
+    @functools.cache
+    def signin_party() -> SignInParty:
+        suffix = os.urandom(4).hex()
+        client = cli(
+            "clients", "create", "--public", "--client-id", f"bench-spa-{suffix}",
+            "--redirect-uri", REDIRECT_URI, "--grant-type", "authorization_code",
+            "--grant-type", "refresh_token", "--scope", PYTHON_SCOPE, "--skip-consent",
+        )  # fmt: skip
+        user = cli("users", "create", f"bench-{suffix}", "--password-stdin")
+        if not client.get("client_id") or not user.get("user_id"):
+            raise LoadError("could not create the sign-in client and user")
+        return SignInParty(str(client["client_id"]), str(user["user_id"]))
+
+    def code_redemption() -> Load:
+        party = signin_party()
+        codes = python_codes(database, party, run.signin.codes)
+        codes_file = write_lines(run.signin.file(f"codes-{database.backend}"), codes)
+        return code_load("/oauth/token", codes_file, party.client_id)
+
+    def refresh_rotation() -> Load:
+        party = signin_party()
+        codes = python_codes(database, party, run.signin.refresh_pool)
+        refresh = [redeem(port, "/oauth/token", party.client_id, code) for code in codes]
+        tokens_file = write_lines(run.signin.file(f"refresh-{database.backend}"), refresh)
+        return refresh_load("/oauth/token", tokens_file, party.client_id)
+
     def introspect_opaque() -> Load:
         client_id, secret = opaque_client()
         token = fetch_token(port, "/oauth/token", client_id, secret)
@@ -240,6 +336,8 @@ def python_server_target(
         Scenario.RESOURCE_GET: lambda: bearer_get(
             "/api/restaurants", fetch_token(port, "/oauth/token", "admin", "getroot")
         ),
+        Scenario.CODE: code_redemption,
+        Scenario.REFRESH: refresh_rotation,
     }
     missing = None
     if not OAUTH_SERVER_CLI.exists():
@@ -266,9 +364,11 @@ def python_server_target(
     )
 
 
-def default_targets(workdir: Path) -> list[Target]:
-    """Every target a run may choose from; workdir holds per-run state such as SQLite files."""
-    run = python_run(workdir)
+def default_targets(workdir: Path, seconds: int = 8, connections: int = 32) -> list[Target]:
+    """Every target a run may choose from; workdir holds per-run state such as SQLite files.
+    seconds and connections size what the sign-in scenarios issue ahead of a measurement."""
+    signin = SignInRun(workdir, seconds, connections)
+    run = python_run(workdir, signin)
     python = []
     for backend in ("sqlite", "postgresql"):
         for workers, loaded in ((1, False), (2, False), (1, True)):
@@ -280,8 +380,8 @@ def default_targets(workdir: Path) -> list[Target]:
             )
             python.append(python_server_target(workers, database, free_port(), run, loaded=loaded))
     return [
-        node_target("jwt", free_port()),
-        node_target("opaque", free_port()),
+        node_target("jwt", free_port(), signin),
+        node_target("opaque", free_port(), signin),
         *python,
         ceiling_target(1, free_port()),
         ceiling_target(2, free_port()),

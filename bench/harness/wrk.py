@@ -40,7 +40,7 @@ def run_wrk(
     ]
     done = subprocess.run(
         argv,
-        env=os.environ | dict(load.env),
+        env=os.environ | dict(load.env) | {"BENCH_THREADS": str(threads)},
         capture_output=True,
         text=True,
         timeout=duration_s + 60,
