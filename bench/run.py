@@ -249,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 loads.append(loaded)
         for reason in skipped:
             print(f"skipped: {reason}", flush=True)
+        startups = {key: server.ready_s for key, server in servers.items()}
         started = time.monotonic()
         measurements, failures = measure(
             [step for step in steps if step[2].key in servers], servers, settings
@@ -263,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = RAW_DIR / "quick" if settings.quick else RESULTS_DIR
     (out_dir / "history").mkdir(parents=True, exist_ok=True)
     RAW_DIR.mkdir(parents=True, exist_ok=True)
-    body = render_markdown(rows, machine, settings, skipped, loads)
+    body = render_markdown(rows, machine, settings, skipped, loads, startups)
     markdown = f"# {mode.title}\n\n{body}"
     report, chart = out_dir / f"{mode.name}.md", out_dir / f"{mode.name}.png"
     report.write_text(markdown)
