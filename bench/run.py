@@ -12,12 +12,14 @@ Run bench/setup.sh first (wrk, node_modules). Targets that cannot run here are s
 """
 
 import argparse
+import json
 import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +28,7 @@ from types import FrameType
 from harness import BENCH_DIR, REPO_DIR
 from harness.databases import DatabaseError
 from harness.dataset import LoadReport
-from harness.loads import LoadError, Scenario
+from harness.loads import Load, LoadError, Scenario
 from harness.machine import machine_info
 from harness.report import (
     Measurement,
@@ -181,7 +183,7 @@ def measure(
                 run_wrk(target.base_url, load, duration_s=settings.warmup_s, **wrk_options)
                 if load.single_use:
                     load = target.loads[scenario]()
-            with PeakRss(servers[target.key].pid) as rss:
+            with PeakRss(servers[target.key].pid) as rss, beside(load, settings) as side:
                 result = run_wrk(
                     target.base_url, load, duration_s=settings.duration_s, **wrk_options
                 )
@@ -190,7 +192,11 @@ def measure(
             print(f"{label}: FAILED {error}", flush=True)
             continue
         peak_mb = rss.peak_bytes / 2**20
-        measurements.append(Measurement(round_no, scenario, target.key, result, peak_mb))
+        measurements.append(
+            Measurement(round_no, scenario, target.key, result, peak_mb, side.get("logins_per_s"))
+        )
+        if side:
+            print(f"{label}: beside it {side}", flush=True)
         print(
             f"{label}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms,"
             f" p99 {result.p99_ms:.2f} ms, non-2xx {result.non2xx} (429: {result.throttled}),"
@@ -198,6 +204,38 @@ def measure(
             flush=True,
         )
     return measurements, failures
+
+
+@contextmanager
+def beside(load: Load, settings: RunSettings) -> Iterator[dict[str, float]]:
+    """Run the load's background command (if any) for the measurement; the dict it yields is
+    filled, once the block ends, with what the command reported (logins per second)."""
+    found: dict[str, float] = {}
+    if not load.background:
+        yield found
+        return
+    process = subprocess.Popen(
+        [*load.background, "--seconds", str(settings.duration_s)],
+        cwd=BENCH_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write(load.background_input)
+    process.stdin.close()
+    try:
+        yield found
+    finally:
+        assert process.stdout is not None
+        out = process.stdout.read()
+        process.wait(timeout=60)
+        try:
+            report = json.loads(out.strip().splitlines()[-1])
+            found["logins_per_s"] = report["logins"] / report["seconds"]
+            found["login_failures"] = report["failures"]
+        except (ValueError, KeyError, IndexError, ZeroDivisionError):
+            found["login_failures"] = -1
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

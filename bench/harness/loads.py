@@ -24,6 +24,7 @@ class Scenario(StrEnum):
     INTROSPECT_UNKNOWN = "introspect-unknown"
     RESOURCE_GET = "resource-get"
     CODE = "code"
+    CC_JWT_LOGINS = "cc-jwt-post-logins"
     REFRESH = "refresh"
     CEILING = "ceiling"
 
@@ -42,6 +43,7 @@ _DESCRIPTIONS = {
     Scenario.RESOURCE_GET: "GET resource with a JWT bearer",
     Scenario.CODE: "authorization_code + PKCE, public client, ID token + JWT + refresh token",
     Scenario.REFRESH: "refresh_token, rotated on every use, chained per connection",
+    Scenario.CC_JWT_LOGINS: "client_credentials, JWT, post, beside 20 concurrent password logins",
     Scenario.CEILING: "hello-world GET (framework ceiling)",
 }
 
@@ -59,6 +61,10 @@ class Load:
     env: Mapping[str, str] = field(default_factory=dict)
     single_use: bool = False
     """Its codes or tokens work once: the measurement after a warm-up needs a fresh load."""
+    background: tuple[str, ...] = ()
+    """A command run beside the measurement (not the warm-up), given --seconds and this
+    load's background_input on stdin; it prints one JSON line (harness.logins)."""
+    background_input: str = ""
 
     @property
     def script_path(self) -> str:

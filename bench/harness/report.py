@@ -33,6 +33,7 @@ class Measurement:
     target: str
     result: WrkResult
     peak_rss_mb: float
+    logins_per_s: float | None = None  # what ran beside it (the logins scenario)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Row:
     socket_errors: int
     peak_rss_mb: float
     rounds: int
+    logins_per_s: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -75,9 +77,49 @@ def aggregate(measurements: Sequence[Measurement], targets: Sequence[Target]) ->
                     socket_errors=sum(r.socket_errors for r in results),
                     peak_rss_mb=max(m.peak_rss_mb for m in runs),
                     rounds=len(runs),
+                    logins_per_s=_median_or_none([m.logins_per_s for m in runs]),
                 )
             )
     return rows
+
+
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+LOGINS_P99_TARGET = 2.0  # token p99 with logins beside it, against without
+
+
+def _logins_section(rows: Sequence[Row]) -> list[str]:
+    with_logins = [r for r in rows if r.scenario is Scenario.CC_JWT_LOGINS]
+    if not with_logins:
+        return []
+    alone = {r.target.key: r for r in rows if r.scenario is Scenario.CC_JWT_POST}
+    lines = [
+        "",
+        "**Password logins beside token issuance** (20 browsers logging in with argon2id at the"
+        " configured cost while wrk asks for client_credentials JWTs; target: the token"
+        f" endpoint's p99 at most {LOGINS_P99_TARGET:.0f}x its p99 without logins):",
+        "",
+        "| Config | logins/s | tokens/s alone | tokens/s beside | p99 ms alone | p99 ms beside"
+        " | p99 beside / alone | target |",
+        "|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for row in with_logins:
+        base = alone.get(row.target.key)
+        logins = f"{row.logins_per_s:,.1f}" if row.logins_per_s is not None else "?"
+        if base is None:
+            lines.append(f"| {row.target.config} | {logins} | - | {row.rps:,.0f} | - |"
+                         f" {row.p99_ms:.2f} | - | - |")  # fmt: skip
+            continue
+        ratio = row.p99_ms / base.p99_ms if base.p99_ms else float("inf")
+        verdict = "met" if ratio <= LOGINS_P99_TARGET and not row.failed else "**not met**"
+        lines.append(
+            f"| {row.target.config} | {logins} | {base.rps:,.0f} | {row.rps:,.0f}"
+            f" | {base.p99_ms:.2f} | {row.p99_ms:.2f} | {ratio:.2f}x | {verdict} |"
+        )
+    return lines
 
 
 WORKER_SCALING_TARGET = 1.6  # 2 workers against 1, same database
@@ -304,6 +346,7 @@ def render_markdown(
         ]
     lines += _worker_section(rows)
     lines += _loaded_section(rows, loads)
+    lines += _logins_section(rows)
     lines += _startup_section(rows, startups or {})
     if skipped:
         lines += ["", "Not measured:", "", *(f"- {reason}" for reason in skipped)]

@@ -18,9 +18,10 @@ import asyncio
 import base64
 import hashlib
 import json
+import sys
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class SignInParty:
 
     client_id: str
     user_id: str
+    username: str = ""
 
 
 def _row(client_id: str, user_id: str, now: float) -> tuple[str, dict[str, Any]]:
@@ -146,6 +148,20 @@ def redeem(port: int, path: str, client_id: str, code: str) -> str:
 def write_lines(path: Path, values: list[str]) -> Path:
     path.write_text("\n".join(values) + "\n")
     return path
+
+
+PASSWORD = "bench password, not a secret"
+LOGIN_CONCURRENCY = 20
+
+
+def logins_beside(load: Load, port: int, party: SignInParty) -> Load:
+    """``load`` with LOGIN_CONCURRENCY browsers logging in as the party's user beside it."""
+    command = (
+        sys.executable, "-m", "harness.logins", "--port", str(port),
+        "--client-id", party.client_id, "--username", party.username,
+        "--concurrency", str(LOGIN_CONCURRENCY),
+    )  # fmt: skip
+    return replace(load, background=command, background_input=PASSWORD + "\n")
 
 
 def code_load(path: str, codes_file: Path, client_id: str) -> Load:

@@ -46,12 +46,14 @@ from .loads import (
 )
 from .signin import (
     NODE_CLIENT,
+    PASSWORD,
     PYTHON_SCOPE,
     REDIRECT_URI,
     REFRESH_POOL_PER_CONNECTION,
     SignInParty,
     code_load,
     codes_needed,
+    logins_beside,
     node_codes,
     python_codes,
     redeem,
@@ -285,7 +287,7 @@ def python_server_target(
             capture_output=True,
             text=True,
             check=False,
-            input="bench password, not a secret\n",
+            input=PASSWORD + "\n",
         )
         try:
             answer: dict[str, object] = json.loads(done.stdout) if done.returncode == 0 else {}
@@ -304,7 +306,7 @@ def python_server_target(
         user = cli("users", "create", f"bench-{suffix}", "--password-stdin")
         if not client.get("client_id") or not user.get("user_id"):
             raise LoadError("could not create the sign-in client and user")
-        return SignInParty(str(client["client_id"]), str(user["user_id"]))
+        return SignInParty(str(client["client_id"]), str(user["user_id"]), f"bench-{suffix}")
 
     def code_redemption() -> Load:
         party = signin_party()
@@ -338,6 +340,9 @@ def python_server_target(
         ),
         Scenario.CODE: code_redemption,
         Scenario.REFRESH: refresh_rotation,
+        Scenario.CC_JWT_LOGINS: lambda: logins_beside(
+            token_post("/oauth/token", "admin", "getroot"), port, signin_party()
+        ),
     }
     missing = None
     if not OAUTH_SERVER_CLI.exists():
