@@ -42,6 +42,8 @@ AuditKind = Literal[
     "authorization_code_replayed",
     "refresh_token_reused",
     "refresh_family_revoked",
+    "app_access_revoked",
+    "session_ended",
 ]
 
 
