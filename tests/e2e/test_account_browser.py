@@ -10,32 +10,38 @@ revocation, and of its sign-in form are kept in ``tests/artifacts/screenshots/``
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, app_callback, cli, sqlite_server
 from tests.conftest import unavailable
-from tests.e2e.test_signin_browser import CHROMIUM, SCREENSHOTS, _cli, callback, server
 from tests.process import ServerProcess
 from tests.signin import PASSWORD, USERNAME, pkce_pair
-
-__all__ = ["callback", "server"]  # the fixtures this module shares with the sign-in test
 
 pytestmark = pytest.mark.slow
 
 SCOPE = "openid profile offline_access restaurants:read"
-CHROMIUM_ARGS = [
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+
+
+@pytest.fixture
+def callback() -> Iterator[tuple[str, list[str]]]:
+    with app_callback() as landing:
+        yield landing
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with sqlite_server(tmp_path) as process:
+        yield process
 
 
 @pytest.fixture
 def app_client_id(server: ServerProcess, callback: tuple[str, list[str]]) -> str:
-    _cli(
+    cli(
         server,
         "users",
         "create",
@@ -48,7 +54,7 @@ def app_client_id(server: ServerProcess, callback: tuple[str, list[str]]) -> str
         stdin=PASSWORD + "\n",
     )
     created = json.loads(
-        _cli(
+        cli(
             server,
             "clients",
             "create",

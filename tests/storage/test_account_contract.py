@@ -5,13 +5,68 @@ their access tokens announced on the change feed — and the per-client summary 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from oauth_server.crypto import SplitToken, new_split_token
-from oauth_server.storage import BrowserSession, IssuedToken, SqlStorage, UserClientGrant
+from oauth_server.storage import (
+    BrowserSession,
+    IssuedToken,
+    RefreshFamily,
+    RefreshRotation,
+    RefreshTokenRecord,
+    SqlStorage,
+    UserClientGrant,
+)
 from oauth_server.storage.models import JTI_CHANGE, MAX_USER_AGENT, TOKEN_CHANGE
 from tests.helpers import token_record
-from tests.storage.test_sign_in_contract import NOW, family, jwt, refresh, rotate
+
+NOW = 1_000
+
+
+def family(family_id: str, *, user_id: str, expires_at: int) -> RefreshFamily:
+    return RefreshFamily(
+        family_id=family_id, client_id="app", user_id=user_id, created_at=NOW, expires_at=expires_at
+    )
+
+
+def refresh(
+    split: SplitToken, *, user_id: str = "u1", expires_at: int = NOW + 100
+) -> RefreshTokenRecord:
+    return RefreshTokenRecord(
+        selector=split.selector,
+        verifier_hash=split.verifier_hash,
+        family_id="",
+        client_id="app",
+        user_id=user_id,
+        scope="openid offline_access",
+        issued_at=NOW,
+        expires_at=expires_at,
+    )
+
+
+def jwt(jti: str) -> IssuedToken:
+    return IssuedToken(token_id=jti, token_format="jwt", client_id="app", expires_at=NOW + 3600)
+
+
+async def rotate(
+    storage: SqlStorage,
+    split: SplitToken,
+    *,
+    now: int = NOW + 1,
+    access_tokens: Sequence[IssuedToken] = (),
+) -> tuple[SplitToken, RefreshRotation]:
+    """Present ``split``; a fresh successor (issued at ``NOW``) takes its place."""
+    successor = new_split_token(NOW)
+    result = await storage.refresh_tokens.rotate(
+        selector=split.selector,
+        verifier_hash=split.verifier_hash,
+        successor=refresh(successor, expires_at=now + 100),
+        access_tokens=access_tokens,
+        now=now,
+    )
+    assert result is not None
+    return successor, result
 
 
 def session(

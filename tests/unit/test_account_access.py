@@ -23,8 +23,7 @@ from oauth_server.storage.models import (
     User,
     UserClientGrant,
 )
-from tests.fakes import MemoryAudit, MemoryClients
-from tests.unit.test_accounts import CountingHasher
+from tests.fakes import CountingHasher, MemoryAudit, MemoryClients
 
 NOW = 1_000_000
 PASSWORD = "correct horse battery"
