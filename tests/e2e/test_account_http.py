@@ -509,3 +509,20 @@ async def test_a_refused_password_change_says_why_and_changes_nothing(
     assert_page_headers(refused)
     assert (await browser.get("/account")).status_code == 200  # still signed in
     assert (await app_svc.accounts.authenticate(USERNAME, PASSWORD)).user_id == users[USERNAME]
+
+
+async def test_guessing_the_current_password_spends_the_login_budget(
+    browser: httpx.AsyncClient, app_svc: Services, users: dict[str, str]
+) -> None:
+    assert app_svc.limiter is not None
+    await app_svc.limiter.reset()
+    assert (await account_login(browser)).status_code == 303
+    limit = int(app_svc.settings.rate_limit_login_failures_per_username.split("/")[0])
+    for _ in range(limit):
+        assert (await _change(browser, "a wrong guess", NEW_PASSWORD)).status_code == 400
+    locked = await _change(browser, PASSWORD, NEW_PASSWORD)  # even the right one, now
+    assert locked.status_code == 429
+    assert locked.headers["retry-after"]
+    assert "Too many failed attempts" in locked.text
+    assert (await app_svc.accounts.authenticate(USERNAME, PASSWORD)).user_id == users[USERNAME]
+    await app_svc.limiter.reset()
