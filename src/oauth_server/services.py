@@ -16,6 +16,8 @@ from pathlib import Path
 import orjson
 
 from oauth_server.accounts import Accounts, Argon2Hasher, PasswordHashing
+from oauth_server.accounts.access import AccountAccess
+from oauth_server.accounts.users import TokenVoider
 from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import Settings
@@ -103,6 +105,8 @@ class Services:
     """RFC 8414 metadata, which is also the OpenID Provider metadata (one document)."""
     prm_metadata: bytes
     accounts: Accounts
+    account_access: AccountAccess
+    """A signed-in user's apps, sessions and password (the account page)."""
     signin: SignIn
     authorize: AuthorizationEndpoint
 
@@ -152,7 +156,12 @@ def build_key_manager(
 
 
 def build_accounts(
-    settings: Settings, storage: Storage, clock: Clock, *, audit: AuditRecorder = NO_AUDIT
+    settings: Settings,
+    storage: Storage,
+    clock: Clock,
+    *,
+    audit: AuditRecorder = NO_AUDIT,
+    voider: TokenVoider | None = None,
 ) -> Accounts:
     """Users, with the configured argon2id parameters; the caller closes
     ``accounts.hashing`` (its worker threads) when done."""
@@ -169,6 +178,7 @@ def build_accounts(
         audit=audit,
         refresh_tokens=storage.refresh_tokens,
         sessions=storage.sessions,
+        voider=voider,
     )
 
 
@@ -313,6 +323,7 @@ def build_services(
         interaction_ttl=settings.interaction_ttl,
         audit=audit,
     )
+    accounts = build_accounts(settings, storage, clock, audit=audit, voider=voider)
     return Services(
         settings=settings,
         storage=storage,
@@ -377,7 +388,17 @@ def build_services(
                 resource=resource, issuer=issuer, scopes=SCOPES, name="Restaurants API"
             )
         ),
-        accounts=build_accounts(settings, storage, clock, audit=audit),
+        accounts=accounts,
+        account_access=AccountAccess(
+            accounts=accounts,
+            clients=storage.clients,
+            consents=storage.consents,
+            refresh_tokens=storage.refresh_tokens,
+            sessions=storage.sessions,
+            clock=clock,
+            audit=audit,
+            voider=voider,
+        ),
         signin=signin,
         authorize=AuthorizationEndpoint(
             clients=directory, signin=signin, default_resource=resource

@@ -20,30 +20,9 @@ from oauth_server.accounts import (
 )
 from oauth_server.clock import FrozenClock
 from oauth_server.storage import AlreadyExists, SqlStorage, UserProfileChanges
-from tests.fakes import MemoryAudit
+from tests.fakes import CountingHasher, MemoryAudit
 
 PASSWORD = "correct horse battery"
-
-
-class CountingHasher:
-    """Instant; records every hash it makes and every hash it verifies against."""
-
-    def __init__(self, *, rehash: bool = False) -> None:
-        self.made: list[str] = []
-        self.verified: list[str] = []
-        self.rehash = rehash
-
-    def hash(self, password: str) -> str:
-        made = f"fake${len(self.made)}${password}"
-        self.made.append(made)
-        return made
-
-    def verify(self, password_hash: str, password: str) -> bool:
-        self.verified.append(password_hash)
-        return password_hash.split("$", 2)[2] == password
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        return self.rehash
 
 
 class World:

@@ -17,8 +17,9 @@ import logging
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from oauth_server.accounts.passwords import (
     PasswordHashing,
@@ -27,7 +28,7 @@ from oauth_server.accounts.passwords import (
 )
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
-from oauth_server.storage.models import User, UserProfileChanges
+from oauth_server.storage.models import IssuedToken, User, UserProfileChanges
 from oauth_server.storage.protocols import (
     BrowserSessionRepository,
     RefreshTokenRepository,
@@ -40,6 +41,7 @@ __all__ = [
     "AuthenticationFailed",
     "FailureReason",
     "InvalidUserData",
+    "TokenVoider",
     "normalize_username",
 ]
 
@@ -54,6 +56,14 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 FailureReason = Literal["unknown user", "wrong password", "disabled", "unusable password"]
 
 AccessWithdrawal = Literal["user_password_changed", "user_disabled", "user_deleted"]
+
+
+class TokenVoider(Protocol):
+    """Applies in this process at once what the store has just voided (the other processes
+    learn it from the change feed):
+    :class:`~oauth_server.oauth.tokens.voided.IssuedTokenVoider`."""
+
+    def voided(self, tokens: Iterable[IssuedToken]) -> None: ...
 
 
 class InvalidUserData(ValueError):
@@ -117,8 +127,10 @@ class Accounts:
         audit: AuditRecorder = NO_AUDIT,
         refresh_tokens: RefreshTokenRepository | None = None,
         sessions: BrowserSessionRepository | None = None,
+        voider: TokenVoider | None = None,
     ) -> None:
         self._users = users
+        self._voider = voider
         self.hashing = hashing
         self._clock = clock
         self._audit = audit
@@ -257,6 +269,8 @@ class Accounts:
             await self._sessions.end_all_for_user(user_id=user.user_id, now=now)
         if self._refresh_tokens is not None:
             revoked = await self._refresh_tokens.revoke_for_user(user_id=user.user_id, now=now)
+            if self._voider is not None:
+                self._voider.voided(revoked.access_tokens)
             for family_id in revoked.family_ids:
                 self._audit.record(
                     "refresh_family_revoked",

@@ -44,6 +44,8 @@ AuditKind = Literal[
     "authorization_code_replayed",
     "refresh_token_reused",
     "refresh_family_revoked",
+    "app_access_revoked",
+    "session_ended",
 ]
 
 

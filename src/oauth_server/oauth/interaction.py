@@ -40,6 +40,7 @@ from oauth_server.oauth.http import (
     render_error,
 )
 from oauth_server.storage.models import (
+    MAX_USER_AGENT,
     AuthorizationCode,
     BrowserSession,
     Client,
@@ -156,17 +157,34 @@ class SignIn:
             return False
         return hmac.compare_digest(self.csrf_token(uid).encode(), presented.encode("utf-8"))
 
+    def browser_nonce(self, request: OAuthRequest) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The nonce of this browser's binding cookie, and the ``Set-Cookie`` line to send when
+        it had none (a new random one)."""
+        nonce = self.cookies.read(request, BROWSER_COOKIE)
+        if nonce is not None and len(nonce) == 43:
+            return nonce, ()
+        nonce = new_token()
+        return nonce, (self.cookies.set(BROWSER_COOKIE, nonce, max_age=self._interaction_ttl),)
+
     # --- Sessions ---------------------------------------------------------------------------
 
-    async def current_session(self, request: OAuthRequest) -> BrowserSession | None:
+    async def current_session(
+        self, request: OAuthRequest, *, touch: bool = False
+    ) -> BrowserSession | None:
+        """The live session the request's cookie names; with ``touch``, its ``last_seen`` is
+        set to now (shown on the account page)."""
         value = self.cookies.read(request, SESSION_COOKIE)
         parsed = parse_split_token(value) if value else None
         if parsed is None:
             return None
         selector, verifier_hash = parsed
-        return await self._storage.sessions.get(
-            selector=selector, verifier_hash=verifier_hash, now=int(self._clock.now())
+        now = int(self._clock.now())
+        session = await self._storage.sessions.get(
+            selector=selector, verifier_hash=verifier_hash, now=now
         )
+        if session is not None and touch:
+            await self._storage.sessions.touch(session_id=session.session_id, now=now)
+        return session
 
     # --- Starting ---------------------------------------------------------------------------
 
@@ -178,6 +196,8 @@ class SignIn:
         now = int(self._clock.now())
         target = areq.target(self._issuer)
         if session is not None and not self._must_log_in(areq, session, now):
+            # "Last seen" on the account page: this browser used its session just now.
+            await self._storage.sessions.touch(session_id=session.session_id, now=now)
             missing = await self._consent_missing(areq, client, session.user_id)
             if not missing:
                 return await self._issue_code(
@@ -222,11 +242,7 @@ class SignIn:
     ) -> OAuthResponse:
         now = self._clock.now()
         handle = new_split_token(now)
-        nonce = self.cookies.read(request, BROWSER_COOKIE)
-        set_cookie: tuple[tuple[str, str], ...] = ()
-        if nonce is None or len(nonce) != 43:
-            nonce = new_token()
-            set_cookie = (self.cookies.set(BROWSER_COOKIE, nonce, max_age=self._interaction_ttl),)
+        nonce, set_cookie = self.browser_nonce(request)
         await self._storage.interactions.create(
             interaction=Interaction(
                 selector=handle.selector,
@@ -282,8 +298,12 @@ class SignIn:
             uid, interaction, AuthorizeRequest.from_json(interaction.params), client, browser_hash
         )
 
-    async def logged_in(self, resumed: Resumed, user_id: str) -> OAuthResponse:
-        """The password was right: start a browser session, then consent or the code."""
+    async def start_session(
+        self, user_id: str, *, user_agent: str = "", address: str = ""
+    ) -> tuple[BrowserSession, tuple[str, str]]:
+        """A new browser session for a user whose password was just checked, and the
+        ``Set-Cookie`` line that hands it to the browser. ``user_agent`` and ``address`` are
+        kept only to be shown on the account page."""
         now = int(self._clock.now())
         handle = new_split_token(now)
         session = BrowserSession(
@@ -296,9 +316,22 @@ class SignIn:
             last_seen=now,
             expires_at=now + self._session_ttl,
             amr=("pwd",),
+            user_agent=user_agent[:MAX_USER_AGENT],
+            address=address,
         )
         await self._storage.sessions.create(session=session)
-        cookie = self.cookies.set(SESSION_COOKIE, handle.value, max_age=self._session_ttl)
+        return session, self.cookies.set(SESSION_COOKIE, handle.value, max_age=self._session_ttl)
+
+    def end_session_cookie(self) -> tuple[str, str]:
+        """The ``Set-Cookie`` line that removes the session cookie from the browser."""
+        return self.cookies.delete(SESSION_COOKIE)
+
+    async def logged_in(
+        self, resumed: Resumed, user_id: str, *, user_agent: str = "", address: str = ""
+    ) -> OAuthResponse:
+        """The password was right: start a browser session, then consent or the code."""
+        now = int(self._clock.now())
+        session, cookie = await self.start_session(user_id, user_agent=user_agent, address=address)
         updated = await self._storage.interactions.update(
             selector=resumed.selector,
             now=now,

@@ -25,6 +25,7 @@ from oauth_server.storage.models import (
     SigningKeyRecord,
     TokenFormat,
     User,
+    UserClientGrant,
     UserProfileChanges,
 )
 from oauth_server.storage.protocols import AlreadyExists, Storage
@@ -56,6 +57,7 @@ __all__ = [
     "Storage",
     "TokenFormat",
     "User",
+    "UserClientGrant",
     "UserProfileChanges",
     "open_storage",
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "MAX_USER_AGENT",
     "AccessTokenRecord",
     "AuditRecord",
     "AuthMethod",
@@ -32,6 +33,7 @@ __all__ = [
     "SigningKeyRecord",
     "TokenFormat",
     "User",
+    "UserClientGrant",
     "UserProfileChanges",
 ]
 
@@ -387,6 +389,18 @@ class FamilyRevocation:
 
 
 @dataclass(frozen=True, slots=True)
+class UserClientGrant:
+    """What one client holds for one user in refresh tokens: its live families (neither
+    revoked nor past their absolute expiry), when the first began and when a refresh token of
+    them was last issued (the app's last sign-in or refresh)."""
+
+    client_id: str
+    families: int
+    first_created_at: int
+    last_used_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class BrowserSession:
     """A signed-in browser. The cookie holds the SplitToken; ``session_id`` is a separate
     random public id (the ID token's ``sid``), never enough to present the cookie."""
@@ -401,6 +415,15 @@ class BrowserSession:
     expires_at: int
     amr: tuple[str, ...] = ()
     ended_at: int | None = None
+    user_agent: str = ""
+    """The browser's ``User-Agent`` when it signed in, cut to :data:`MAX_USER_AGENT` characters
+    (``""``: unknown) — shown on the account page so a person can tell their sessions apart."""
+    address: str = ""
+    """The address it signed in from, as the server saw it (``""``: unknown)."""
+
+
+MAX_USER_AGENT = 256
+"""Characters of a ``User-Agent`` a browser session keeps."""
 
 
 @dataclass(frozen=True, slots=True)

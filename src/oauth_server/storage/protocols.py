@@ -37,6 +37,7 @@ from oauth_server.storage.models import (
     RevokedToken,
     SigningKeyRecord,
     User,
+    UserClientGrant,
     UserProfileChanges,
 )
 
@@ -343,6 +344,19 @@ class RefreshTokenRepository(Protocol):
         disabled), in one transaction."""
         ...
 
+    async def revoke_for_user_client(
+        self, *, user_id: str, client_id: str, now: int
+    ) -> FamilyRevocation:
+        """:meth:`revoke_family` for every live family of that user and that client (the user
+        takes an app's access back), in one transaction; other clients' and other users'
+        families are untouched."""
+        ...
+
+    async def grants_for_user(self, *, user_id: str, now: int) -> list[UserClientGrant]:
+        """Per client, the user's live families (not revoked, ``expires_at > now``), ordered by
+        client id; clients with none are left out."""
+        ...
+
     async def purge_expired(self, *, before: int, limit: int) -> int:
         """Delete up to ``limit`` refresh tokens whose idle expiry is before ``before``."""
         ...
@@ -378,6 +392,17 @@ class BrowserSessionRepository(Protocol):
 
     async def end_all_for_user(self, *, user_id: str, now: int) -> int:
         """End every live session of the user; how many this call ended."""
+        ...
+
+    async def end_for_user(self, *, user_id: str, session_id: str, now: int) -> bool:
+        """End the session only if it is that user's and still live: ``True`` only if this
+        call ended it. Another user's session id changes nothing and answers ``False``, as an
+        unknown one does."""
+        ...
+
+    async def list_for_user(self, *, user_id: str, now: int) -> list[BrowserSession]:
+        """The user's live sessions (neither ended nor expired at ``now``), most recently seen
+        first."""
         ...
 
     async def purge_expired(self, *, before: int, limit: int) -> int:

@@ -11,7 +11,13 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from oauth_server.storage.models import BrowserSession, Consent, Interaction, InteractionLogin
+from oauth_server.storage.models import (
+    MAX_USER_AGENT,
+    BrowserSession,
+    Consent,
+    Interaction,
+    InteractionLogin,
+)
 from oauth_server.storage.sql.purge import delete_batch
 from oauth_server.storage.sql.schema import browser_sessions, consents, interactions
 from oauth_server.storage.sql.transactions import write_transaction
@@ -35,6 +41,8 @@ def _session(row: Any) -> BrowserSession:
         expires_at=row.expires_at,
         amr=tuple(row.amr.split()),
         ended_at=row.ended_at,
+        user_agent=row.user_agent,
+        address=row.address,
     )
 
 
@@ -56,6 +64,8 @@ class SqlBrowserSessionRepository:
                     last_seen=session.last_seen,
                     expires_at=session.expires_at,
                     ended_at=session.ended_at,
+                    user_agent=session.user_agent[:MAX_USER_AGENT],
+                    address=session.address[:64],
                 )
             )
 
@@ -104,6 +114,29 @@ class SqlBrowserSessionRepository:
                 .values(ended_at=now)
             )
         return int(result.rowcount)
+
+    async def end_for_user(self, *, user_id: str, session_id: str, now: int) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(browser_sessions)
+                .where(browser_sessions.c.session_id == session_id)
+                .where(browser_sessions.c.user_id == user_id)
+                .where(browser_sessions.c.ended_at.is_(None))
+                .where(browser_sessions.c.expires_at > now)
+                .values(ended_at=now)
+            )
+        return bool(result.rowcount == 1)
+
+    async def list_for_user(self, *, user_id: str, now: int) -> list[BrowserSession]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(browser_sessions)
+                .where(browser_sessions.c.user_id == user_id)
+                .where(browser_sessions.c.ended_at.is_(None))
+                .where(browser_sessions.c.expires_at > now)
+                .order_by(browser_sessions.c.last_seen.desc(), browser_sessions.c.session_id.asc())
+            )
+            return [_session(row) for row in rows]
 
     async def purge_expired(self, *, before: int, limit: int) -> int:
         return await delete_batch(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from oauth_server.storage.models import (
@@ -16,6 +16,7 @@ from oauth_server.storage.models import (
     RefreshFamily,
     RefreshRotation,
     RefreshTokenRecord,
+    UserClientGrant,
 )
 from oauth_server.storage.sql.purge import delete_batch
 from oauth_server.storage.sql.schema import issued_tokens, refresh_families, refresh_tokens
@@ -284,6 +285,57 @@ class SqlRefreshTokenRepository:
                 )
             ).scalars()
             return await revoke_families(conn, list(ids), now=now)
+
+    async def revoke_for_user_client(
+        self, *, user_id: str, client_id: str, now: int
+    ) -> FamilyRevocation:
+        async with write_transaction(self._engine) as conn:
+            ids = (
+                await conn.execute(
+                    select(refresh_families.c.family_id)
+                    .where(refresh_families.c.user_id == user_id)
+                    .where(refresh_families.c.client_id == client_id)
+                    .where(refresh_families.c.revoked_at.is_(None))
+                    .order_by(refresh_families.c.family_id)
+                    .with_for_update()
+                )
+            ).scalars()
+            return await revoke_families(conn, list(ids), now=now)
+
+    async def grants_for_user(self, *, user_id: str, now: int) -> list[UserClientGrant]:
+        families = refresh_families.c
+        live = (
+            select(
+                families.client_id,
+                func.count().label("families"),
+                func.min(families.created_at).label("first_created_at"),
+            )
+            .where(families.user_id == user_id)
+            .where(families.revoked_at.is_(None))
+            .where(families.expires_at > now)
+            .group_by(families.client_id)
+            .order_by(families.client_id)
+        )
+        last_used = (
+            select(refresh_tokens.c.client_id, func.max(refresh_tokens.c.issued_at))
+            .join(refresh_families, refresh_families.c.family_id == refresh_tokens.c.family_id)
+            .where(families.user_id == user_id)
+            .where(families.revoked_at.is_(None))
+            .where(families.expires_at > now)
+            .group_by(refresh_tokens.c.client_id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(live)).all()
+            used = {row[0]: row[1] for row in (await conn.execute(last_used)).all()}
+        return [
+            UserClientGrant(
+                client_id=row.client_id,
+                families=int(row.families),
+                first_created_at=int(row.first_created_at),
+                last_used_at=int(used.get(row.client_id) or row.first_created_at),
+            )
+            for row in rows
+        ]
 
     async def purge_expired(self, *, before: int, limit: int) -> int:
         return await delete_batch(

@@ -291,6 +291,9 @@ browser_sessions = Table(
     Column("last_seen", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
     Column("ended_at", Timestamp, nullable=True),
+    # Migration 0012: what the account page shows about a session ("" when unknown).
+    Column("user_agent", String(256), nullable=False, server_default=""),
+    Column("address", String(64), nullable=False, server_default=""),
     UniqueConstraint("session_id", name="uq_browser_sessions_session_id"),
     Index("ix_browser_sessions_user_id", "user_id"),
     Index("ix_browser_sessions_expires_at", "expires_at"),

@@ -9,7 +9,10 @@ Form contract (README "Sign in"): the login form posts ``username``, ``password`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from oauth_server.accounts import AuthenticationFailed
+from oauth_server.audit import AuditFields
 from oauth_server.errors import AuthorizationError, InvalidRequest, NotFound, TooManyRequests
 from oauth_server.oauth.endpoints.authorize import resolve_redirect_uri
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
@@ -20,7 +23,7 @@ from oauth_server.oauth.interaction import (
     login_path,
 )
 from oauth_server.oauth.params import parse_form, parse_query
-from oauth_server.storage.models import Client
+from oauth_server.storage.models import Client, User
 from oauth_server.web.api import Api, Call, Doc
 from oauth_server.web.pages import (
     SCOPE_WORDS,
@@ -30,9 +33,10 @@ from oauth_server.web.pages import (
     stylesheet_response,
 )
 
-__all__ = ["register"]
+__all__ = ["WRONG_CREDENTIALS", "LoginRefused", "check_login", "register"]
 
 WRONG_CREDENTIALS = "Wrong username or password"
+TOO_MANY_ATTEMPTS = "Too many failed attempts. Wait a minute, then try again."
 _PAGES = Pages()
 _LOST_DESCRIPTION = "The sign-in expired or was lost; please try again"
 
@@ -146,6 +150,54 @@ def _form(request: OAuthRequest) -> dict[str, str] | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class LoginRefused:
+    """A login the form must show again: 400 with the one failure message, or 429 once a
+    throttling budget is spent (``Retry-After`` in ``headers``)."""
+
+    status: int
+    error: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+async def check_login(
+    call: Call, username: str, password: str, *, client_id: str | None = None
+) -> User | LoginRefused:
+    """The user whose password this is, or how to refuse — the same for every login form:
+    throttled per username (known or not) and per address before any hash is spent, one
+    message for every failure, each failure counted and audited with its private reason.
+    ``client_id`` names the app signed in to (``None``: the account page)."""
+    services = call.services
+    address = call.request.client_ip
+    limiter = services.limiter
+    key = username.strip().lower()
+    try:
+        if limiter is not None:
+            await limiter.before_login(key, address)
+    except TooManyRequests as exc:
+        # The same page whether or not the account exists.
+        return LoginRefused(429, TOO_MANY_ATTEMPTS, (("Retry-After", str(exc.retry_after)),))
+    where: AuditFields = {"ip": address}
+    if client_id is not None:
+        where["client_id"] = client_id
+    else:
+        where["endpoint"] = call.request.path
+    try:
+        user = await services.accounts.authenticate(username, password)
+    except AuthenticationFailed as failure:
+        # The reason is private: the page says the same for every reason.
+        where["reason"] = failure.reason
+        where["user_id"] = failure.user_id or ""
+        services.audit.record("login_failed", **where)
+        if limiter is not None:
+            await limiter.login_failed(key, address)
+        return LoginRefused(400, WRONG_CREDENTIALS)
+    where["user_id"] = user.user_id
+    where["username"] = user.username
+    services.audit.record("login_succeeded", **where)
+    return user
+
+
 def register(api: Api) -> None:
     doc = Doc(
         summary="Authorization endpoint (RFC 6749 §3.1, OAuth 2.1 §4.1.1)",
@@ -189,45 +241,23 @@ def register(api: Api) -> None:
         if form is None or not services.signin.csrf_ok(resumed.uid, form.get("csrf_token")):
             return _csrf_refused()
         username = form.get("username", "")[:256]
-        password = form.get("password", "")
-        address = call.request.client_ip
-        limiter = services.limiter
-        try:
-            if limiter is not None:
-                await limiter.before_login(username.strip().lower(), address)
-        except TooManyRequests as exc:
-            # The same page whether or not the account exists.
-            return _login_form(
-                call,
-                resumed,
-                status=429,
-                username=username,
-                error="Too many failed attempts. Wait a minute, then try again.",
-            ).with_headers(("Retry-After", str(exc.retry_after)))
-        try:
-            user = await services.accounts.authenticate(username, password)
-        except AuthenticationFailed as failure:
-            services.audit.record(
-                "login_failed",
-                reason=failure.reason,  # private: the page says the same for every reason
-                client_id=resumed.client.client_id,
-                ip=address,
-                user_id=failure.user_id or "",
-            )
-            if limiter is not None:
-                await limiter.login_failed(username.strip().lower(), address)
-            return _login_form(
-                call, resumed, status=400, username=username, error=WRONG_CREDENTIALS
-            )
-        services.audit.record(
-            "login_succeeded",
-            user_id=user.user_id,
-            username=user.username,
-            client_id=resumed.client.client_id,
-            ip=address,
+        outcome = await check_login(
+            call, username, form.get("password", ""), client_id=resumed.client.client_id
         )
+        if isinstance(outcome, LoginRefused):
+            page = _login_form(
+                call, resumed, status=outcome.status, username=username, error=outcome.error
+            )
+            return page.with_headers(*outcome.headers)
+        user = outcome
+        address = call.request.client_ip
         try:
-            return await services.signin.logged_in(resumed, user.user_id)
+            return await services.signin.logged_in(
+                resumed,
+                user.user_id,
+                user_agent=call.request.headers.get("user-agent", ""),
+                address=address,
+            )
         except LostInteraction as exc:
             return lost_page(exc.client, exc.redirect_uri, services.signin.issuer)
 
