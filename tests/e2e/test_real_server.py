@@ -73,7 +73,8 @@ def test_seed_flows_then_restart_keeps_everything(server: ServerProcess) -> None
 
 
 def test_production_refuses_http_issuer_and_demo_client(database_url: str, tmp_path: Path) -> None:
-    env = {"OAUTH_SERVER_DATABASE_URL": database_url, "OAUTH_SERVER_SECRET_KEY": "x" * 40}
+    secret = "real-server-test-secret-key-0123456789abcdef"
+    env = {"OAUTH_SERVER_DATABASE_URL": database_url, "OAUTH_SERVER_SECRET_KEY": secret}
     dev = ServerProcess({**env, "OAUTH_SERVER_ENV": "development"}, log=tmp_path / "dev.log")
     dev.start().stop()  # seeds the demo client
     result = subprocess.run(

@@ -178,7 +178,7 @@ def format_report(report: Report, *, strict: bool = False, width: int = 100) -> 
             for label, text in (("fix:", finding.fix), ("see:", finding.reference)):
                 lines += textwrap.wrap(
                     f"{label} {text}",
-                    text_width,
+                    len(indent) + text_width,
                     initial_indent=indent,
                     subsequent_indent=indent + "     ",
                     break_on_hyphens=False,

@@ -103,7 +103,7 @@ SECRET_ORIGIN = rule(
 SECRET_WEAK = rule(
     "secret-key.weak",
     "critical",
-    reference="project rule; RFC 9700 §2.5 (mem: credentials hard to guess)",
+    reference="project rule",
     setting="OAUTH_SERVER_SECRET_KEY",
     fix="replace it with a random one: `python -c 'import secrets; "
     "print(secrets.token_urlsafe(48))'` (then `oauth-server keys rotate --immediately`)",
@@ -266,7 +266,7 @@ async def key_rotation(deployment: Deployment) -> list[Finding]:
 ACCESS_TOKEN_TTL = rule(
     "access-token.lifetime",
     "warning",
-    reference="RFC 9700 §4.10 (mem); RFC 6819 §5.1.5.3",
+    reference="RFC 6819 §5.1.5.3; RFC 9700 §4.10",
     setting="OAUTH_SERVER_ACCESS_TOKEN_TTL",
     fix="set OAUTH_SERVER_ACCESS_TOKEN_TTL to at most 3600 (the default)",
     summary="Access tokens live longer than an hour: a stolen one works that long.",
@@ -348,7 +348,7 @@ async def token_lifetimes(deployment: Deployment) -> list[Finding]:
 RATE_LIMITS_OFF = rule(
     "rate-limits.off",
     "critical",
-    reference="RFC 6749 §2.3.1; RFC 9700 §2.5 (mem)",
+    reference="RFC 6749 §2.3.1",
     setting="OAUTH_SERVER_RATE_LIMITS",
     fix="set OAUTH_SERVER_RATE_LIMITS=true (the default)",
     summary="Rate limits are off: client secrets and user passwords can be guessed unthrottled.",

@@ -49,7 +49,7 @@ MIGRATIONS_PENDING = rule(
 DEMO_CLIENT = rule(
     "demo-client.present",
     "critical",
-    reference="project rule; RFC 9700 §2.5",
+    reference="project rule",
     setting=f"oauth-server clients delete {DEMO_CLIENT_ID}",
     fix=f"delete it: `oauth-server clients delete {DEMO_CLIENT_ID}`",
     summary=f"The demo client `{DEMO_CLIENT_ID}` exists with its published secret.",
