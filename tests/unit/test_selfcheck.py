@@ -143,7 +143,9 @@ async def test_settings_rules(changes: dict[str, Any], rule: str, fires: bool) -
     assert (rule in ids(found)) is fires, found
     for finding in found:  # every finding is a declared rule's, with its severity
         assert RULES[finding.id].severity == finding.severity
-        assert finding.setting and finding.fix and finding.reference
+        assert finding.setting
+        assert finding.fix
+        assert finding.reference
 
 
 def test_entropy_estimate() -> None:
@@ -272,7 +274,8 @@ async def test_an_absent_sqlite_file_is_not_created(tmp_path: Path) -> None:
     )
     assert ids(report) == {"database.absent"}
     assert set(report.skipped) == {"demo data", "signing keys", "clients"}
-    assert not path.exists() and not path.parent.exists()
+    assert not path.exists()
+    assert not path.parent.exists()
     assert not report.failed(strict=True)
 
 
@@ -282,7 +285,8 @@ async def test_an_unreachable_database_is_critical() -> None:
     assert ids(report) == {"database.unreachable"}
     assert report.failed()
     [finding] = report.findings
-    assert "s3cr3t" not in finding.message and "app:***@" in finding.message
+    assert "s3cr3t" not in finding.message
+    assert "app:***@" in finding.message
     assert "clients" in report.skipped
 
 
@@ -295,7 +299,8 @@ async def test_pending_migrations_skip_the_data_checks(tmp_path: Path) -> None:
         production(database_url=f"sqlite:///{path}"), clock=FrozenClock()
     )
     assert ids(report) == {"migrations.pending"}
-    assert report.failed(strict=True) and not report.failed()
+    assert report.failed(strict=True)
+    assert not report.failed()
     assert "clients" in report.skipped
 
 
@@ -314,7 +319,8 @@ async def test_demo_rows_are_critical(sqlite_storage: SqlStorage) -> None:
     registry = ClientRegistry(sqlite_storage, clock=clock)
     assert await registry.delete("admin")
     user = await sqlite_storage.users.get_by_username(username="demo")
-    assert user is not None and await sqlite_storage.users.delete(user_id=user.user_id)
+    assert user is not None
+    assert await sqlite_storage.users.delete(user_id=user.user_id)
     report = await check_deployment(settings, clock=clock, storage=sqlite_storage)
     assert not {"demo-client.present", "demo-user.present"} & ids(report)
 
@@ -467,8 +473,9 @@ async def test_signing_keys_that_do_not_decrypt_or_use_another_alg(
     other = _on(sqlite_storage, secret_key="another-" + STRONG)
     report = await check_deployment(other, clock=clock, storage=sqlite_storage)
     [finding] = report.findings
-    assert finding.id == "signing-key.refused" and "cannot decrypt signing key" in finding.message
-    [record] = await sqlite_storage.keys.list()
+    assert finding.id == "signing-key.refused"
+    assert "cannot decrypt signing key" in finding.message
+    [_record] = await sqlite_storage.keys.list()
     forged = SigningKeyRecord(
         kid="hs",
         generation=9,
@@ -482,7 +489,8 @@ async def test_signing_keys_that_do_not_decrypt_or_use_another_alg(
     report = await check_deployment(settings, clock=clock, storage=sqlite_storage)
     assert "signing-key.alg" in ids(report)
     [alg] = [f for f in report.findings if f.id == "signing-key.alg"]
-    assert "'HS256'" in alg.message and "keys remove hs" in alg.fix
+    assert "'HS256'" in alg.message
+    assert "keys remove hs" in alg.fix
 
 
 # --- the report, the registry and the README -----------------------------------------------
@@ -497,9 +505,11 @@ async def test_severities_order_and_exit_rules() -> None:
     assert severities == sorted(severities, key=["critical", "warning", "info"].index)
     assert report.failed()
     warning_only = await check_deployment(production(access_token_ttl=7200), clock=FrozenClock())
-    assert not warning_only.failed() and warning_only.failed(strict=True)
+    assert not warning_only.failed()
+    assert warning_only.failed(strict=True)
     text = format_report(warning_only, strict=True)
-    assert "access-token.lifetime" in text and "fix: set OAUTH_SERVER_ACCESS_TOKEN_TTL" in text
+    assert "access-token.lifetime" in text
+    assert "fix: set OAUTH_SERVER_ACCESS_TOKEN_TTL" in text
     assert text.splitlines()[-1].startswith("FAIL: 0 critical, 1 warning, 1 info (strict)")
 
 
