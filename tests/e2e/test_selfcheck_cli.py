@@ -68,9 +68,7 @@ def test_the_json_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert issuer["reference"] == "RFC 8414 §2; RFC 6749 §3.1, §3.2"
 
 
-async def test_a_proper_production_configuration_passes(
-    database_url: str, tmp_path: Path
-) -> None:
+async def test_a_proper_production_configuration_passes(database_url: str, tmp_path: Path) -> None:
     env = _production_env(database_url, tmp_path)
     runner = CliRunner()
     upgraded = await asyncio.to_thread(runner.invoke, main, ["db", "upgrade"], env=env)
