@@ -17,6 +17,7 @@ from oauth_server.config import Settings
 from oauth_server.oauth.clients import ClientRegistry
 from oauth_server.selfcheck import (
     CHECKS,
+    Check,
     RULES,
     Deployment,
     Finding,
@@ -515,7 +516,7 @@ async def test_severities_order_and_exit_rules() -> None:
 
 def test_every_check_reports_only_declared_rules() -> None:
     declared = {rule.id for check in CHECKS for rule in check.rules}
-    runner = {"database.unreachable", "database.absent", "migrations.pending"}
+    runner = {"database.unreachable", "database.absent", "migrations.pending", "check.failed"}
     assert declared | runner == set(RULES)
     assert all(re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", rule_id) for rule_id in RULES)
 
@@ -528,3 +529,26 @@ def test_the_readme_lists_every_rule() -> None:
     )
     assert match is not None
     assert match.group(1) == rules_table()
+
+
+async def test_a_check_that_raises_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(deployment: Deployment) -> list[Finding]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("oauth_server.selfcheck.CHECKS", [Check("broken", "settings", broken, ())])
+    report = await check_deployment(production(), clock=FrozenClock())
+    [failed] = [f for f in report.findings if f.id == "check.failed"]
+    assert failed.severity == "critical"
+    assert failed.message == "the check 'broken' failed: RuntimeError: boom"
+    assert report.failed()
+
+
+async def test_a_short_secret_file_with_stored_keys_is_one_finding(
+    sqlite_storage: SqlStorage, tmp_path: Path
+) -> None:
+    clock = FrozenClock()
+    await build_key_manager(_on(sqlite_storage), sqlite_storage, clock).ensure_current()
+    path = _secret_file(tmp_path, "too-short")
+    settings = _on(sqlite_storage, secret_key=None, secret_key_file=path)
+    report = await check_deployment(settings, clock=clock, storage=sqlite_storage)
+    assert ids(report) == {"secret-key.weak"}

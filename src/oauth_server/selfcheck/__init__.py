@@ -54,6 +54,7 @@ from oauth_server.clock import Clock
 from oauth_server.config import Settings, redact_url
 from oauth_server.selfcheck import config_checks, data_checks, file_checks
 from oauth_server.selfcheck.data_checks import (
+    CHECK_FAILED,
     DATABASE_ABSENT,
     DATABASE_UNREACHABLE,
     MIGRATIONS_PENDING,
@@ -147,7 +148,13 @@ async def check_deployment(
             ):
                 skipped.append(registered.name)
                 continue
-            findings.extend(await registered.run(deployment))
+            try:
+                findings.extend(await registered.run(deployment))
+            except Exception as exc:  # a broken check fails closed, and says which it was
+                reason = f"{type(exc).__name__}: {exc}"[:300]
+                findings.append(
+                    CHECK_FAILED.finding(f"the check {registered.name!r} failed: {reason}")
+                )
             ran.append(registered.name)
     finally:
         if own is not None:

@@ -166,12 +166,10 @@ async def secret_key(deployment: Deployment) -> list[Finding]:
                 setting="OAUTH_SERVER_SECRET_KEY_FILE",
             )
         ]
-    where = "OAUTH_SERVER_SECRET_KEY" if source.origin == "setting" else f"{source.path}"
-    setting = (
-        "OAUTH_SERVER_SECRET_KEY"
-        if source.origin == "setting"
-        else ("OAUTH_SERVER_SECRET_KEY_FILE")
-    )
+    if source.origin == "setting":
+        where = setting = "OAUTH_SERVER_SECRET_KEY"
+    else:
+        where, setting = str(source.path), "OAUTH_SERVER_SECRET_KEY_FILE"
     secret = source.value.decode("utf-8", "replace")
     bits = estimated_entropy_bits(secret)
     if len(secret) < MIN_SECRET_KEY_LENGTH:

@@ -15,7 +15,7 @@ from oauth_server.oauth.redirect_uris import InvalidRedirectUri, check_redirect_
 from oauth_server.selfcheck.registry import Deployment, Finding, check, rule
 from oauth_server.services import build_key_manager, secret_key_source
 
-__all__ = ["DATABASE_ABSENT", "DATABASE_UNREACHABLE", "MIGRATIONS_PENDING"]
+__all__ = ["CHECK_FAILED", "DATABASE_ABSENT", "DATABASE_UNREACHABLE", "MIGRATIONS_PENDING"]
 
 DAY = 86_400
 
@@ -36,6 +36,14 @@ DATABASE_ABSENT = rule(
     setting="OAUTH_SERVER_DATABASE_URL",
     fix="none needed: `oauth-server serve` or `db upgrade` creates it (owner-only)",
     summary="The SQLite file does not exist yet (the data checks are skipped).",
+)
+CHECK_FAILED = rule(
+    "check.failed",
+    "critical",
+    reference="project rule",
+    setting="(the check named)",
+    fix="fix what the error names (a database error mid-check, say) and run the check again",
+    summary="A check raised an error instead of answering: the deployment is not known safe.",
 )
 MIGRATIONS_PENDING = rule(
     "migrations.pending",
@@ -139,9 +147,14 @@ async def signing_keys(deployment: Deployment) -> list[Finding]:
     # development file that does not exist yet would create it: not here.
     if records and secret_key_source(settings).value is not None:
         try:
-            await build_key_manager(settings, storage, deployment.clock).load()
-        except KeyError_ as exc:
-            findings.append(KEY_UNDECRYPTABLE.finding(str(exc)))
+            manager = build_key_manager(settings, storage, deployment.clock)
+        except KeyError_:
+            pass  # the secret itself is unusable (too short): the secret-key check says so
+        else:
+            try:
+                await manager.load()
+            except KeyError_ as exc:
+                findings.append(KEY_UNDECRYPTABLE.finding(str(exc)))
     now = deployment.clock.now()
     signing = [r for r in records if r.activates_at <= now]
     if not signing:
