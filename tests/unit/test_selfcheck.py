@@ -17,8 +17,8 @@ from oauth_server.config import Settings
 from oauth_server.oauth.clients import ClientRegistry
 from oauth_server.selfcheck import (
     CHECKS,
-    Check,
     RULES,
+    Check,
     Deployment,
     Finding,
     Report,
