@@ -106,9 +106,14 @@ def test_production_reads_only_a_configured_secret_file(
     if content is not None:
         path.parent.mkdir()
         path.write_text(content + "\n")
-    settings = Settings(env="production", **({"secret_key_file": path} if configured else {}))
+    settings = (
+        Settings(env="production", secret_key_file=path)
+        if configured
+        else Settings(env="production")
+    )
     if refusal is None:
-        assert load_secret_key(settings) == content.encode()  # type: ignore[union-attr]
+        assert content is not None
+        assert load_secret_key(settings) == content.encode()
         return
     with pytest.raises(KeyError_, match=refusal):
         load_secret_key(settings)
