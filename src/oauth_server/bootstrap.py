@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from contextlib import suppress
 from dataclasses import dataclass
@@ -11,17 +10,25 @@ from dataclasses import dataclass
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
 from oauth_server.config import Settings
-from oauth_server.crypto import verify_secret
+from oauth_server.demo import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_SCOPES,
+    DEMO_USER_META,
+    DEMO_USERNAME,
+    demo_client_present,
+)
 from oauth_server.oauth.clients import ClientRegistry
 from oauth_server.oauth.keys import KeyError_
 from oauth_server.resource.restaurants import restaurant_from_document
+from oauth_server.selfcheck import Report, check_deployment
 from oauth_server.services import build_accounts, build_key_manager
 from oauth_server.storage import AlreadyExists, Storage
-from oauth_server.storage.sql.engine import sqlite_file
 
 __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
+    "DEMO_SCOPES",
     "DEMO_USERNAME",
     "StartupRefused",
     "StartupReport",
@@ -31,12 +38,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEMO_CLIENT_ID = "admin"
-DEMO_CLIENT_SECRET = "getroot"
-DEMO_SCOPES = ("restaurent", "restaurants:read", "restaurants:write")
 _DEMO_SEEDED = "demo_seeded"
-DEMO_USERNAME = "demo"
-_DEMO_USER = "demo_user"  # server_meta key: the id of the demo user seeding created
 
 # Fixed ids make seeding idempotent when several workers start at once.
 DEMO_RESTAURANTS = [
@@ -95,7 +97,10 @@ async def prepare(
     row — so a misconfigured instance leaves a shared database as it found it.
     """
     production = settings.env == "production"
-    checked = not production or await refuse_unsafe_production(settings, storage, clock=clock)
+    checked = (
+        not production
+        or (await refuse_unsafe_production(settings, storage, clock=clock)).schema_current
+    )
     await storage.migrate()
     if not checked:
         # The schema was missing or older than this version's: its rows are readable only now.
@@ -114,58 +119,22 @@ async def prepare(
     )
 
 
-async def refuse_unsafe_production(settings: Settings, storage: Storage, *, clock: Clock) -> bool:
-    """Raise :class:`StartupRefused` naming every reason this production start is unsafe —
-    the settings', and the stored data's (the demo client and user, signing keys that do not
-    decrypt) — reading the database, never writing to it. Returns whether the stored data could
-    be read: not while the schema is missing or older than this version's."""
-    problems = settings.production_problems()
-    readable = await _schema_is_current(settings, storage)
-    if readable:
-        if await demo_client_present(storage):
-            problems.append(
-                f"the demo client {DEMO_CLIENT_ID!r} with its published secret exists; "
-                f"delete it with `oauth-server clients delete {DEMO_CLIENT_ID}`"
+async def refuse_unsafe_production(settings: Settings, storage: Storage, *, clock: Clock) -> Report:
+    """Run the self-check (:mod:`oauth_server.selfcheck`) and raise :class:`StartupRefused`
+    naming every critical finding — the settings', and the stored data's (the demo client and
+    user, signing keys that do not decrypt, invalid clients) — reading the database, never
+    writing to it. The report's ``schema_current`` says whether the stored data could be read:
+    not while the schema is missing or older than this version's."""
+    report = await check_deployment(settings, clock=clock, storage=storage)
+    if report.critical:
+        raise StartupRefused(
+            "refusing to start in production (`oauth-server check` explains each):\n  - "
+            + "\n  - ".join(
+                f"[{finding.id}] {finding.message} (change: {finding.setting})"
+                for finding in report.critical
             )
-        if await demo_user_present(storage):
-            problems.append(
-                f"the development demo user {DEMO_USERNAME!r} exists; "
-                f"delete it with `oauth-server users delete {DEMO_USERNAME}`"
-            )
-        if settings.secret_key is not None:  # without one, production_problems said so
-            try:
-                await build_key_manager(settings, storage, clock).load()  # reads, decrypts
-            except KeyError_ as exc:
-                problems.append(str(exc))
-    if problems:
-        raise StartupRefused("refusing to start in production:\n  - " + "\n  - ".join(problems))
-    return readable
-
-
-async def _schema_is_current(settings: Settings, storage: Storage) -> bool:
-    if _new_sqlite_file(settings.database_url):
-        return False
-    return await storage.schema_is_current()
-
-
-def _new_sqlite_file(url: str) -> bool:
-    # A database file created a moment ago holds nothing; connecting would write its header.
-    path = sqlite_file(url)
-    return path is not None and (not os.path.exists(path) or os.path.getsize(path) == 0)
-
-
-async def demo_client_present(storage: Storage) -> bool:
-    client = await storage.clients.get(client_id=DEMO_CLIENT_ID)
-    return bool(
-        client and client.secret_hash and verify_secret(DEMO_CLIENT_SECRET, client.secret_hash)
-    )
-
-
-async def demo_user_present(storage: Storage) -> bool:
-    """Whether the user that development seeding created still exists (a user named ``demo``
-    that an operator created is not the demo user)."""
-    user_id = await storage.meta.get(key=_DEMO_USER)
-    return user_id is not None and await storage.users.get(user_id=user_id) is not None
+        )
+    return report
 
 
 async def _seed_demo_user(
@@ -173,7 +142,7 @@ async def _seed_demo_user(
 ) -> str | None:
     """Create the demo user on the first start in development, with a random password that is
     returned (for the banner) and never stored or logged."""
-    if await storage.meta.get(key=_DEMO_USER) is not None:
+    if await storage.meta.get(key=DEMO_USER_META) is not None:
         return None
     accounts = build_accounts(settings, storage, clock, audit=audit)
     try:
@@ -193,7 +162,7 @@ async def _seed_demo_user(
         return None
     finally:
         accounts.hashing.close()
-    await storage.meta.set(key=_DEMO_USER, value=user.user_id)
+    await storage.meta.set(key=DEMO_USER_META, value=user.user_id)
     log.warning("created the demo user %r (development only)", DEMO_USERNAME)
     return password
 

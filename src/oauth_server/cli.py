@@ -35,6 +35,7 @@ from oauth_server.maintenance import PurgeReport
 from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
 from oauth_server.oauth.keys import KeyError_, KeyManager
 from oauth_server.resource.restaurants import restaurant_from_document
+from oauth_server.selfcheck import Report, check_deployment, format_report
 from oauth_server.services import build_key_manager, build_purger, max_token_age
 from oauth_server.storage import AlreadyExists, AuditRecord, Client, SqlStorage, open_storage
 from oauth_server.storage.migrate import current_revision, head_revision
@@ -152,8 +153,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         if value is not None:
             os.environ[f"OAUTH_SERVER_{name}"] = str(value)
 
-    async def refuse_unsafe(storage: SqlStorage) -> None:
-        await refuse_unsafe_production(settings, storage, clock=SystemClock())
+    async def refuse_unsafe(storage: SqlStorage) -> Report:
+        return await refuse_unsafe_production(settings, storage, clock=SystemClock())
 
     async def bootstrap(storage: SqlStorage, audit: AuditRecorder) -> StartupReport:
         return await prepare(settings, storage, clock=SystemClock(), audit=audit)
@@ -161,7 +162,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     try:
         if settings.env == "production":
             # Before the schema, the audit chain or anything else is written.
-            _with_storage(settings, refuse_unsafe, migrate=False)
+            checked = _with_storage(settings, refuse_unsafe, migrate=False)
+            for finding in checked.findings:  # none is critical, or it refused
+                click.echo(
+                    f"self-check {finding.severity}: [{finding.id}] {finding.message}", err=True
+                )
         report = _with_audit(settings, "serve", bootstrap)
     except StartupRefused as exc:
         raise click.ClickException(str(exc)) from None
@@ -216,6 +221,24 @@ def _banner(settings: Settings, demo: bool) -> None:
             'restaurants:read"',
         ]
     click.echo("\n".join([*lines, ""]), err=True)
+
+
+@main.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.option("--strict", is_flag=True, help="Warnings fail the check too.")
+def check(as_json: bool, strict: bool) -> None:
+    """Check this deployment (settings and stored data) against RFC 9700 and the project's
+    rules, as if it faced the internet; reads only. Exit 0 when no finding is critical
+    (with --strict: no critical finding and no warning), 1 otherwise. The README's
+    "Self-check" section lists every rule."""
+    settings = _settings()
+    report = asyncio.run(check_deployment(settings, clock=SystemClock()))
+    if as_json:
+        click.echo(json.dumps(report.as_json(strict=strict), indent=2))
+    else:
+        click.echo(format_report(report, strict=strict))
+    if report.failed(strict=strict):
+        sys.exit(1)
 
 
 @main.command("config")

@@ -2,7 +2,8 @@
 
 Every field carries its documentation; the README's configuration table is generated from the
 same text (``oauth-server config``). Development defaults are convenient and loud; production
-refuses the ones that are unsafe (see :meth:`Settings.production_problems`).
+refuses the ones that are unsafe: the self-check (:mod:`oauth_server.selfcheck`, ``oauth-server
+check``) judges the settings and the stored data, and ``serve`` runs it first in production.
 """
 
 from __future__ import annotations
@@ -84,11 +85,11 @@ class Settings(BaseSettings):
     )
 
     env: Environment = "development"
-    """``development`` seeds the demo client, user and restaurants; ``production`` refuses to
-    start, before writing anything to the database, when a setting or the stored data is unsafe
-    (non-https issuer, no secret key, demo data on, demo client or user present, signing keys
-    that do not decrypt, password hashing below the OWASP minimum), printing every reason at
-    once."""
+    """``development`` seeds the demo client, user and restaurants; ``production`` runs the
+    self-check (``oauth-server check``) at start and refuses to serve, before writing anything
+    to the database, on any critical finding (non-https issuer, no secret key, demo data on,
+    demo client or user present, signing keys that do not decrypt, password hashing below the
+    OWASP minimum, …), printing every one at once."""
 
     host: str = "127.0.0.1"
     """Interface to listen on."""
@@ -156,10 +157,13 @@ class Settings(BaseSettings):
 
     secret_key: SecretStr | None = None
     """Secret (at least 32 characters) from which the key encrypting signing keys at rest is
-    derived. Required in production; development generates one in ``secret_key_file``."""
+    derived. Production needs it, or ``secret_key_file`` set; development generates one in
+    ``secret_key_file``."""
 
     secret_key_file: Path = Path("var/secret_key")
-    """Where development keeps its generated secret key."""
+    """A file holding the secret key, used when ``secret_key`` is not set: in production only
+    when this variable is set (a mounted secret such as `/run/secrets/oauth_secret_key`,
+    readable by its owner only), never generated; development generates its key here."""
 
     signing_alg: SigningAlg = "ES256"
     """Algorithm of newly generated signing keys (`EdDSA` is the pre-RFC 9864 name of
@@ -388,27 +392,6 @@ class Settings(BaseSettings):
     @property
     def seed_demo_data(self) -> bool:
         return self.demo_data if self.demo_data is not None else self.env == "development"
-
-    def production_problems(self) -> list[str]:
-        """Reasons this configuration is unsafe for production (empty when it is fine)."""
-        problems: list[str] = []
-        if not self.public_issuer.startswith("https://"):
-            problems.append(
-                "OAUTH_SERVER_ISSUER must be an https URL in production "
-                f"(it is {self.public_issuer!r})"
-            )
-        if self.demo_data:
-            problems.append("OAUTH_SERVER_DEMO_DATA must not be enabled in production")
-        if self.secret_key is None:
-            problems.append("OAUTH_SERVER_SECRET_KEY must be set in production")
-        memory, passes = self.password_hash_memory_cost, self.password_hash_time_cost
-        if memory < 7168 or memory * passes < 35_840:
-            problems.append(
-                "OAUTH_SERVER_PASSWORD_HASH_MEMORY_COST and _TIME_COST are below the OWASP "
-                f"argon2id minimum (they are {memory} KiB and {passes}; the memory cost must "
-                "be at least 7168 KiB, and the two multiplied at least 35840)"
-            )
-        return problems
 
 
 def _issuer_host(host: str) -> str:

@@ -10,8 +10,9 @@ import logging
 import os
 import secrets
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import orjson
 
@@ -58,12 +59,17 @@ from oauth_server.storage.models import (
 from oauth_server.sync import ChangeSync
 
 __all__ = [
+    "MIN_SECRET_KEY_LENGTH",
+    "SECRET_KEY_REQUIRED",
+    "SecretKeySource",
     "Services",
     "build_accounts",
     "build_key_manager",
     "build_purger",
     "build_services",
+    "load_secret_key",
     "max_token_age",
+    "secret_key_source",
 ]
 
 RESOURCE_REALM = "restaurants"
@@ -197,15 +203,69 @@ def build_purger(settings: Settings, storage: Storage, keys: KeyManager, clock: 
 log = logging.getLogger("oauth_server.oauth.keys")
 
 
+SECRET_KEY_REQUIRED = (
+    "OAUTH_SERVER_SECRET_KEY must be set in production (or OAUTH_SERVER_SECRET_KEY_FILE name "
+    "a file that holds it)"
+)
+MIN_SECRET_KEY_LENGTH = 32
+
+SecretKeyOrigin = Literal["setting", "file", "development file"]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKeySource:
+    """Where the secret key comes from, read without creating anything.
+
+    ``setting``: ``OAUTH_SERVER_SECRET_KEY``; ``file``: an ``OAUTH_SERVER_SECRET_KEY_FILE``
+    that was configured (a mounted secret, say); ``development file``: the default file
+    that development generates. ``value`` is ``None`` when the file cannot be read, and
+    ``problem`` then says why."""
+
+    origin: SecretKeyOrigin
+    path: Path | None
+    value: bytes | None = field(default=None, repr=False)
+    problem: str | None = None
+
+
+def secret_key_source(settings: Settings) -> SecretKeySource:
+    """The secret key's origin and value as configured; reads, never writes."""
+    if settings.secret_key is not None:
+        return SecretKeySource("setting", None, settings.secret_key.get_secret_value().encode())
+    path = settings.secret_key_file
+    origin: SecretKeyOrigin = (
+        "file" if "secret_key_file" in settings.model_fields_set else "development file"
+    )
+    try:
+        return SecretKeySource(origin, path, path.read_text(encoding="utf-8").strip().encode())
+    except FileNotFoundError:
+        return SecretKeySource(origin, path, problem=f"the secret key file {path} does not exist")
+    except (OSError, UnicodeDecodeError) as exc:
+        return SecretKeySource(
+            origin, path, problem=f"cannot read the secret key file {path}: {exc}"
+        )
+
+
 def load_secret_key(settings: Settings) -> bytes:
-    """The configured secret, or in development one generated once into ``secret_key_file``.
+    """The configured secret: ``OAUTH_SERVER_SECRET_KEY``, else the contents of
+    ``OAUTH_SERVER_SECRET_KEY_FILE``. Production never generates one, and takes a file only
+    when it was configured; development generates one once into ``secret_key_file``.
 
     Here, in the composition root, so that the key ring (oauth/keys.py) reads no settings and
     writes no files: it is given the secret."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value().encode("utf-8")
+    source = secret_key_source(settings)
+    if source.origin == "setting" and source.value is not None:
+        return source.value
     if settings.env == "production":
-        raise KeyError_("OAUTH_SERVER_SECRET_KEY must be set in production")
+        if source.origin != "file":
+            raise KeyError_(SECRET_KEY_REQUIRED)
+        if source.value is None:
+            raise KeyError_(f"{source.problem} (OAUTH_SERVER_SECRET_KEY_FILE)")
+        if len(source.value) < MIN_SECRET_KEY_LENGTH:
+            raise KeyError_(
+                f"the secret key in {source.path} must be at least {MIN_SECRET_KEY_LENGTH} "
+                "characters"
+            )
+        return source.value
     path: Path = settings.secret_key_file
     if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

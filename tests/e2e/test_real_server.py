@@ -73,7 +73,8 @@ def test_seed_flows_then_restart_keeps_everything(server: ServerProcess) -> None
 
 
 def test_production_refuses_http_issuer_and_demo_client(database_url: str, tmp_path: Path) -> None:
-    env = {"OAUTH_SERVER_DATABASE_URL": database_url, "OAUTH_SERVER_SECRET_KEY": "x" * 40}
+    secret = "real-server-test-secret-key-0123456789abcdef"
+    env = {"OAUTH_SERVER_DATABASE_URL": database_url, "OAUTH_SERVER_SECRET_KEY": secret}
     dev = ServerProcess({**env, "OAUTH_SERVER_ENV": "development"}, log=tmp_path / "dev.log")
     dev.start().stop()  # seeds the demo client
     result = subprocess.run(
@@ -157,3 +158,40 @@ def test_invalid_configuration_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "OAUTH_SERVER_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_to_serve_on_a_critical_self_check_finding(
+    database_url: str, tmp_path: Path
+) -> None:
+    """README "Self-check": production runs it at start and refuses on a critical finding,
+    naming the finding and the setting; warnings are printed and do not stop it."""
+    secret = tmp_path / "secret_key"
+    secret.write_text("real-server-self-check-secret-0123456789abcdefXYZ\n")
+    secret.chmod(0o600)
+    env = {
+        "OAUTH_SERVER_DATABASE_URL": database_url,
+        "OAUTH_SERVER_ENV": "production",
+        "OAUTH_SERVER_ISSUER": "https://auth.example",
+        "OAUTH_SERVER_SECRET_KEY_FILE": str(secret),
+        "OAUTH_SERVER_ACCESS_TOKEN_TTL": "7200",  # a warning
+    }
+    result = subprocess.run(
+        [CLI, "serve"],
+        env={**os.environ, **env, "OAUTH_SERVER_TRUSTED_PROXIES": "10.0.0.1,0.0.0.0/0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "refusing to start in production" in result.stderr
+    assert "[trusted-proxies.everyone] 0.0.0.0/0 trusts every peer" in result.stderr
+    assert "(change: OAUTH_SERVER_TRUSTED_PROXIES)" in result.stderr
+    assert "access-token.lifetime" not in result.stderr  # only critical findings refuse
+    assert "Traceback" not in result.stderr
+    server = ServerProcess(env, log=tmp_path / "prod.log").start()
+    try:
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+    finally:
+        server.stop()
+    assert "self-check warning: [access-token.lifetime]" in server.output()

@@ -60,13 +60,10 @@ def test_invalid_settings_name_the_variable(
         load_settings()
 
 
-def test_production_problems() -> None:
-    good = Settings(env="production", issuer="https://auth.example", secret_key="k" * 32)
-    assert good.production_problems() == []
-    problems = Settings(env="production", demo_data=True).production_problems()
-    assert len(problems) == 3
-    assert any("OAUTH_SERVER_SECRET_KEY" in problem for problem in problems)
+def test_production_seeds_no_demo_data_by_default() -> None:
+    # The production refusals themselves are the self-check's: tests/unit/test_selfcheck.py.
     assert not Settings(env="production").seed_demo_data
+    assert Settings(env="development").seed_demo_data
 
 
 def test_issuer_trailing_slash_is_dropped() -> None:
@@ -100,24 +97,6 @@ def test_urls_with_passwords_are_not_in_the_settings_repr() -> None:
     )
     assert "s3cr3t" not in repr(settings)
     assert "s3cr3t" not in str(settings)
-
-
-@pytest.mark.parametrize(
-    ("memory_cost", "time_cost", "refused"),
-    [(19_456, 2, False), (47_104, 1, False), (7_168, 5, False), (7_168, 4, True), (4096, 9, True)],
-)
-def test_production_refuses_argon2_parameters_below_the_owasp_minimum(
-    memory_cost: int, time_cost: int, refused: bool
-) -> None:
-    settings = Settings(
-        env="production",
-        issuer="https://auth.example",
-        secret_key="x" * 40,
-        password_hash_memory_cost=memory_cost,
-        password_hash_time_cost=time_cost,
-    )
-    problems = " ".join(settings.production_problems())
-    assert ("OWASP argon2id minimum" in problems) is refused
 
 
 def test_argon2_memory_cost_covers_every_lane() -> None:

@@ -84,6 +84,42 @@ def test_production_needs_a_configured_secret(tmp_path: Path) -> None:
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize(
+    ("content", "configured", "refusal"),
+    [
+        ("a-mounted-production-secret-0123456789abcdef", True, None),
+        (None, True, "does not exist"),
+        ("too-short", True, "at least 32 characters"),
+        # The default file, which development generates, is never a production secret.
+        ("a-left-over-development-secret-0123456789abcdef", False, "must be set in production"),
+    ],
+)
+def test_production_reads_only_a_configured_secret_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str | None,
+    configured: bool,
+    refusal: str | None,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = Path("var/secret_key")  # the default location
+    if content is not None:
+        path.parent.mkdir()
+        path.write_text(content + "\n")
+    settings = (
+        Settings(env="production", secret_key_file=path)
+        if configured
+        else Settings(env="production")
+    )
+    if refusal is None:
+        assert content is not None
+        assert load_secret_key(settings) == content.encode()
+        return
+    with pytest.raises(KeyError_, match=refusal):
+        load_secret_key(settings)
+    assert path.exists() is (content is not None)  # nothing generated
+
+
 def loaded(kid: str, generation: int, activates_at: int) -> LoadedKey:
     key = generate_private_jwk("ES256")
     public = {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": "ES256"}
