@@ -11,7 +11,9 @@ from urllib.parse import quote
 
 import httpx
 
+from oauth_server.clock import Clock
 from oauth_server.crypto import new_split_token
+from oauth_server.oauth.tokens.format import PREFIXES, TokenCodec
 from oauth_server.services import Services
 from oauth_server.storage import AccessTokenRecord
 from oauth_server.web.api import FastRouter
@@ -25,6 +27,21 @@ SEED_TOKEN_REQUEST = {
 DEMO_ID = "5f1a2b3c4d5e6f7a8b9c0d01"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 FORM = {"Content-Type": FORM_CONTENT_TYPE}
+
+
+TEST_SECRET_KEY = b"test-secret-key-of-at-least-32-characters"
+
+
+def token_codec(clock: Clock, *, accept_legacy: bool = True) -> TokenCodec:
+    """The codec of core objects built by hand in the tests. Legacy-format tokens stay
+    acceptable for a century, so a test's token made at any clock time is looked up; the window
+    itself is tested in tests/unit/test_token_format.py."""
+    return TokenCodec(
+        TEST_SECRET_KEY,
+        clock=clock,
+        legacy_max_age=dict.fromkeys(PREFIXES, 100 * 366 * 86_400),
+        accept_legacy=accept_legacy,
+    )
 
 
 def cli_env(database_url: str) -> dict[str, str]:

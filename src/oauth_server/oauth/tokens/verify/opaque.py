@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
-from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidToken
+from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.oauth.tokens.verify.claims import AccessClaims
 from oauth_server.oauth.tokens.verify.revocation import RevokedClients
 from oauth_server.storage.models import AccessTokenRecord, Change
@@ -63,6 +63,7 @@ class OpaqueTokenVerifier:
         self,
         repository: AccessTokenRepository,
         *,
+        codec: TokenCodec,
         issuer: str,
         clock: Clock,
         revoked_clients: RevokedClients | None = None,
@@ -71,6 +72,7 @@ class OpaqueTokenVerifier:
         cache_size: int = 100_000,
     ) -> None:
         self._repository = repository
+        self._codec = codec
         self._feed_current = feed_current
         self._issuer = issuer
         self._clock = clock
@@ -80,7 +82,7 @@ class OpaqueTokenVerifier:
         self._generation = 0
 
     async def verify(self, token: str) -> AccessClaims:
-        parsed = parse_split_token(token)
+        parsed = self._codec.parse("access_token", token)
         if parsed is None:
             raise InvalidToken("the access token is not valid")
         selector, verifier_hash = parsed
@@ -138,7 +140,7 @@ class OpaqueTokenVerifier:
         """The stored token ``token`` names, revoked, expired or not, when its secret matches
         (constant-time); ``None`` otherwise. Read from the store, for revocation (RFC 7009),
         which must find a token whatever its cached state."""
-        parsed = parse_split_token(token)
+        parsed = self._codec.parse("access_token", token)
         if parsed is None:
             return None
         selector, verifier_hash = parsed
