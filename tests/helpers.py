@@ -44,6 +44,34 @@ def token_codec(clock: Clock, *, accept_legacy: bool = True) -> TokenCodec:
     )
 
 
+def opaque_parts(value: str) -> tuple[str, bytes]:
+    """``(prefix, raw bytes)`` of an opaque token of either format (prefix ``""``: legacy)."""
+    prefix = next((p for p in PREFIXES.values() if value.startswith(p)), "")
+    body = value[len(prefix) :]
+    return prefix, base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+
+
+def with_secret(value: str, secret: bytes, codec: TokenCodec | None = None) -> str:
+    """``value`` (either format) with its secret part replaced. A checksummed token keeps its
+    old checksum, which then fails — unless ``codec`` is given: it recomputes the checksum, as
+    only the server can, so the forgery reaches the secret's comparison in storage."""
+    prefix, raw = opaque_parts(value)
+    selector = raw[:12]
+    if prefix:
+        checksum = raw[44:]
+        if codec is not None:
+            checksum = codec._checksum(prefix.encode(), selector + secret)
+        raw = selector + secret + checksum
+    else:
+        raw = selector + secret
+    return prefix + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def secret_of(value: str) -> bytes:
+    """The 32-byte secret part of an opaque token of either format."""
+    return opaque_parts(value)[1][12:44]
+
+
 def cli_env(database_url: str) -> dict[str, str]:
     """The environment of an ``oauth-server`` command on ``database_url``."""
     return {

@@ -45,8 +45,8 @@ class AuthorizationCodeGrant:
         check_verifier_syntax(verifier)
         # Not of this server's making (its checksum fails): refused without a database read.
         parsed = self._ctx.codec.parse("authorization_code", code_value)
-        if parsed is None:
-            raise InvalidGrant("invalid authorization code")
+        if parsed is None:  # answered like an unknown code: no hint of what was wrong
+            raise InvalidGrant("invalid or expired authorization code")
         selector, verifier_hash = parsed
         redemption = await self._ctx.storage.codes.consume(
             selector=selector, verifier_hash=verifier_hash, now=self._ctx.now()
