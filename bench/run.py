@@ -3,6 +3,7 @@
 
     python bench/run.py            # full run: every target, 8 s per measurement, 2 rounds
     python bench/run.py --scale    # our server on empty and on loaded databases (1 worker)
+    python bench/run.py --garbage  # tokens the server never minted against known ones
     python bench/run.py --quick    # smoke test, written under bench/results/raw/quick/
     python bench/run.py --only cc-jwt-post introspect --targets node-jwt node-opaque
 
@@ -56,17 +57,28 @@ _SUBSET = (
     Scenario.INTROSPECT,
     Scenario.RESOURCE_GET,
 )
+# The full run's scenarios on python-w1-sqlite: the garbage ones have their own mode (the full
+# run has no time left for them).
+_FULL = (
+    Scenario.CC_JWT_POST,
+    Scenario.CC_JWT_BASIC,
+    Scenario.CC_OPAQUE_POST,
+    Scenario.CC_OPAQUE_BASIC,
+    Scenario.INTROSPECT,
+    Scenario.INTROSPECT_UNKNOWN,
+    Scenario.RESOURCE_GET,
+)
 DEFAULT_PLAN: Mapping[str, Sequence[Scenario] | None] = {
     "node-jwt": None,
     "node-opaque": None,
-    "python-w1-sqlite": None,
+    "python-w1-sqlite": _FULL,
     "python-w2-sqlite": _SUBSET,
     "python-w1-postgresql": _SUBSET,
     "python-w2-postgresql": _SUBSET,
     "ceiling": None,
     "ceiling-w2": None,
 }
-_SCALE_SCENARIOS = (*_SUBSET, Scenario.INTROSPECT_UNKNOWN)
+_SCALE_SCENARIOS = (*_SUBSET, Scenario.INTROSPECT_UNKNOWN, Scenario.INTROSPECT_LEGACY_UNKNOWN)
 _SCALE_TARGETS = (
     "python-w1-sqlite",
     "python-w1-sqlite-loaded",
@@ -75,6 +87,23 @@ _SCALE_TARGETS = (
 )
 SCALE_PLAN: Mapping[str, Sequence[Scenario] | None] = dict.fromkeys(
     _SCALE_TARGETS, _SCALE_SCENARIOS
+)
+# Issue 11 item 3: each garbage scenario beside the known-token scenario it is compared with.
+_GARBAGE_SCENARIOS = (
+    Scenario.INTROSPECT,
+    Scenario.INTROSPECT_UNKNOWN,
+    Scenario.INTROSPECT_GARBAGE,
+    Scenario.INTROSPECT_LEGACY_UNKNOWN,
+    Scenario.REVOKE,
+    Scenario.REVOKE_GARBAGE,
+    Scenario.RESOURCE_GET_OPAQUE,
+    Scenario.RESOURCE_GET_GARBAGE,
+    Scenario.CC_JWT_POST,
+    Scenario.REFRESH_GARBAGE,
+    Scenario.CODE_GARBAGE,
+)
+GARBAGE_PLAN: Mapping[str, Sequence[Scenario] | None] = dict.fromkeys(
+    ("python-w1-sqlite", "python-w1-postgresql"), _GARBAGE_SCENARIOS
 )
 
 
@@ -90,6 +119,12 @@ DEFAULT = Mode("latest", "PythonOauthServer vs node-oidc-provider", "bench-table
 SCALE = Mode(
     "scale", "PythonOauthServer on empty and loaded databases", "bench-scale-table", SCALE_PLAN
 )
+GARBAGE = Mode(
+    "garbage",
+    "PythonOauthServer: tokens it never minted against known ones",
+    "bench-garbage-table",
+    GARBAGE_PLAN,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -104,6 +139,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="measure our server (1 worker) on empty and on loaded databases, SQLite and"
         " PostgreSQL; writes results/scale.md",
+    )
+    parser.add_argument(
+        "--garbage",
+        action="store_true",
+        help="tokens the server never minted (unknown, random, truncated, forged) against known"
+        " ones, SQLite and PostgreSQL, 1 worker; writes results/garbage.md",
     )
     parser.add_argument(
         "--only",
@@ -205,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = RunSettings(
         args.duration, args.warmup, args.connections, args.threads, args.rounds, args.quick
     )
-    mode = SCALE if args.scale else DEFAULT
+    mode = SCALE if args.scale else GARBAGE if args.garbage else DEFAULT
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     machine = machine_info()

@@ -349,3 +349,39 @@ async def test_every_eviction_during_a_lookup_keeps_its_row_out_of_the_cache(
     assert (await in_flight).client_id == "app"  # read before the revocation: answered once
     assert await refused(verifier, token) == "the access token was revoked"
     assert tokens.lookups == 2
+
+
+async def test_a_token_the_server_never_minted_is_refused_without_a_lookup(
+    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock_at_now: FrozenClock
+) -> None:
+    """Issue 11 item 3: the checksummed format lets the verifier refuse garbage unread, with
+    the unknown token's description; a minted, stored token still verifies (and is read)."""
+    codec = token_codec(clock_at_now)
+    split = codec.mint("access_token", NOW)
+    tokens.rows[split.selector] = AccessTokenRecord(
+        selector=split.selector,
+        verifier_hash=split.verifier_hash,
+        client_id="app",
+        subject="app",
+        scope="a",
+        issued_at=NOW,
+        expires_at=NOW + 60,
+        audience="https://api.example",
+    )
+    value = split.value
+    garbage = [
+        value[:-1],
+        value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1],  # in the checksum
+        value[:30] + ("A" if value[30] != "A" else "B") + value[31:],  # in the secret
+        "pos_rt_" + value[len("pos_at_") :],  # another kind's prefix
+        codec.mint("refresh_token", NOW).value,  # another kind's token
+    ]
+    for forged in garbage:
+        assert await refused(verifier, forged) == NOT_VALID, forged
+        assert await verifier.find(forged) is None, forged
+    assert tokens.lookups == 0
+    assert (await verifier.verify(value)).client_id == "app"
+    found = await verifier.find(value)
+    assert found is not None
+    assert found.selector == split.selector
+    assert tokens.lookups == 2
