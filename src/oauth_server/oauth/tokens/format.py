@@ -62,6 +62,9 @@ _VERIFIER_BYTES = 32
 _RAW_BYTES = SELECTOR_BYTES + _VERIFIER_BYTES + CHECKSUM_BYTES  # 50
 _BODY_LENGTH = (_RAW_BYTES * 8 + 5) // 6  # base64url, unpadded: 67
 _PADDING = "=" * (-_BODY_LENGTH % 4)
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The last character carries 2 bits beyond the 50 bytes; the one spelling of a token has them 0.
+_LAST_CHARACTERS = frozenset(_ALPHABET[::4])
 _HKDF_INFO = b"oauth-server/token-checksum/v1"
 _CLOCK_SKEW = 300  # seconds between the clocks of the instance that minted and this one
 
@@ -80,16 +83,20 @@ class TokenCodec:
     ) -> None:
         """``legacy_max_age``: per kind, the seconds after its issue time beyond which no token
         of that kind can be live (its longest configured lifetime)."""
-        self._key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
             secret
         )
+        # Keyed once; each checksum copies it (half the cost of hmac.digest with the key).
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
         self._clock = clock
         self._legacy_max_age = dict(legacy_max_age)
         self._accept_legacy = accept_legacy
         self._prefixes = {kind: prefix.encode("ascii") for kind, prefix in PREFIXES.items()}
 
     def _checksum(self, prefix: bytes, payload: bytes) -> bytes:
-        return hmac.digest(self._key, prefix + payload, "sha256")[:CHECKSUM_BYTES]
+        mac = self._mac.copy()
+        mac.update(prefix + payload)
+        return mac.digest()[:CHECKSUM_BYTES]
 
     def mint(self, kind: TokenKind, now: float) -> SplitToken:
         """A new token of ``kind``, issued at ``now``."""
@@ -113,15 +120,14 @@ class TokenCodec:
         return None
 
     def _parse_current(self, prefix: bytes, body: str) -> tuple[bytes, bytes] | None:
-        if len(body) != _BODY_LENGTH:
+        # Exactly one spelling per token: reject strings that differ only in unused trailing bits.
+        if len(body) != _BODY_LENGTH or body[-1] not in _LAST_CHARACTERS:
             return None
         try:
-            encoded = body.encode("ascii")
-            raw = base64.urlsafe_b64decode(encoded + _PADDING.encode("ascii"))
-        except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
+            raw = base64.urlsafe_b64decode(body + _PADDING)
+        except (binascii.Error, ValueError):  # a non-ASCII character is a ValueError
             return None
-        # Exactly one spelling per token: reject strings that differ only in unused trailing bits.
-        if base64.urlsafe_b64encode(raw).rstrip(b"=") != encoded:
+        if len(raw) != _RAW_BYTES:  # a character outside the alphabet was skipped
             return None
         payload, checksum = raw[:-CHECKSUM_BYTES], raw[-CHECKSUM_BYTES:]
         if not hmac.compare_digest(self._checksum(prefix, payload), checksum):
