@@ -83,9 +83,7 @@ class TokenCodec:
     ) -> None:
         """``legacy_max_age``: per kind, the seconds after its issue time beyond which no token
         of that kind can be live (its longest configured lifetime)."""
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-            secret
-        )
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(secret)
         # Keyed once; each checksum copies it (half the cost of hmac.digest with the key).
         self._mac = hmac.new(key, digestmod=hashlib.sha256)
         self._clock = clock
