@@ -1,5 +1,9 @@
 """Verification of opaque (split) access tokens against the token store, with a cache.
 
+A value the server never minted (its checksum fails: :mod:`oauth_server.oauth.tokens.format`)
+is refused before anything else, without a read and before the first ``await``, with the
+unknown token's answer: garbage costs no lookup and never waits behind other requests.
+
 The selector finds the row; the verifier's SHA-256 must equal the stored one (constant-time).
 That comparison comes first: until it has passed, nothing about the row is told — a wrong,
 truncated or borrowed secret is refused exactly like an unknown token, whether the row is
