@@ -31,6 +31,7 @@ def _foreign_codec() -> TokenCodec:
         secrets.token_bytes(32),
         clock=SystemClock(),
         legacy_max_age=dict.fromkeys(PREFIXES, 3600),
+        accept_legacy=True,
     )
 
 

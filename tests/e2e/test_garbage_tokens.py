@@ -62,6 +62,7 @@ def garbage(known: str, kind: str, now: float) -> dict[str, str]:
         b"some-other-servers-secret-key-0123456789",
         clock=FrozenClock(now),
         legacy_max_age=dict.fromkeys(PREFIXES, 3600),
+        accept_legacy=True,
     )
     return {
         "random": prefix + secrets.token_urlsafe(50)[:67],

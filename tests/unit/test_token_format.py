@@ -76,6 +76,7 @@ def test_another_keys_token_is_refused(kind: TokenKind) -> None:
         b"another-secret-key-of-at-least-32-chars",
         clock=FrozenClock(NOW),
         legacy_max_age=dict.fromkeys(PREFIXES, 3600),
+        accept_legacy=True,
     )
     assert codec().parse(kind, other.mint(kind, NOW).value) is None
 

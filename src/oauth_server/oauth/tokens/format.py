@@ -79,10 +79,11 @@ class TokenCodec:
         *,
         clock: Clock,
         legacy_max_age: Mapping[TokenKind, int],
-        accept_legacy: bool = True,
+        accept_legacy: bool,
     ) -> None:
         """``legacy_max_age``: per kind, the seconds after its issue time beyond which no token
-        of that kind can be live (its longest configured lifetime)."""
+        of that kind can be live (its longest configured lifetime); ``accept_legacy``: whether
+        tokens of the old format are parsed at all."""
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(secret)
         # Keyed once; each checksum copies it (half the cost of hmac.digest with the key).
         self._mac = hmac.new(key, digestmod=hashlib.sha256)
