@@ -3,6 +3,7 @@
 
     python bench/run.py            # full run: every target, 8 s per measurement, 2 rounds
     python bench/run.py --scale    # our server on empty and on loaded databases (1 worker)
+    python bench/run.py --garbage  # tokens the server never minted against known ones
     python bench/run.py --quick    # smoke test, written under bench/results/raw/quick/
     python bench/run.py --only cc-jwt-post introspect --targets node-jwt node-opaque
 
@@ -60,17 +61,32 @@ _SUBSET = (
 )
 # The sign-in grants, on both databases (issue 11: >= 1.5x node on SQLite, >= 1.2x on PostgreSQL).
 _SIGNIN = (Scenario.CODE, Scenario.REFRESH)
+# The full run's scenarios on python-w1-sqlite: the garbage ones have their own mode (the full
+# run has no time left for them).
+_FULL = (
+    Scenario.CC_JWT_POST,
+    Scenario.CC_JWT_BASIC,
+    Scenario.CC_OPAQUE_POST,
+    Scenario.CC_OPAQUE_BASIC,
+    Scenario.INTROSPECT,
+    Scenario.INTROSPECT_UNKNOWN,
+    Scenario.RESOURCE_GET,
+    *_SIGNIN,
+    Scenario.CC_JWT_LOGINS,
+)
+# Two workers: what a second process gains on issuance (the reads are served from caches).
+_SCALING = (Scenario.CC_JWT_POST, Scenario.CC_OPAQUE_POST)
 DEFAULT_PLAN: Mapping[str, Sequence[Scenario] | None] = {
     "node-jwt": None,
     "node-opaque": None,
-    "python-w1-sqlite": None,
+    "python-w1-sqlite": _FULL,
     "python-w2-sqlite": _SUBSET,
     "python-w1-postgresql": (*_SUBSET, *_SIGNIN),
-    "python-w2-postgresql": _SUBSET,
+    "python-w2-postgresql": _SCALING,
     "ceiling": None,
     "ceiling-w2": None,
 }
-_SCALE_SCENARIOS = (*_SUBSET, Scenario.INTROSPECT_UNKNOWN)
+_SCALE_SCENARIOS = (*_SUBSET, Scenario.INTROSPECT_UNKNOWN, Scenario.INTROSPECT_LEGACY_UNKNOWN)
 _SCALE_TARGETS = (
     "python-w1-sqlite",
     "python-w1-sqlite-loaded",
@@ -79,6 +95,23 @@ _SCALE_TARGETS = (
 )
 SCALE_PLAN: Mapping[str, Sequence[Scenario] | None] = dict.fromkeys(
     _SCALE_TARGETS, _SCALE_SCENARIOS
+)
+# Issue 11 item 3: each garbage scenario beside the known-token scenario it is compared with.
+_GARBAGE_SCENARIOS = (
+    Scenario.INTROSPECT,
+    Scenario.INTROSPECT_UNKNOWN,
+    Scenario.INTROSPECT_GARBAGE,
+    Scenario.INTROSPECT_LEGACY_UNKNOWN,
+    Scenario.REVOKE,
+    Scenario.REVOKE_GARBAGE,
+    Scenario.RESOURCE_GET_OPAQUE,
+    Scenario.RESOURCE_GET_GARBAGE,
+    Scenario.CC_JWT_POST,
+    Scenario.REFRESH_GARBAGE,
+    Scenario.CODE_GARBAGE,
+)
+GARBAGE_PLAN: Mapping[str, Sequence[Scenario] | None] = dict.fromkeys(
+    ("python-w1-sqlite", "python-w1-postgresql"), _GARBAGE_SCENARIOS
 )
 
 
@@ -94,12 +127,18 @@ DEFAULT = Mode("latest", "PythonOauthServer vs node-oidc-provider", "bench-table
 SCALE = Mode(
     "scale", "PythonOauthServer on empty and loaded databases", "bench-scale-table", SCALE_PLAN
 )
+GARBAGE = Mode(
+    "garbage",
+    "PythonOauthServer: tokens it never minted against known ones",
+    "bench-garbage-table",
+    GARBAGE_PLAN,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up before each")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--rounds", type=int, default=2, help="the median over rounds is reported")
@@ -108,6 +147,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="measure our server (1 worker) on empty and on loaded databases, SQLite and"
         " PostgreSQL; writes results/scale.md",
+    )
+    parser.add_argument(
+        "--garbage",
+        action="store_true",
+        help="tokens the server never minted (unknown, random, truncated, forged) against known"
+        " ones, SQLite and PostgreSQL, 1 worker; writes results/garbage.md",
     )
     parser.add_argument(
         "--only",
@@ -247,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = RunSettings(
         args.duration, args.warmup, args.connections, args.threads, args.rounds, args.quick
     )
-    mode = SCALE if args.scale else DEFAULT
+    mode = SCALE if args.scale else GARBAGE if args.garbage else DEFAULT
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     machine = machine_info()

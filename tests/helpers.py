@@ -11,7 +11,9 @@ from urllib.parse import quote
 
 import httpx
 
+from oauth_server.clock import Clock
 from oauth_server.crypto import new_split_token
+from oauth_server.oauth.tokens.format import PREFIXES, TokenCodec
 from oauth_server.services import Services
 from oauth_server.storage import AccessTokenRecord
 from oauth_server.web.api import FastRouter
@@ -25,6 +27,49 @@ SEED_TOKEN_REQUEST = {
 DEMO_ID = "5f1a2b3c4d5e6f7a8b9c0d01"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 FORM = {"Content-Type": FORM_CONTENT_TYPE}
+
+
+TEST_SECRET_KEY = b"test-secret-key-of-at-least-32-characters"
+
+
+def token_codec(clock: Clock, *, accept_legacy: bool = True) -> TokenCodec:
+    """The codec of core objects built by hand in the tests. Legacy-format tokens stay
+    acceptable for a century, so a test's token made at any clock time is looked up; the window
+    itself is tested in tests/unit/test_token_format.py."""
+    return TokenCodec(
+        TEST_SECRET_KEY,
+        clock=clock,
+        legacy_max_age=dict.fromkeys(PREFIXES, 100 * 366 * 86_400),
+        accept_legacy=accept_legacy,
+    )
+
+
+def opaque_parts(value: str) -> tuple[str, bytes]:
+    """``(prefix, raw bytes)`` of an opaque token of either format (prefix ``""``: legacy)."""
+    prefix = next((p for p in PREFIXES.values() if value.startswith(p)), "")
+    body = value[len(prefix) :]
+    return prefix, base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+
+
+def with_secret(value: str, secret: bytes, codec: TokenCodec | None = None) -> str:
+    """``value`` (either format) with its secret part replaced. A checksummed token keeps its
+    old checksum, which then fails — unless ``codec`` is given: it recomputes the checksum, as
+    only the server can, so the forgery reaches the secret's comparison in storage."""
+    prefix, raw = opaque_parts(value)
+    selector = raw[:12]
+    if prefix:
+        checksum = raw[44:]
+        if codec is not None:
+            checksum = codec._checksum(prefix.encode(), selector + secret)
+        raw = selector + secret + checksum
+    else:
+        raw = selector + secret
+    return prefix + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def secret_of(value: str) -> bytes:
+    """The 32-byte secret part of an opaque token of either format."""
+    return opaque_parts(value)[1][12:44]
 
 
 def cli_env(database_url: str) -> dict[str, str]:

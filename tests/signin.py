@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
-from oauth_server.crypto import hash_secret, new_split_token, parse_split_token
+from oauth_server.crypto import hash_secret, new_split_token
 from oauth_server.services import Services
 from oauth_server.storage.models import AuthorizationCode, Client, CodeRedemption, User
 from oauth_server.storage.protocols import Storage
@@ -95,7 +95,7 @@ async def ensure_user(services: Services) -> str:
 
 
 async def consume_code(services: Services, code: str) -> CodeRedemption | None:
-    parsed = parse_split_token(code)
+    parsed = services.codec.parse("authorization_code", code)
     assert parsed is not None
     return await services.storage.codes.consume(
         selector=parsed[0], verifier_hash=parsed[1], now=int(services.clock.now())

@@ -8,7 +8,7 @@ refresh-token family, and every refresh rotates (both servers rotate on every us
 
 Codes are issued the way each server's authorization endpoint issues them, without the pages
 in front (the login scenario measures those): on ours, rows of the server's own
-`authorization_codes` table made with the server's own token format (`oauth_server.crypto`),
+`authorization_codes` table made with the server's own token format (its TokenCodec),
 written in bulk; on node-oidc-provider, its own models through the benchmark-only route
 `POST /bench/mint` (bench/node/server.mjs). Refresh tokens are what redeeming such codes over
 HTTP answers.
@@ -29,7 +29,10 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import insert
 
-from oauth_server.crypto import new_split_token
+from oauth_server.clock import SystemClock
+from oauth_server.config import Settings
+from oauth_server.oauth.tokens.format import TokenCodec
+from oauth_server.services import build_token_codec
 from oauth_server.storage.sql.engine import create_sync_sqlite_engine
 from oauth_server.storage.sql.schema import authorization_codes
 
@@ -58,8 +61,8 @@ class SignInParty:
     username: str = ""
 
 
-def _row(client_id: str, user_id: str, now: float) -> tuple[str, dict[str, Any]]:
-    handle = new_split_token(now)
+def _row(codec: TokenCodec, client_id: str, user_id: str, now: float) -> tuple[str, dict[str, Any]]:
+    handle = codec.mint("authorization_code", now)
     return handle.value, {
         "selector": handle.selector,
         "verifier_hash": handle.verifier_hash,
@@ -81,10 +84,14 @@ def _row(client_id: str, user_id: str, now: float) -> tuple[str, dict[str, Any]]
     }
 
 
-def python_codes(database: Database, party: SignInParty, count: int) -> list[str]:
-    """Issue `count` codes straight into our server's database."""
+def python_codes(database: Database, party: SignInParty, count: int, secret_key: str) -> list[str]:
+    """Issue `count` codes straight into our server's database, in the server's own format
+    (its checksum keyed by the run's secret key, as the server's)."""
+    codec = build_token_codec(
+        Settings(database_url=database.url, secret_key=secret_key), SystemClock()
+    )
     now = time.time()
-    made = [_row(party.client_id, party.user_id, now) for _ in range(count)]
+    made = [_row(codec, party.client_id, party.user_id, now) for _ in range(count)]
     rows = [row for _, row in made]
     if database.backend == "sqlite":
         engine = create_sync_sqlite_engine(database.name)

@@ -22,7 +22,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 
-from . import BENCH_DIR, OAUTH_SERVER_CLI, REPO_DIR
+from . import BENCH_DIR, OAUTH_SERVER_CLI, REPO_DIR, garbage
 from .databases import (
     POSTGRES_SERVER,
     Database,
@@ -30,18 +30,20 @@ from .databases import (
     postgres_version,
     sqlite_database,
 )
-from .dataset import DatasetSize, unknown_tokens
+from .dataset import DatasetSize
 from .loads import (
     SCOPE,
     Load,
     LoadError,
     Scenario,
+    bearer_each,
     bearer_get,
     fetch_token,
     introspect,
     introspect_each,
     plain_get,
     token_basic,
+    token_each,
     token_post,
 )
 from .signin import (
@@ -231,15 +233,30 @@ class PythonRun:
     """What every PythonOauthServer target of a run shares."""
 
     secret_key: str  # the same OAUTH_SERVER_SECRET_KEY for all workers and CLI calls
-    unknown_tokens: Path  # the introspect-unknown scenario's tokens, one per line
+    workdir: Path  # where the garbage scenarios' token files go
+    unknown_tokens: Path  # introspect-unknown: current-format tokens another key minted
+    legacy_tokens: Path  # introspect-legacy-unknown: old-format tokens issued "now"
+    refresh_garbage: Path  # refresh-garbage's values, one per line
+    code_garbage: Path  # code-garbage's
     postgres: str | None  # PostgreSQL's version, None when it does not answer
     signin: SignInRun
 
 
 def python_run(workdir: Path, signin: SignInRun) -> PythonRun:
-    tokens = workdir / "unknown-tokens.txt"
-    tokens.write_text("\n".join(unknown_tokens(10_000)) + "\n")
-    return PythonRun(secrets.token_urlsafe(32), tokens, postgres_version(), signin)
+    return PythonRun(
+        secrets.token_urlsafe(32),
+        workdir,
+        garbage.write(workdir / "unknown-tokens.txt", garbage.unknown("access_token")),
+        garbage.write(workdir / "legacy-tokens.txt", garbage.legacy_unknown()),
+        garbage.write(workdir / "refresh-garbage.txt", garbage.mixed(None, "refresh_token")),
+        garbage.write(workdir / "code-garbage.txt", garbage.mixed(None, "authorization_code")),
+        postgres_version(),
+        signin,
+    )
+
+
+_PUBLIC_REDIRECT = "http://127.0.0.1:9/callback"
+_VERIFIER = "v" * 43  # a well-formed PKCE verifier (RFC 7636 §4.1)
 
 
 def python_server_target(
@@ -251,33 +268,46 @@ def python_server_target(
         "OAUTH_SERVER_DATABASE_URL": database.url,
         "OAUTH_SERVER_ENV": "development",
         "OAUTH_SERVER_SECRET_KEY": run.secret_key,
+        # The garbage bearer scenarios measure the token check, not the limiter that answers
+        # 429 to one address after 100 refused bearers a minute (wrk is one address).
+        "OAUTH_SERVER_RATE_LIMIT_BEARER_FAILURES_PER_ADDRESS": "1000000000/minute",
     }
 
-    @functools.cache
-    def opaque_client() -> tuple[str, str]:
+    def create_client(*options: str) -> dict[str, str]:
         # A fresh id each run, so a database that outlives the run never holds it already.
         argv = [
             str(OAUTH_SERVER_CLI),
             "clients",
             "create",
             "--client-id",
-            f"bench-opaque-{os.urandom(4).hex()}",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            SCOPE,
-            "--token-format",
-            "opaque",
+            f"bench-{os.urandom(4).hex()}",
+            *options,
             "--json",
         ]
         done = subprocess.run(
             argv, env=os.environ | env, cwd=REPO_DIR, capture_output=True, text=True, check=False
         )
         try:
-            created = json.loads(done.stdout) if done.returncode == 0 else {}
-            return created["client_id"], created["client_secret"]
+            created: dict[str, str] = json.loads(done.stdout) if done.returncode == 0 else {}
+            created["client_id"]
         except (ValueError, KeyError) as error:
             raise LoadError(f"oauth-server clients create failed: {done.stderr.strip()}") from error
+        return created
+
+    @functools.cache
+    def opaque_client() -> tuple[str, str]:
+        created = create_client(
+            "--grant-type", "client_credentials", "--scope", SCOPE, "--token-format", "opaque"
+        )
+        return created["client_id"], created["client_secret"]
+
+    @functools.cache
+    def public_client() -> str:
+        """A public client of the user grants, for the token endpoint's garbage scenarios."""
+        return create_client("--public", "--redirect-uri", _PUBLIC_REDIRECT)["client_id"]
+
+    def opaque_token() -> str:
+        return fetch_token(port, "/oauth/token", *opaque_client())
 
     def cli(*args: str) -> dict[str, object]:
         done = subprocess.run(
@@ -310,21 +340,29 @@ def python_server_target(
 
     def code_redemption() -> Load:
         party = signin_party()
-        codes = python_codes(database, party, run.signin.codes)
+        codes = python_codes(database, party, run.signin.codes, run.secret_key)
         codes_file = write_lines(run.signin.file(f"codes-{database.backend}"), codes)
         return code_load("/oauth/token", codes_file, party.client_id)
 
     def refresh_rotation() -> Load:
         party = signin_party()
-        codes = python_codes(database, party, run.signin.refresh_pool)
+        codes = python_codes(database, party, run.signin.refresh_pool, run.secret_key)
         refresh = [redeem(port, "/oauth/token", party.client_id, code) for code in codes]
         tokens_file = write_lines(run.signin.file(f"refresh-{database.backend}"), refresh)
         return refresh_load("/oauth/token", tokens_file, party.client_id)
 
     def introspect_opaque() -> Load:
-        client_id, secret = opaque_client()
-        token = fetch_token(port, "/oauth/token", client_id, secret)
-        return introspect("/oauth/introspect", token, client_id, secret)
+        return introspect("/oauth/introspect", opaque_token(), *opaque_client())
+
+    def revoke_revoked() -> Load:
+        # The first request revokes it; every later one looks the revoked token up (RFC 7009
+        # §2.2: 200 all the same).
+        return introspect("/oauth/revoke", opaque_token(), *opaque_client())
+
+    def garbage_file(name: str) -> Path:
+        """Unknown, random, truncated and forged values in turn, from a fresh real token."""
+        values = garbage.mixed(opaque_token(), "access_token")
+        return garbage.write(run.workdir / f"{name}-{port}.txt", values)
 
     loads: dict[Scenario, Callable[[], Load]] = {
         Scenario.CC_JWT_POST: lambda: token_post("/oauth/token", "admin", "getroot"),
@@ -335,6 +373,16 @@ def python_server_target(
         Scenario.INTROSPECT_UNKNOWN: lambda: introspect_each(
             "/oauth/introspect", run.unknown_tokens, *opaque_client()
         ),
+        Scenario.INTROSPECT_GARBAGE: lambda: introspect_each(
+            "/oauth/introspect", garbage_file("introspect"), *opaque_client()
+        ),
+        Scenario.INTROSPECT_LEGACY_UNKNOWN: lambda: introspect_each(
+            "/oauth/introspect", run.legacy_tokens, *opaque_client()
+        ),
+        Scenario.REVOKE: revoke_revoked,
+        Scenario.REVOKE_GARBAGE: lambda: introspect_each(
+            "/oauth/revoke", garbage_file("revoke"), *opaque_client()
+        ),
         Scenario.RESOURCE_GET: lambda: bearer_get(
             "/api/restaurants", fetch_token(port, "/oauth/token", "admin", "getroot")
         ),
@@ -342,6 +390,25 @@ def python_server_target(
         Scenario.REFRESH: refresh_rotation,
         Scenario.CC_JWT_LOGINS: lambda: logins_beside(
             token_post("/oauth/token", "admin", "getroot"), port, signin_party()
+        ),
+        Scenario.RESOURCE_GET_OPAQUE: lambda: bearer_get("/api/restaurants", opaque_token()),
+        Scenario.RESOURCE_GET_GARBAGE: lambda: bearer_each(
+            "/api/restaurants", garbage_file("bearer"), expect=401
+        ),
+        Scenario.REFRESH_GARBAGE: lambda: token_each(
+            "/oauth/token",
+            run.refresh_garbage,
+            grant_type="refresh_token",
+            param="refresh_token",
+            client_id=public_client(),
+        ),
+        Scenario.CODE_GARBAGE: lambda: token_each(
+            "/oauth/token",
+            run.code_garbage,
+            grant_type="authorization_code",
+            param="code",
+            client_id=public_client(),
+            extra={"redirect_uri": _PUBLIC_REDIRECT, "code_verifier": _VERIFIER},
         ),
     }
     missing = None

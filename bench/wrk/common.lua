@@ -2,7 +2,8 @@
 -- and the response/done hooks that print one machine-readable summary line:
 --   BENCH_JSON {"requests":..,"duration_s":..,"rps":..,"p50_ms":..,"p99_ms":..,"non2xx":..,
 --               "throttled":..,"socket_errors":..}
--- (throttled: the 429 responses among the non-2xx ones).
+-- (throttled: the 429 responses among the non-2xx ones; with BENCH_EXPECT_STATUS, non2xx
+-- counts the answers of another status than that one).
 -- Every wrk thread runs in its own Lua state, so the per-thread counters are collected
 -- in done() through the thread objects that setup() kept (thread:get reads a thread's global).
 local M = {}
@@ -72,9 +73,18 @@ end
 
 non2xx = 0
 throttled = 0
+-- A scenario whose every answer is a refusal (a garbage token) names the status it expects:
+-- then "non2xx" counts the answers with any other status.
+local expected = tonumber(os.getenv("BENCH_EXPECT_STATUS") or "")
 
 function response(status, headers, body)
-  if status < 200 or status > 299 then
+  local unexpected
+  if expected then
+    unexpected = status ~= expected
+  else
+    unexpected = status < 200 or status > 299
+  end
+  if unexpected then
     non2xx = non2xx + 1
     if status == 429 then
       throttled = throttled + 1

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     """Absolute lifetime in seconds of a refresh-token family (one sign-in's grant): after it
     the user signs in again, however often the tokens were rotated."""
 
+    accept_legacy_tokens: bool = True
+    """Accept opaque access tokens, refresh tokens and authorization codes of the format before
+    the checksummed one (59 characters, no ``pos_`` prefix), looked up in the database as
+    before. Turn off once every such token has expired (at most `refresh_token_max_ttl` after
+    the upgrade): then a value of that shape is refused without a database read."""
+
     refresh_reuse_grace: Annotated[int, Field(ge=0, le=60)] = 0
     """Seconds after a rotation during which presenting the just-rotated refresh token once
     more (a client that lost the response) gets a fresh pair and revokes the unused successor,

@@ -39,6 +39,7 @@ from oauth_server.oauth.interaction import SignIn
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
 from oauth_server.oauth.scopes import USER_SCOPES
+from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.oauth.tokens.id_token import GrantIdTokens, IdTokenIssuer, IdTokenVerifier
 from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
 from oauth_server.oauth.tokens.verify.any_format import AnyTokenVerifier
@@ -67,6 +68,7 @@ __all__ = [
     "build_key_manager",
     "build_purger",
     "build_services",
+    "build_token_codec",
     "load_secret_key",
     "max_token_age",
     "secret_key_source",
@@ -114,6 +116,8 @@ class Services:
     account_access: AccountAccess
     """A signed-in user's apps, sessions and password (the account page)."""
     signin: SignIn
+    codec: TokenCodec
+    """Mints and parses opaque access tokens, refresh tokens and authorization codes."""
     authorize: AuthorizationEndpoint
 
     async def start(self) -> None:
@@ -185,6 +189,21 @@ def build_accounts(
         refresh_tokens=storage.refresh_tokens,
         sessions=storage.sessions,
         voider=voider,
+    )
+
+
+def build_token_codec(settings: Settings, clock: Clock) -> TokenCodec:
+    """The codec of opaque tokens: its checksum key derived from the secret key, and the
+    longest lifetime of each kind (past which a legacy-format token is refused unread)."""
+    return TokenCodec(
+        load_secret_key(settings),
+        clock=clock,
+        legacy_max_age={
+            "access_token": max_token_age(settings),
+            "refresh_token": settings.refresh_token_max_ttl,
+            "authorization_code": settings.authorization_code_ttl,
+        },
+        accept_legacy=settings.accept_legacy_tokens,
     )
 
 
@@ -331,8 +350,10 @@ def build_services(
         max_lifetime=settings.access_token_ttl,
     )
     sync = ChangeSync(storage.changes, clock=clock, interval=settings.cache_sync_interval)
+    codec = build_token_codec(settings, clock)
     opaque_verifier = OpaqueTokenVerifier(
         storage.tokens,
+        codec=codec,
         issuer=issuer,
         clock=clock,
         revoked_clients=revoked_clients,
@@ -357,6 +378,7 @@ def build_services(
         clock=clock,
         voider=voider,
         default_resource=resource,
+        codec=codec,
         refresh_idle_ttl=settings.refresh_token_idle_ttl,
         refresh_max_ttl=settings.refresh_token_max_ttl,
         refresh_reuse_grace=settings.refresh_reuse_grace,
@@ -368,7 +390,7 @@ def build_services(
     tokens = TokenService(
         {
             "jwt": JwtAccessTokenIssuer(keys.ring, issuer=issuer, clock=clock, ttl=ttl),
-            "opaque": OpaqueTokenIssuer(storage.tokens, clock=clock, ttl=ttl),
+            "opaque": OpaqueTokenIssuer(storage.tokens, codec=codec, clock=clock, ttl=ttl),
         },
         id_tokens=GrantIdTokens(id_tokens, clock=clock),
     )
@@ -378,6 +400,7 @@ def build_services(
         issuer=issuer,
         clock=clock,
         secret=load_secret_key(settings),
+        codec=codec,
         code_ttl=settings.authorization_code_ttl,
         session_ttl=settings.session_ttl,
         interaction_ttl=settings.interaction_ttl,
@@ -420,6 +443,7 @@ def build_services(
             jwt_verifier=jwt_verifier,
             opaque_verifier=opaque_verifier,
             storage=storage,
+            codec=codec,
             revoked=revoked,
             clock=clock,
             audit=audit,
@@ -460,6 +484,7 @@ def build_services(
             voider=voider,
         ),
         signin=signin,
+        codec=codec,
         authorize=AuthorizationEndpoint(
             clients=directory, signin=signin, default_resource=resource
         ),

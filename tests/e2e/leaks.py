@@ -3,14 +3,13 @@ them reached a place they must never be (audit trail, logs)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import httpx
 
 from oauth_server.crypto import new_secret
-from tests.helpers import basic, bearer
+from tests.helpers import basic, bearer, opaque_parts
 
 Rotate = Callable[[str], Awaitable[str]]
 
@@ -28,10 +27,10 @@ class Session:
         if value.count(".") == 2:  # a JWT: its signature alone is as good as the token
             self.secrets.append(value.rsplit(".", 1)[1])
             return
-        raw = base64.urlsafe_b64decode(value + "=")
+        prefix, raw = opaque_parts(value)
         # An opaque split token: the verifier (encoded as in the token, and in hex) is the
         # secret part; the selector names the token and is what the audit trail records.
-        self.secrets += [value[16:], raw[12:].hex()]
+        self.secrets += [value[len(prefix) + 16 :], raw[12:44].hex()]
         self.identifiers.append(raw[:12].hex())
 
 

@@ -9,7 +9,6 @@ wrong, truncated or borrowed secret must be refused exactly like an unknown toke
 
 from __future__ import annotations
 
-import base64
 import json
 
 import httpx
@@ -19,7 +18,15 @@ from oauth_server.clock import FrozenClock
 from oauth_server.crypto import new_split_token
 from oauth_server.oauth.clients import ClientRegistry
 from oauth_server.web.api import FastRouter
-from tests.helpers import app_services, basic, bearer, eventually
+from tests.helpers import (
+    app_services,
+    basic,
+    bearer,
+    eventually,
+    opaque_parts,
+    secret_of,
+    with_secret,
+)
 
 ISSUER = "http://localhost:8889"
 FORMATS = ["jwt", "opaque"]
@@ -126,15 +133,6 @@ async def test_revoke_tokens_voids_every_token_issued_so_far_and_no_later_one(
     ]
 
 
-def with_secret(token: str, secret: bytes) -> str:
-    raw = base64.urlsafe_b64decode(token + "=")
-    return base64.urlsafe_b64encode(raw[:12] + secret).rstrip(b"=").decode()
-
-
-def secret_of(token: str) -> bytes:
-    return base64.urlsafe_b64decode(token + "=")[12:]
-
-
 @pytest.mark.parametrize("state", ["live", "revoked", "expired"])
 async def test_a_wrong_opaque_secret_is_refused_exactly_like_an_unknown_token(
     app: FastRouter, client: httpx.AsyncClient, clock: FrozenClock, state: str
@@ -172,12 +170,17 @@ async def test_a_wrong_opaque_secret_is_refused_exactly_like_an_unknown_token(
             introspection.content,
         )
 
-    unknown = await answers(new_split_token(clock.now()).value)
+    codec = app_services(app).codec
+    unknown = await answers(codec.mint("access_token", clock.now()).value)
     assert unknown[0] == unknown[3] == 401
     assert json.loads(unknown[7]) == {"active": False}
+    assert await answers(new_split_token(clock.now()).value) == unknown  # the old format's
     forged = {
-        "wrong secret": with_secret(token, bytes(32)),
-        "another token's secret": with_secret(token, secret_of(other)),
+        # With the checksum recomputed (only the server can): the secret's comparison refuses.
+        "wrong secret": with_secret(token, bytes(32), codec),
+        "another token's secret": with_secret(token, secret_of(other), codec),
+        # As anyone else can make them: the checksum refuses, before any lookup.
+        "wrong secret, old checksum": with_secret(token, bytes(32)),
         "truncated": token[:-2],
         "selector only": token[:16],
     }
@@ -199,7 +202,7 @@ async def test_opaque_revocation_is_audited(app: FastRouter, client: httpx.Async
     built = app_services(app)
     await built.audit.flush()
     rows = await built.storage.audit.scan(after=None, limit=1000)
-    selector = base64.urlsafe_b64decode(token + "=")[:12].hex()
+    selector = opaque_parts(token)[1][:12].hex()
     assert [json.loads(r.data) for r in rows if r.kind == "token_revoked"] == [
         {"client_id": "opq", "token_id": selector, "token_type": "opaque", "ip": "127.0.0.1"}
     ]

@@ -73,7 +73,9 @@ async def mint(
             "jwt": JwtAccessTokenIssuer(
                 app_svc.keys.ring, issuer=settings.public_issuer, clock=app_svc.clock, ttl=ttl
             ),
-            "opaque": OpaqueTokenIssuer(app_svc.storage.tokens, clock=app_svc.clock, ttl=ttl),
+            "opaque": OpaqueTokenIssuer(
+                app_svc.storage.tokens, codec=app_svc.codec, clock=app_svc.clock, ttl=ttl
+            ),
         }
     )
     client = dataclasses.replace(make_client(client_id=CLIENT), token_format=token_format)

@@ -20,7 +20,7 @@ from oauth_server.oauth.http import OAuthRequest
 from oauth_server.oauth.tokens.issue import Authorization, OpaqueTokenIssuer, TokenService
 from oauth_server.storage.models import Client
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
-from tests.helpers import basic
+from tests.helpers import basic, token_codec
 
 NOW = 1_800_000_000
 CALLBACK = "https://app.example/callback"
@@ -384,7 +384,9 @@ class FakeCodeGrant:
 
 
 def endpoint(grant: FakeCodeGrant) -> TokenEndpoint:
-    issuer = OpaqueTokenIssuer(MemoryTokens(), clock=FrozenClock(1000.0), ttl=3600)
+    issuer = OpaqueTokenIssuer(
+        MemoryTokens(), codec=token_codec(FrozenClock()), clock=FrozenClock(1000.0), ttl=3600
+    )
     grants = {**default_grants(default_resource="https://api.example"), grant.grant_type: grant}
     return TokenEndpoint(
         authenticator=ClientAuthenticator(ClientDirectory(clients())),

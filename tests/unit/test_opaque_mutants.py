@@ -22,6 +22,7 @@ from oauth_server.oauth.tokens.verify.claims import AccessClaims
 from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
 from oauth_server.storage.models import AccessTokenRecord, Change
 from tests.fakes import MemoryTokens
+from tests.helpers import token_codec
 
 ISSUER = "https://as.example"
 NOW = 1_800_000_000
@@ -50,7 +51,9 @@ def tokens() -> CountingTokens:
 
 @pytest.fixture
 def verifier(tokens: CountingTokens, clock_at_now: FrozenClock) -> OpaqueTokenVerifier:
-    verifier = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock_at_now)
+    verifier = OpaqueTokenVerifier(
+        tokens, codec=token_codec(clock_at_now), issuer=ISSUER, clock=clock_at_now
+    )
     # The cache's own clock follows the test's, so cache lifetimes can be stepped through.
     verifier._cache = TTLCache(max_entries=100, monotonic=clock_at_now.now)
     return verifier
@@ -265,7 +268,9 @@ async def test_forget_and_feed_changes_evict(
 
 
 def test_the_default_cache_is_large() -> None:
-    verifier = OpaqueTokenVerifier(MemoryTokens(), issuer=ISSUER, clock=FrozenClock(NOW))
+    verifier = OpaqueTokenVerifier(
+        MemoryTokens(), codec=token_codec(FrozenClock(NOW)), issuer=ISSUER, clock=FrozenClock(NOW)
+    )
     assert verifier._cache._max_entries == 100_000
 
 
@@ -301,7 +306,9 @@ async def test_without_opaque_tokens_everything_goes_to_the_jwt_verifier() -> No
 async def test_a_lifetime_over_the_cap_is_refused_by_name(
     tokens: CountingTokens, clock_at_now: FrozenClock
 ) -> None:
-    capped = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock_at_now, max_lifetime=600)
+    capped = OpaqueTokenVerifier(
+        tokens, codec=token_codec(clock_at_now), issuer=ISSUER, clock=clock_at_now, max_lifetime=600
+    )
     assert (await capped.verify(store(tokens, ttl=600))).expires_at == NOW + 600
     assert await refused(capped, store(tokens, ttl=601)) == (
         "the access token's lifetime exceeds the server's maximum"
@@ -328,7 +335,9 @@ async def test_every_eviction_during_a_lookup_keeps_its_row_out_of_the_cache(
 ) -> None:
     # Not only the first one: an earlier eviction must not make the next one count for less.
     tokens = GatedTokens()
-    verifier = OpaqueTokenVerifier(tokens, issuer=ISSUER, clock=clock_at_now)
+    verifier = OpaqueTokenVerifier(
+        tokens, codec=token_codec(clock_at_now), issuer=ISSUER, clock=clock_at_now
+    )
     token = store(tokens)
     selector = next(iter(tokens.rows))
     verifier.forget(selector)  # an earlier, unrelated eviction
@@ -339,4 +348,40 @@ async def test_every_eviction_during_a_lookup_keeps_its_row_out_of_the_cache(
     tokens.gate.set()
     assert (await in_flight).client_id == "app"  # read before the revocation: answered once
     assert await refused(verifier, token) == "the access token was revoked"
+    assert tokens.lookups == 2
+
+
+async def test_a_token_the_server_never_minted_is_refused_without_a_lookup(
+    verifier: OpaqueTokenVerifier, tokens: CountingTokens, clock_at_now: FrozenClock
+) -> None:
+    """Issue 11 item 3: the checksummed format lets the verifier refuse garbage unread, with
+    the unknown token's description; a minted, stored token still verifies (and is read)."""
+    codec = token_codec(clock_at_now)
+    split = codec.mint("access_token", NOW)
+    tokens.rows[split.selector] = AccessTokenRecord(
+        selector=split.selector,
+        verifier_hash=split.verifier_hash,
+        client_id="app",
+        subject="app",
+        scope="a",
+        issued_at=NOW,
+        expires_at=NOW + 60,
+        audience="https://api.example",
+    )
+    value = split.value
+    garbage = [
+        value[:-1],
+        value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1],  # in the checksum
+        value[:30] + ("A" if value[30] != "A" else "B") + value[31:],  # in the secret
+        "pos_rt_" + value[len("pos_at_") :],  # another kind's prefix
+        codec.mint("refresh_token", NOW).value,  # another kind's token
+    ]
+    for forged in garbage:
+        assert await refused(verifier, forged) == NOT_VALID, forged
+        assert await verifier.find(forged) is None, forged
+    assert tokens.lookups == 0
+    assert (await verifier.verify(value)).client_id == "app"
+    found = await verifier.find(value)
+    assert found is not None
+    assert found.selector == split.selector
     assert tokens.lookups == 2

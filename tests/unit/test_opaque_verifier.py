@@ -23,6 +23,7 @@ from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
 from oauth_server.oauth.tokens.verify.revocation import RevokedClients
 from oauth_server.storage.models import AccessTokenRecord, Change
 from tests.fakes import MemoryTokens
+from tests.helpers import token_codec
 
 ISSUER = "https://as.example"
 NOW = 1_800_000_000
@@ -67,7 +68,12 @@ def verifier(
     tokens: CountingTokens, clock_at_now: FrozenClock, clients: RevokedClients
 ) -> OpaqueTokenVerifier:
     return OpaqueTokenVerifier(
-        tokens, issuer=ISSUER, clock=clock_at_now, revoked_clients=clients, max_lifetime=3600
+        tokens,
+        codec=token_codec(clock_at_now),
+        issuer=ISSUER,
+        clock=clock_at_now,
+        revoked_clients=clients,
+        max_lifetime=3600,
     )
 
 
@@ -243,7 +249,11 @@ async def test_the_cache_is_not_trusted_while_the_change_feed_is_not_read(
     use reads the row (and fails with the database)."""
     current = [True]
     verifier = OpaqueTokenVerifier(
-        tokens, issuer=ISSUER, clock=clock_at_now, feed_current=lambda: current[0]
+        tokens,
+        codec=token_codec(clock_at_now),
+        issuer=ISSUER,
+        clock=clock_at_now,
+        feed_current=lambda: current[0],
     )
     token = await issue(tokens)
     await verifier.verify(token.value)
@@ -270,7 +280,11 @@ async def test_a_found_row_is_remembered_for_five_minutes_at_most(
         functools.partial(TTLCache, monotonic=lambda: elapsed[0]),
     )
     verifier = OpaqueTokenVerifier(
-        tokens, issuer=ISSUER, clock=clock_at_now, revoked_clients=clients
+        tokens,
+        codec=token_codec(clock_at_now),
+        issuer=ISSUER,
+        clock=clock_at_now,
+        revoked_clients=clients,
     )
     token = (await issue(tokens, ttl=3600)).value
     await verifier.verify(token)

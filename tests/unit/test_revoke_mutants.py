@@ -26,6 +26,7 @@ from oauth_server.storage.models import (
     RevokedToken,
 )
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
+from tests.helpers import token_codec
 
 NOW = 1_800_000_000
 JWT = "h.p.s"
@@ -79,7 +80,10 @@ class World:
         self.jwts = jwts or Jwts(**{JWT: jwt_claims()})
         self.revoked = RevokedJtis(clock=self.clock, max_token_ttl=3600)
         self.opaque = OpaqueTokenVerifier(
-            self.storage.tokens, issuer="https://as.example", clock=self.clock
+            self.storage.tokens,
+            codec=token_codec(self.clock),
+            issuer="https://as.example",
+            clock=self.clock,
         )
         self.audit = MemoryAudit()
         clients = MemoryClients(make_client("app", "s1"), make_client("other", "s2"))
@@ -88,6 +92,7 @@ class World:
             jwt_verifier=self.jwts,
             opaque_verifier=self.opaque,
             storage=self.storage,  # type: ignore[arg-type]
+            codec=token_codec(self.clock),
             revoked=self.revoked,
             clock=self.clock,
             audit=self.audit,

@@ -30,6 +30,7 @@ from oauth_server.oauth.tokens.issue import OpaqueTokenIssuer, TokenService
 from oauth_server.oauth.tokens.verify.revocation import RevokedJtis
 from oauth_server.storage.models import Change, Client, RevokedToken
 from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
+from tests.helpers import token_codec
 
 DEFAULT = "https://api.example"
 
@@ -152,7 +153,9 @@ def endpoint(
         rs,
         make_client("code-only", "x", grant_types=frozenset({"authorization_code"})),
     )
-    issuer = OpaqueTokenIssuer(MemoryTokens(), clock=FrozenClock(1000.0), ttl=3600)
+    issuer = OpaqueTokenIssuer(
+        MemoryTokens(), codec=token_codec(FrozenClock()), clock=FrozenClock(1000.0), ttl=3600
+    )
     return TokenEndpoint(
         authenticator=ClientAuthenticator(ClientDirectory(clients)),
         grants=default_grants(default_resource=DEFAULT),
@@ -199,7 +202,9 @@ async def test_issued_tokens_are_counted_per_client_and_audited_only_on_request(
 
 async def test_the_resource_parameter_sets_the_audience() -> None:
     tokens = MemoryTokens()
-    issuer = OpaqueTokenIssuer(tokens, clock=FrozenClock(1000.0), ttl=3600)
+    issuer = OpaqueTokenIssuer(
+        tokens, codec=token_codec(FrozenClock()), clock=FrozenClock(1000.0), ttl=3600
+    )
     built = endpoint()
     built._tokens = TokenService({"opaque": issuer})
     await built.handle(

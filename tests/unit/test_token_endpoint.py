@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 import pytest
 
 from oauth_server.clock import FrozenClock
-from oauth_server.crypto import parse_split_token
 from oauth_server.errors import (
     InvalidClient,
     InvalidRequest,
@@ -26,7 +25,7 @@ from oauth_server.oauth.grants import default_grants
 from oauth_server.oauth.http import OAuthRequest
 from oauth_server.oauth.tokens.issue import OpaqueTokenIssuer, TokenService
 from tests.fakes import MemoryClients, MemoryTokens, make_client
-from tests.helpers import FORM_CONTENT_TYPE, basic
+from tests.helpers import FORM_CONTENT_TYPE, basic, token_codec
 
 RESOURCE = "https://api.example"
 
@@ -57,7 +56,9 @@ def clients() -> MemoryClients:
 
 @pytest.fixture
 def endpoint(clients: MemoryClients, tokens: MemoryTokens) -> TokenEndpoint:
-    issuer = OpaqueTokenIssuer(tokens, clock=FrozenClock(1000.0), ttl=3600)
+    issuer = OpaqueTokenIssuer(
+        tokens, codec=token_codec(FrozenClock()), clock=FrozenClock(1000.0), ttl=3600
+    )
     return TokenEndpoint(
         authenticator=ClientAuthenticator(ClientDirectory(clients)),
         grants=default_grants(default_resource=RESOURCE),
@@ -86,13 +87,14 @@ async def test_client_secret_post_issues_a_stored_hashed_token(
         "scope": "restaurent",
     }
     value = body["access_token"]
-    parsed = parse_split_token(value)
+    assert value.startswith("pos_at_")
+    parsed = token_codec(FrozenClock()).parse("access_token", value)
     assert parsed is not None
     selector, verifier_hash = parsed
-    raw = base64.urlsafe_b64decode(value + "=")
-    assert len(raw) - len(selector) == 32  # 256-bit secret part
+    raw = base64.urlsafe_b64decode(value.removeprefix("pos_at_") + "=")
+    assert len(raw) - len(selector) == 32 + 6  # 256-bit secret part, 48-bit checksum
     record = tokens.rows[selector]
-    assert record.verifier_hash == verifier_hash == hashlib.sha256(raw[12:]).digest()
+    assert record.verifier_hash == verifier_hash == hashlib.sha256(raw[12:44]).digest()
     assert (record.client_id, record.subject, record.scope) == ("app", "app", "restaurent")
     assert (record.issued_at, record.expires_at) == (1000, 4600)
     assert record.audience == RESOURCE

@@ -22,6 +22,7 @@ from oauth_server.oauth.tokens.voided import IssuedTokenVoider
 from oauth_server.storage.models import AuthorizationCode, Client
 from oauth_server.storage.sql.storage import SqlStorage
 from tests.fakes import MemoryAudit
+from tests.helpers import token_codec
 from tests.signin import (
     OTHER_ID,
     REDIRECT,
@@ -72,12 +73,19 @@ def build(storage: SqlStorage, *, grace: int = 0, idle: int = 3600, max_ttl: int
         clock=clock,
         voider=IssuedTokenVoider(revoked=RevokedJtis(clock=clock, max_token_ttl=3600), opaque=None),
         default_resource=RESOURCE,
+        codec=token_codec(clock),
         refresh_idle_ttl=idle,
         refresh_max_ttl=max_ttl,
         refresh_reuse_grace=grace,
         audit=audit,
     )
-    tokens = TokenService({"opaque": OpaqueTokenIssuer(storage.tokens, clock=clock, ttl=600)})
+    tokens = TokenService(
+        {
+            "opaque": OpaqueTokenIssuer(
+                storage.tokens, codec=token_codec(clock), clock=clock, ttl=600
+            )
+        }
+    )
     return World(
         storage, clock, AuthorizationCodeGrant(signin), RefreshTokenGrant(signin), tokens, audit
     )

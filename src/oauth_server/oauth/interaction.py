@@ -39,6 +39,7 @@ from oauth_server.oauth.http import (
     authorization_response,
     render_error,
 )
+from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.storage.models import (
     MAX_USER_AGENT,
     AuthorizationCode,
@@ -127,6 +128,7 @@ class SignIn:
         issuer: str,
         clock: Clock,
         secret: bytes,
+        codec: TokenCodec,
         code_ttl: int,
         session_ttl: int,
         interaction_ttl: int,
@@ -136,6 +138,7 @@ class SignIn:
         self._issuer = issuer
         self._clock = clock
         self._csrf_key = hmac.new(secret, b"oauth-server signin csrf", hashlib.sha256).digest()
+        self._codec = codec
         self._code_ttl = code_ttl
         self._session_ttl = session_ttl
         self._interaction_ttl = interaction_ttl
@@ -407,7 +410,7 @@ class SignIn:
         """RFC 6749 §4.1.2: a single-use code of 256 bits, stored hashed, bound to everything
         the token request must match."""
         now = self._clock.now()
-        handle = new_split_token(now)
+        handle = self._codec.mint("authorization_code", now)
         await self._storage.codes.add(
             code=AuthorizationCode(
                 selector=handle.selector,

@@ -255,7 +255,8 @@ class UserRepository(Protocol):
 
 # --- Sign-in ----------------------------------------------------------------------------------
 # Every handle held outside the server (code, refresh token, session cookie, interaction id) is
-# a SplitToken (oauth_server.crypto.new_split_token / parse_split_token): the methods take its
+# a SplitToken (oauth_server.crypto; codes and refresh tokens in the checksummed format of
+# oauth_server.oauth.tokens.format, which refuses forgeries before storage): the methods take its
 # ``selector`` and the SHA-256 of its secret part, which they compare in constant time. A wrong
 # verifier is answered exactly like an unknown selector, and changes nothing.
 

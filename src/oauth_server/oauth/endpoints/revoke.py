@@ -7,11 +7,11 @@ import logging
 
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
-from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidRequest, InvalidToken
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.http import NO_STORE, OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
+from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.oauth.tokens.verify.claims import TokenVerifier
 from oauth_server.oauth.tokens.verify.jwt import looks_like_jwt
 from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
@@ -45,6 +45,7 @@ class RevocationEndpoint:
         jwt_verifier: TokenVerifier,
         opaque_verifier: OpaqueTokenVerifier,
         storage: Storage,
+        codec: TokenCodec,
         revoked: RevokedJtis,
         clock: Clock,
         audit: AuditRecorder = NO_AUDIT,
@@ -55,6 +56,7 @@ class RevocationEndpoint:
         self._jwt = jwt_verifier
         self._opaque = opaque_verifier
         self._storage = storage
+        self._codec = codec
         self._revoked = revoked
         self._clock = clock
         self._audit = audit
@@ -125,7 +127,7 @@ class RevocationEndpoint:
     async def _revoke_refresh(self, token: str, client_id: str) -> tuple[str, str] | None:
         """``(family id, "refresh_token")`` if the token is a refresh token of this client
         (its family is then revoked, whatever state it was in)."""
-        parsed = parse_split_token(token) if self._voider is not None else None
+        parsed = self._codec.parse("refresh_token", token) if self._voider is not None else None
         if parsed is None or self._voider is None:
             return None
         selector, verifier_hash = parsed

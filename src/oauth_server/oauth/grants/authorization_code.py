@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Final
 
-from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidGrant, InvalidRequest
 from oauth_server.oauth.client_auth import AuthenticatedClient
 from oauth_server.oauth.grants.pkce import check_verifier_syntax, verify_pkce
@@ -44,9 +43,10 @@ class AuthorizationCodeGrant:
             raise InvalidRequest("the code parameter is required")
         verifier = params.get("code_verifier")
         check_verifier_syntax(verifier)
-        parsed = parse_split_token(code_value)
-        if parsed is None:
-            raise InvalidGrant("invalid authorization code")
+        # Not of this server's making (its checksum fails): refused without a database read.
+        parsed = self._ctx.codec.parse("authorization_code", code_value)
+        if parsed is None:  # answered like an unknown code: no hint of what was wrong
+            raise InvalidGrant("invalid or expired authorization code")
         selector, verifier_hash = parsed
         redemption = await self._ctx.storage.codes.consume(
             selector=selector, verifier_hash=verifier_hash, now=self._ctx.now()

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
-from oauth_server.crypto import SplitToken, new_split_token
+from oauth_server.crypto import SplitToken
 from oauth_server.errors import InvalidGrant
+from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.oauth.tokens.issue import AccessToken
 from oauth_server.oauth.tokens.voided import IssuedTokenVoider
 from oauth_server.storage.models import Client, IssuedToken, RefreshTokenRecord, User
@@ -38,6 +39,8 @@ class SignInGrants:
     clock: Clock
     voider: IssuedTokenVoider
     default_resource: str
+    codec: TokenCodec
+    """Mints refresh tokens and parses refresh tokens and authorization codes."""
     refresh_idle_ttl: int = 14 * 86_400
     refresh_max_ttl: int = 90 * 86_400
     refresh_reuse_grace: int = 0
@@ -78,8 +81,9 @@ class SignInGrants:
         auth_time: int = 0,
         session_id: str = "",
     ) -> tuple[SplitToken, RefreshTokenRecord]:
-        """A new refresh token: opaque, a 256-bit secret stored only as its SHA-256."""
-        token = new_split_token(self.clock.now())
+        """A new refresh token: opaque, checksummed, a 256-bit secret stored only as its
+        SHA-256."""
+        token = self.codec.mint("refresh_token", self.clock.now())
         record = RefreshTokenRecord(
             selector=token.selector,
             verifier_hash=token.verifier_hash,

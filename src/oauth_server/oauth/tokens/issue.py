@@ -14,9 +14,9 @@ from typing import Protocol
 import orjson
 
 from oauth_server.clock import Clock
-from oauth_server.crypto import new_split_token
 from oauth_server.oauth.keys import KeyRing
 from oauth_server.oauth.scopes import format_scope
+from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.storage.models import AccessTokenRecord, Client, TokenFormat, User
 from oauth_server.storage.protocols import AccessTokenRepository
 
@@ -102,17 +102,20 @@ class IdTokenIssuer(Protocol):
 
 
 class OpaqueTokenIssuer:
-    """A split token (:class:`~oauth_server.crypto.SplitToken`): a 256-bit secret stored only
-    as its SHA-256, with client, subject, scope, audience and times."""
+    """A split token in the checksummed format (:mod:`~oauth_server.oauth.tokens.format`): a
+    256-bit secret stored only as its SHA-256, with client, subject, scope, audience and times."""
 
-    def __init__(self, repository: AccessTokenRepository, *, clock: Clock, ttl: int) -> None:
+    def __init__(
+        self, repository: AccessTokenRepository, *, codec: TokenCodec, clock: Clock, ttl: int
+    ) -> None:
         self._repository = repository
+        self._codec = codec
         self._clock = clock
         self._ttl = ttl
 
     async def issue(self, grant: Authorization) -> AccessToken:
         clock_now = self._clock.now()
-        token = new_split_token(clock_now)
+        token = self._codec.mint("access_token", clock_now)
         now = int(clock_now)
         await self._repository.add(
             token=AccessTokenRecord(

@@ -1,5 +1,9 @@
 """Verification of opaque (split) access tokens against the token store, with a cache.
 
+A value the server never minted (its checksum fails: :mod:`oauth_server.oauth.tokens.format`)
+is refused before anything else, without a read and before the first ``await``, with the
+unknown token's answer: garbage costs no lookup and never waits behind other requests.
+
 The selector finds the row; the verifier's SHA-256 must equal the stored one (constant-time).
 That comparison comes first: until it has passed, nothing about the row is told — a wrong,
 truncated or borrowed secret is refused exactly like an unknown token, whether the row is
@@ -28,8 +32,8 @@ from dataclasses import dataclass
 
 from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
-from oauth_server.crypto import parse_split_token
 from oauth_server.errors import InvalidToken
+from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.oauth.tokens.verify.claims import AccessClaims
 from oauth_server.oauth.tokens.verify.revocation import RevokedClients
 from oauth_server.storage.models import AccessTokenRecord, Change
@@ -63,6 +67,7 @@ class OpaqueTokenVerifier:
         self,
         repository: AccessTokenRepository,
         *,
+        codec: TokenCodec,
         issuer: str,
         clock: Clock,
         revoked_clients: RevokedClients | None = None,
@@ -71,6 +76,7 @@ class OpaqueTokenVerifier:
         cache_size: int = 100_000,
     ) -> None:
         self._repository = repository
+        self._codec = codec
         self._feed_current = feed_current
         self._issuer = issuer
         self._clock = clock
@@ -80,7 +86,7 @@ class OpaqueTokenVerifier:
         self._generation = 0
 
     async def verify(self, token: str) -> AccessClaims:
-        parsed = parse_split_token(token)
+        parsed = self._codec.parse("access_token", token)
         if parsed is None:
             raise InvalidToken("the access token is not valid")
         selector, verifier_hash = parsed
@@ -138,7 +144,7 @@ class OpaqueTokenVerifier:
         """The stored token ``token`` names, revoked, expired or not, when its secret matches
         (constant-time); ``None`` otherwise. Read from the store, for revocation (RFC 7009),
         which must find a token whatever its cached state."""
-        parsed = parse_split_token(token)
+        parsed = self._codec.parse("access_token", token)
         if parsed is None:
             return None
         selector, verifier_hash = parsed
