@@ -448,3 +448,28 @@ async def test_the_hint_decides_which_store_is_searched_first(
     assert world.audit.events[-1][1]["token_type"] == (
         "opaque" if revoked == "access" else "refresh_token"
     )
+
+
+@pytest.mark.parametrize("voider", [None, MemoryVoider()])
+async def test_an_access_token_hinted_as_a_refresh_token_is_still_found(
+    voider: MemoryVoider | None,
+) -> None:
+    # RFC 7009 §2.1: a wrong hint only widens the search.
+    world = World(voider=voider)
+    token, selector = world.opaque_token()
+    theirs, their_selector = world.opaque_token("other")
+    await world.revoke(token=theirs, token_type_hint="refresh_token")
+    await world.revoke(token=token, token_type_hint="refresh_token")
+    assert world.storage.tokens.rows[their_selector].revoked_at is None
+    assert world.storage.tokens.rows[selector].revoked_at == NOW
+    assert world.audit.events == [
+        (
+            "token_revoked",
+            {
+                "client_id": "app",
+                "token_id": selector.hex(),
+                "token_type": "opaque",
+                "ip": "192.0.2.7",
+            },
+        )
+    ]
