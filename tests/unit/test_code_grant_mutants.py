@@ -211,6 +211,7 @@ async def test_a_malformed_verifier_is_refused_before_the_code_is_touched() -> N
         ("not a code", "invalid authorization code"),
         ("unknown", "invalid or expired authorization code"),
         ("right selector, another secret", "invalid or expired authorization code"),
+        ("another code's secret", "invalid or expired authorization code"),
         ("truncated", "invalid authorization code"),
         ("expired", "invalid or expired authorization code"),
     ],
@@ -219,10 +220,12 @@ async def test_codes_that_are_not_redeemable(case: str, message: str) -> None:
     world = grant_world()
     value, code, verifier = world.put_code(expires_at=NOW if case == "expired" else NOW + 60)
     other = new_split_token(NOW).value
+    second, _, _ = world.put_code()
     presented = {
         "not a code": "not-a-code",
         "unknown": other,
         "right selector, another secret": value[:16] + other[16:],
+        "another code's secret": value[:16] + second[16:],
         "truncated": value[:-1],
         "expired": value,
     }[case]
