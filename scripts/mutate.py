@@ -14,6 +14,10 @@ under a comment saying why.
 
     .venv/bin/python scripts/mutate.py              # full run (what `make mutate` does)
     .venv/bin/python scripts/mutate.py --report     # summarise the last run again, no re-run
+    .venv/bin/python scripts/mutate.py oauth_server.oauth.grants.refresh_token  # one module
+
+Naming modules runs (and reports) only their mutants; mutmut still collects which tests cover
+which function over the whole unit suite first.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ _MODULE = re.compile(r"^(?P<module>.+?)\.x(?:_|ǁ)")
 _SERIAL = re.compile(r"__mutmut_\d+$")
 
 
-def run_mutmut(max_children: int) -> None:
+def run_mutmut(max_children: int, modules: list[str]) -> None:
     if MUTANTS.exists():
         shutil.rmtree(MUTANTS)  # a fresh run: no result cached from other code or tests
     MUTANTS.mkdir()
@@ -53,7 +57,7 @@ def run_mutmut(max_children: int) -> None:
     with LOG.open("w") as log:
         # mutmut's progress display is one very long line; it goes to the log, not the terminal.
         done = subprocess.run(
-            [MUTMUT, "run", "--max-children", str(max_children)],
+            [MUTMUT, "run", "--max-children", str(max_children), *(f"{m}.*" for m in modules)],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -121,8 +125,12 @@ def module_of(name: str) -> str:
     return match["module"] if match else name.rsplit(".", 1)[0]
 
 
-def report() -> int:
+def report(modules: list[str]) -> int:
     statuses = results()
+    if modules:
+        statuses = {n: s for n, s in statuses.items() if module_of(n) in modules}
+        if not statuses:
+            sys.exit(f"no mutant of {', '.join(modules)}: see only_mutate in pyproject.toml")
     listed = equivalent_fingerprints()
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     unexplained: list[tuple[str, str, str]] = []
@@ -159,6 +167,8 @@ def report() -> int:
     if elapsed.exists():
         print(f"mutmut run took {elapsed.read_text().strip()} s")
 
+    if modules:  # entries of the other modules were not looked at
+        listed = {e for e in listed if any(e.startswith(f"{m}.") for m in modules)}
     stale = sorted(listed - used)
     if stale:
         print(f"\n{len(stale)} entries of {EQUIVALENT.relative_to(ROOT)} match no surviving mutant")
@@ -180,11 +190,14 @@ def main() -> None:
     parser.add_argument(
         "--max-children", type=int, default=os.cpu_count() or 2, help="parallel mutant runs"
     )
+    parser.add_argument(
+        "modules", nargs="*", help="only these modules (dotted, as the summary names them)"
+    )
     args = parser.parse_args()
     os.chdir(ROOT)  # mutmut reads pyproject.toml and mutants/ from the working directory
     if not args.report:
-        run_mutmut(args.max_children)
-    sys.exit(report())
+        run_mutmut(args.max_children, args.modules)
+    sys.exit(report(args.modules))
 
 
 if __name__ == "__main__":

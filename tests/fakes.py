@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hmac
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Unpack
+from typing import Any, Unpack
 
 from oauth_server.audit import AuditFields, AuditKind
 from oauth_server.crypto import hash_secret
-from oauth_server.storage.models import AccessTokenRecord, AuditRecord, Client, ClientRevocation
+from oauth_server.storage.models import (
+    AccessTokenRecord,
+    AuditRecord,
+    AuthorizationCode,
+    Client,
+    ClientRevocation,
+    CodeRedemption,
+    FamilyRevocation,
+    IssuedToken,
+    RefreshFamily,
+    RefreshRotation,
+    RefreshTokenRecord,
+    User,
+)
 
 
 class MemoryClients:
@@ -147,3 +161,220 @@ class CountingHasher:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self.rehash
+
+
+# --- the stores of the user grants ------------------------------------------------------------
+# Each records its calls (``calls``: method name and keyword arguments, in order), so a test
+# can assert exactly what a grant asked the store to do, and follows the protocol's contract in
+# the simplest way: one event loop, no transaction needed.
+
+
+class MemoryUsers:
+    def __init__(self, *users: User) -> None:
+        self.rows = {user.user_id: user for user in users}
+        self.asked: list[str] = []
+
+    async def get(self, *, user_id: str) -> User | None:
+        self.asked.append(user_id)
+        return self.rows.get(user_id)
+
+
+class MemoryRefreshTokens:
+    """Families, their tokens and the access tokens recorded against them. ``scripted``: the
+    answers the next ``rotate`` calls give instead of computing one (after recording the call)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[bytes, RefreshTokenRecord] = {}
+        self.families: dict[str, RefreshFamily] = {}
+        self.issued: dict[str, list[IssuedToken]] = {}
+        self.grace_used: set[bytes] = set()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.scripted: list[RefreshRotation | None] = []
+
+    async def create_family(self, *, family: RefreshFamily, token: RefreshTokenRecord) -> None:
+        self.calls.append(("create_family", {"family": family, "token": token}))
+        self.families[family.family_id] = family
+        self.rows[token.selector] = replace(
+            token, expires_at=min(token.expires_at, family.expires_at)
+        )
+
+    async def get(self, *, selector: bytes) -> RefreshTokenRecord | None:
+        self.calls.append(("get", {"selector": selector}))
+        return self.rows.get(selector)
+
+    async def get_family(self, *, family_id: str) -> RefreshFamily | None:
+        return self.families.get(family_id)
+
+    async def rotate(
+        self,
+        *,
+        selector: bytes,
+        verifier_hash: bytes,
+        successor: RefreshTokenRecord,
+        access_tokens: Sequence[IssuedToken] = (),
+        now: int,
+        grace: int = 0,
+    ) -> RefreshRotation | None:
+        self.calls.append(
+            (
+                "rotate",
+                {
+                    "selector": selector,
+                    "verifier_hash": verifier_hash,
+                    "successor": successor,
+                    "access_tokens": tuple(access_tokens),
+                    "now": now,
+                    "grace": grace,
+                },
+            )
+        )
+        if self.scripted:
+            return self.scripted.pop(0)
+        row = self.rows.get(selector)
+        if row is None or not hmac.compare_digest(row.verifier_hash, verifier_hash):
+            return None
+        family = self.families[row.family_id]
+        if row.revoked_at is not None or family.revoked_at is not None:
+            return RefreshRotation("revoked", row, family)
+        if family.expires_at <= now:
+            return RefreshRotation("expired", row, family)
+        child = replace(
+            successor,
+            family_id=family.family_id,
+            client_id=row.client_id,
+            user_id=row.user_id,
+            parent=row.selector,
+            expires_at=min(successor.expires_at, family.expires_at),
+            rotated_at=None,
+            revoked_at=None,
+        )
+        if row.rotated_at is None:
+            if row.expires_at <= now:
+                return RefreshRotation("expired", row, family)
+            self.rows[selector] = replace(row, rotated_at=now)
+            self.rows[child.selector] = child
+            self.issued.setdefault(family.family_id, []).extend(access_tokens)
+            return RefreshRotation("rotated", self.rows[selector], family, successor=child)
+        children = [r for r in self.rows.values() if r.parent == selector]
+        successor_used = any(c.rotated_at is not None for c in children)
+        within_grace = grace > 0 and now - row.rotated_at <= grace
+        if within_grace and not successor_used and selector not in self.grace_used:
+            self.grace_used.add(selector)
+            unused = [c.selector for c in children if c.revoked_at is None]
+            for key in unused:
+                self.rows[key] = replace(self.rows[key], revoked_at=now)
+            self.rows[child.selector] = child
+            self.issued.setdefault(family.family_id, []).extend(access_tokens)
+            return RefreshRotation(
+                "rotated",
+                row,
+                family,
+                successor=child,
+                within_grace=True,
+                replaced=unused[0] if unused else None,
+            )
+        return RefreshRotation(
+            "reused", row, family, within_grace=within_grace, successor_used=successor_used
+        )
+
+    async def revoke_family(self, *, family_id: str, now: int) -> FamilyRevocation:
+        self.calls.append(("revoke_family", {"family_id": family_id, "now": now}))
+        family = self.families.get(family_id)
+        if family is None or family.revoked_at is not None:
+            return FamilyRevocation()
+        self.families[family_id] = replace(family, revoked_at=now)
+        count = 0
+        for key, row in list(self.rows.items()):
+            if row.family_id == family_id and row.revoked_at is None:
+                self.rows[key] = replace(row, revoked_at=now)
+                count += 1
+        return FamilyRevocation((family_id,), count, tuple(self.issued.get(family_id, ())))
+
+
+class MemoryCodes:
+    """Authorization codes, what was issued from each, and the replay mark."""
+
+    def __init__(self, refresh_tokens: MemoryRefreshTokens) -> None:
+        self.rows: dict[bytes, AuthorizationCode] = {}
+        self.issued: dict[bytes, list[IssuedToken]] = {}
+        self.refresh_tokens = refresh_tokens
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def add(self, *, code: AuthorizationCode) -> None:
+        self.rows[code.selector] = code
+
+    async def consume(
+        self, *, selector: bytes, verifier_hash: bytes, now: int
+    ) -> CodeRedemption | None:
+        self.calls.append(
+            ("consume", {"selector": selector, "verifier_hash": verifier_hash, "now": now})
+        )
+        row = self.rows.get(selector)
+        if row is None or not hmac.compare_digest(row.verifier_hash, verifier_hash):
+            return None
+        if row.used_at is None:
+            if row.expires_at <= now:
+                return None
+            self.rows[selector] = replace(row, used_at=now)
+            return CodeRedemption("consumed", self.rows[selector])
+        self.rows[selector] = replace(row, replayed_at=row.replayed_at or now)
+        return CodeRedemption("replayed", self.rows[selector], tuple(self.issued.get(selector, ())))
+
+    async def record_issued(
+        self,
+        *,
+        selector: bytes,
+        tokens: Sequence[IssuedToken],
+        refresh_family_id: str | None,
+        now: int,
+    ) -> bool:
+        self.calls.append(
+            (
+                "record_issued",
+                {
+                    "selector": selector,
+                    "tokens": tuple(tokens),
+                    "refresh_family_id": refresh_family_id,
+                    "now": now,
+                },
+            )
+        )
+        self.issued.setdefault(selector, []).extend(tokens)
+        if refresh_family_id is not None:
+            self.refresh_tokens.issued.setdefault(refresh_family_id, []).extend(tokens)
+        row = self.rows.get(selector)
+        if row is None:
+            return False
+        if refresh_family_id is not None:
+            self.rows[selector] = row = replace(row, refresh_family_id=refresh_family_id)
+        return row.replayed_at is None
+
+    async def revoke_issued(self, *, selector: bytes, now: int) -> tuple[IssuedToken, ...]:
+        self.calls.append(("revoke_issued", {"selector": selector, "now": now}))
+        row = self.rows.get(selector)
+        tokens = list(self.issued.get(selector, ()))
+        if row is not None and row.refresh_family_id is not None:
+            family = row.refresh_family_id
+            tokens += [t for t in self.refresh_tokens.issued.get(family, ()) if t not in tokens]
+            await self.refresh_tokens.revoke_family(family_id=family, now=now)
+        return tuple(tokens)
+
+
+class MemoryVoider:
+    """An ``IssuedTokenVoider`` that keeps what it was told to void, call by call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[IssuedToken, ...]] = []
+
+    def voided(self, tokens: Iterable[IssuedToken]) -> None:
+        self.calls.append(tuple(tokens))
+
+
+class MemorySignInStorage:
+    """The stores the user grants (and refresh-token revocation) use."""
+
+    def __init__(self, *users: User) -> None:
+        self.users = MemoryUsers(*users)
+        self.tokens = MemoryTokens()
+        self.refresh_tokens = MemoryRefreshTokens()
+        self.codes = MemoryCodes(self.refresh_tokens)

@@ -7,14 +7,35 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from oauth_server.clock import FrozenClock
 from oauth_server.crypto import hash_secret, new_split_token
+from oauth_server.oauth.client_auth import AuthenticatedClient
+from oauth_server.oauth.grants import AuthorizationCodeGrant, RefreshTokenGrant, SignInGrants
+from oauth_server.oauth.tokens.issue import (
+    Authorization,
+    OpaqueTokenIssuer,
+    TokenService,
+    TokenSet,
+)
+from oauth_server.oauth.tokens.issue import IdTokenIssuer as IdTokenIssuerHook
 from oauth_server.services import Services
-from oauth_server.storage.models import AuthorizationCode, Client, CodeRedemption, User
+from oauth_server.storage.models import (
+    AuthorizationCode,
+    Client,
+    CodeRedemption,
+    RefreshFamily,
+    RefreshTokenRecord,
+    User,
+)
 from oauth_server.storage.protocols import Storage
+from tests.fakes import MemoryAudit, MemorySignInStorage, MemoryVoider
+from tests.helpers import token_codec
 
 REDIRECT_URI = "https://app.example/callback"
 USERNAME = "alice"
@@ -196,3 +217,141 @@ async def seed_code(
         )
     )
     return SeededCode(token.value, verifier, token.selector)
+
+
+# --- the user grants on in-memory stores (fast: the mutation tests drive them) -----------------
+
+GRANT_NOW = 1_800_000_000
+GRANT_RESOURCE = "https://api.example"
+ALICE = User(user_id=USER_ID, username="alice", password_hash="x")
+
+
+@dataclass
+class GrantWorld:
+    """The code and refresh grants over :class:`~tests.fakes.MemorySignInStorage`; the clock
+    stands 0.75 s past :data:`GRANT_NOW`, so every time a grant records is seen to be a
+    whole second."""
+
+    storage: MemorySignInStorage
+    clock: FrozenClock
+    voider: MemoryVoider
+    audit: MemoryAudit
+    signin: SignInGrants
+    tokens: TokenService
+    code: AuthorizationCodeGrant
+    refresh: RefreshTokenGrant
+
+    async def validate_code(
+        self, params: dict[str, str], client: Client | None = None
+    ) -> Authorization:
+        who = AuthenticatedClient(client or public_client(), "none")
+        return await self.code.validate(client=who, params=params)
+
+    async def redeem(self, params: dict[str, str], client: Client | None = None) -> TokenSet:
+        return await self.tokens.issue(await self.validate_code(params, client))
+
+    async def validate_refresh(
+        self, token: str, client: Client | None = None, **params: str
+    ) -> Authorization:
+        who = AuthenticatedClient(client or public_client(), "none")
+        return await self.refresh.validate(
+            client=who, params={"grant_type": "refresh_token", "refresh_token": token, **params}
+        )
+
+    async def refresh_with(
+        self, token: str, client: Client | None = None, **params: str
+    ) -> TokenSet:
+        return await self.tokens.issue(await self.validate_refresh(token, client, **params))
+
+    def put_code(self, **fields: Any) -> tuple[str, AuthorizationCode, str]:
+        """A stored code (PKCE S256 unless ``code_challenge`` is given): its value, the
+        record and the verifier."""
+        verifier = new_verifier()
+        token = new_split_token(GRANT_NOW)
+        values: dict[str, Any] = {
+            "selector": token.selector,
+            "verifier_hash": token.verifier_hash,
+            "client_id": PUBLIC_ID,
+            "redirect_uri": REDIRECT,
+            "user_id": USER_ID,
+            "scope": "restaurants:read",
+            "issued_at": GRANT_NOW,
+            "expires_at": GRANT_NOW + 60,
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        }
+        values.update(fields)
+        code = AuthorizationCode(**values)
+        self.storage.codes.rows[code.selector] = code
+        return token.value, code, verifier
+
+    def put_refresh(self, **fields: Any) -> tuple[str, RefreshTokenRecord]:
+        """A stored refresh token, the first of a new family of its own."""
+        token = new_split_token(GRANT_NOW)
+        values: dict[str, Any] = {
+            "selector": token.selector,
+            "verifier_hash": token.verifier_hash,
+            "family_id": "family-1",
+            "client_id": PUBLIC_ID,
+            "user_id": USER_ID,
+            "scope": "restaurants:read restaurent",
+            "issued_at": GRANT_NOW,
+            "expires_at": GRANT_NOW + 3600,
+        }
+        values.update(fields)
+        record = RefreshTokenRecord(**values)
+        self.storage.refresh_tokens.rows[record.selector] = record
+        self.storage.refresh_tokens.families.setdefault(
+            record.family_id,
+            RefreshFamily(
+                family_id=record.family_id,
+                client_id=record.client_id,
+                user_id=record.user_id,
+                created_at=GRANT_NOW,
+                expires_at=GRANT_NOW + 7200,
+            ),
+        )
+        return token.value, record
+
+
+def grant_world(
+    *,
+    grace: int = 0,
+    users: tuple[User, ...] = (ALICE,),
+    id_tokens: Callable[[FrozenClock], IdTokenIssuerHook] | None = None,
+) -> GrantWorld:
+    """Refresh tokens idle out after 3600 s and their families after 7200 s; opaque access
+    tokens live 600 s."""
+    clock = FrozenClock(GRANT_NOW + 0.75)
+    storage = MemorySignInStorage(*users)
+    voider = MemoryVoider()
+    audit = MemoryAudit()
+    signin = SignInGrants(
+        storage=storage,  # type: ignore[arg-type]
+        clock=clock,
+        voider=voider,  # type: ignore[arg-type]
+        default_resource=GRANT_RESOURCE,
+        codec=token_codec(clock),
+        refresh_idle_ttl=3600,
+        refresh_max_ttl=7200,
+        refresh_reuse_grace=grace,
+        audit=audit,
+    )
+    tokens = TokenService(
+        {
+            "opaque": OpaqueTokenIssuer(
+                storage.tokens, codec=token_codec(clock), clock=clock, ttl=600
+            )
+        },
+        id_tokens=id_tokens(clock) if id_tokens else None,
+    )
+    return GrantWorld(
+        storage,
+        clock,
+        voider,
+        audit,
+        signin,
+        tokens,
+        AuthorizationCodeGrant(signin),
+        RefreshTokenGrant(signin),
+    )

@@ -6,6 +6,7 @@ issuer's per-scope claims and per-key header cache (kills the mutants of
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -15,13 +16,17 @@ from joserfc import jws
 from oauth_server.clock import FrozenClock
 from oauth_server.oauth.keys import KeyRing, LoadedKey, generate_private_jwk
 from oauth_server.oauth.tokens.id_token import (
+    GrantIdTokens,
     IdTokenIssuer,
     IdTokenVerifier,
     InvalidIdTokenHint,
+    at_hash,
     scope_claims,
 )
+from oauth_server.oauth.tokens.issue import AccessToken, Authorization, UserContext
 from oauth_server.oauth.tokens.verify.claims import MAX_TOKEN_LENGTH
 from oauth_server.storage.models import User
+from tests.signin import GRANT_NOW, PUBLIC_ID, REDIRECT, USER_ID, grant_world, public_client
 
 ISSUER = "https://as.example"
 NOW = 1_800_000_000
@@ -263,3 +268,83 @@ def test_the_header_is_encoded_once_per_key() -> None:
     second = issuer.issue(**arguments)
     assert issuer._headers["k1"] is cached
     assert first.split(".")[0] == second.split(".")[0] == cached.decode()
+
+
+# --- the token endpoint's hook: what a user grant signs into its ID token ------------------
+
+
+def grant_hook(clock: FrozenClock) -> GrantIdTokens:
+    return GrantIdTokens(IdTokenIssuer(ring_of(KEY), issuer=ISSUER, ttl=300), clock=clock)
+
+
+def claims_of(id_token: str | None) -> dict[str, Any]:
+    assert id_token is not None
+    payload = jws.deserialize_compact(id_token, KEY.key, algorithms=["ES256"]).payload
+    decoded: dict[str, Any] = orjson.loads(payload)
+    return decoded
+
+
+async def test_a_code_grants_id_token_carries_the_sign_in() -> None:
+    world = grant_world(id_tokens=grant_hook)
+    value, _, verifier_ = world.put_code(
+        scope="openid profile email offline_access",
+        nonce="n-1",
+        session_id="sid-1",
+        auth_time=GRANT_NOW - 100,
+    )
+    world.clock.advance(1)
+    tokens = await world.redeem(
+        {"code": value, "redirect_uri": REDIRECT, "code_verifier": verifier_}
+    )
+    # The profile and email claims go to userinfo: an access token is issued (OIDC Core §5.4).
+    assert claims_of(tokens.id_token) == {
+        "iss": ISSUER,
+        "sub": USER_ID,
+        "aud": PUBLIC_ID,
+        "exp": GRANT_NOW + 1 + 300,
+        "iat": GRANT_NOW + 1,
+        "auth_time": GRANT_NOW - 100,
+        "nonce": "n-1",
+        "sid": "sid-1",
+        "amr": ["pwd"],
+        "at_hash": at_hash(tokens.access.access_token, "ES256"),
+    }
+
+    # §12.2: refreshed, it keeps auth_time and sid, and has no nonce.
+    assert tokens.refresh_token is not None
+    refreshed = await world.refresh_with(tokens.refresh_token)
+    assert claims_of(refreshed.id_token) == {
+        "iss": ISSUER,
+        "sub": USER_ID,
+        "aud": PUBLIC_ID,
+        "exp": GRANT_NOW + 1 + 300,
+        "iat": GRANT_NOW + 1,
+        "auth_time": GRANT_NOW - 100,
+        "sid": "sid-1",
+        "amr": ["pwd"],
+        "at_hash": at_hash(refreshed.access.access_token, "ES256"),
+    }
+
+
+async def test_no_nonce_or_session_no_claim() -> None:
+    world = grant_world(id_tokens=grant_hook)
+    value, _, verifier_ = world.put_code(scope="openid", auth_time=GRANT_NOW)
+    tokens = await world.redeem(
+        {"code": value, "redirect_uri": REDIRECT, "code_verifier": verifier_}
+    )
+    claims = claims_of(tokens.id_token)
+    assert "nonce" not in claims
+    assert "sid" not in claims
+    assert claims["auth_time"] == GRANT_NOW
+
+
+async def test_no_id_token_without_the_sign_in_or_its_user() -> None:
+    hook = grant_hook(FrozenClock(GRANT_NOW))
+    access = AccessToken("at", 600, ("openid",))
+    machine = Authorization(client=public_client(), subject="spa", scope=("openid",))
+    assert await hook.issue(machine, access) is None
+    unknown = replace(machine, user=UserContext(user_id=USER_ID))  # no auth time was stored
+    assert await hook.issue(unknown, access) is None
+    world = grant_world(id_tokens=grant_hook)
+    value, _ = world.put_refresh(scope="openid")  # a refresh token from before auth times
+    assert (await world.refresh_with(value)).id_token is None

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from oauth_server.clock import FrozenClock
-from oauth_server.crypto import new_split_token
+from oauth_server.crypto import new_split_token, parse_split_token
 from oauth_server.errors import InvalidClient, InvalidRequest, InvalidToken
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import ClientDirectory
@@ -23,10 +23,21 @@ from oauth_server.storage.models import (
     AccessTokenRecord,
     Change,
     ClientRevocation,
+    IssuedToken,
+    RefreshFamily,
+    RefreshTokenRecord,
     RevokedToken,
 )
-from tests.fakes import MemoryAudit, MemoryClients, MemoryTokens, make_client
+from tests.fakes import (
+    MemoryAudit,
+    MemoryClients,
+    MemoryRefreshTokens,
+    MemoryTokens,
+    MemoryVoider,
+    make_client,
+)
 from tests.helpers import token_codec
+from tests.signin import public_client
 
 NOW = 1_800_000_000
 JWT = "h.p.s"
@@ -47,6 +58,7 @@ class Storage:
     def __init__(self) -> None:
         self.tokens = MemoryTokens()
         self.revocations = Revocations()
+        self.refresh_tokens = MemoryRefreshTokens()
 
 
 class Jwts:
@@ -74,7 +86,7 @@ def jwt_claims(client_id: str = "app", jti: str | None = "j-1") -> AccessClaims:
 
 
 class World:
-    def __init__(self, jwts: Jwts | None = None) -> None:
+    def __init__(self, jwts: Jwts | None = None, *, voider: MemoryVoider | None = None) -> None:
         self.clock = FrozenClock(NOW)
         self.storage = Storage()
         self.jwts = jwts or Jwts(**{JWT: jwt_claims()})
@@ -86,7 +98,10 @@ class World:
             clock=self.clock,
         )
         self.audit = MemoryAudit()
-        clients = MemoryClients(make_client("app", "s1"), make_client("other", "s2"))
+        clients = MemoryClients(
+            make_client("app", "s1"), make_client("other", "s2"), public_client("spa")
+        )
+        self.voider = voider
         self.endpoint = RevocationEndpoint(
             authenticator=ClientAuthenticator(ClientDirectory(clients)),
             jwt_verifier=self.jwts,
@@ -96,6 +111,7 @@ class World:
             revoked=self.revoked,
             clock=self.clock,
             audit=self.audit,
+            voider=voider,  # type: ignore[arg-type]
         )
 
     def opaque_token(self, client_id: str = "app") -> tuple[str, bytes]:
@@ -113,15 +129,18 @@ class World:
         return split.value, split.selector
 
     async def revoke(self, client_id: str = "app", secret: str = "s1", **params: str) -> None:
-        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        """Revoke as ``client_id`` with HTTP Basic (an empty ``secret``: ``none``)."""
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        if secret:
+            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            headers["authorization"] = f"Basic {basic}"
+        else:
+            params = {"client_id": client_id, **params}
         response = await self.endpoint.handle(
             OAuthRequest(
                 "POST",
                 "/oauth/revoke",
-                headers={
-                    "content-type": "application/x-www-form-urlencoded",
-                    "authorization": f"Basic {basic}",
-                },
+                headers=headers,
                 body=urlencode(params).encode(),
                 client_ip="192.0.2.7",
             )
@@ -301,3 +320,161 @@ def test_feed_changes_carry_the_cutoff_then_the_client_id() -> None:
     for key in ("900", "900 ", "soon app", " app", "", "-5 app"):  # unreadable: ignored
         cutoffs.on_change(Change(change_id=3, kind="client_tokens", key=key))
     assert len(cutoffs) == 2
+
+
+# --- refresh tokens: revoking one revokes its family (with a voider) ---------------------------
+
+
+def refresh_token(world: World, client_id: str = "app", value: str | None = None) -> str:
+    """A refresh token of ``client_id`` in family ``f-1`` with two access tokens issued from
+    it; ``value``: the split token to store (one that is an access token as well)."""
+    value = value or new_split_token(NOW).value
+    parsed = parse_split_token(value)
+    assert parsed is not None
+    store = world.storage.refresh_tokens
+    store.rows[parsed[0]] = RefreshTokenRecord(
+        selector=parsed[0],
+        verifier_hash=parsed[1],
+        family_id="f-1",
+        client_id=client_id,
+        user_id="u-1",
+        scope="a",
+        issued_at=NOW,
+        expires_at=NOW + 3600,
+    )
+    store.families["f-1"] = RefreshFamily("f-1", client_id, "u-1", NOW, NOW + 7200)
+    store.issued["f-1"] = list(FAMILY_TOKENS)
+    return value
+
+
+FAMILY_TOKENS = (
+    IssuedToken("j-a", "jwt", "app", NOW + 600),
+    IssuedToken("ab" * 16, "opaque", "app", NOW + 600),
+)
+
+
+def family_revoked(family_id: str = "f-1", client_id: str = "app", count: int = 2) -> object:
+    return (
+        "refresh_family_revoked",
+        {
+            "client_id": client_id,
+            "family_id": family_id,
+            "reason": "revocation request",
+            "count": count,
+        },
+    )
+
+
+def token_revoked(client_id: str = "app") -> object:
+    return (
+        "token_revoked",
+        {
+            "client_id": client_id,
+            "token_id": "f-1",
+            "token_type": "refresh_token",
+            "ip": "192.0.2.7",
+        },
+    )
+
+
+@pytest.mark.parametrize("hint", [None, "refresh_token", "access_token"])
+async def test_a_refresh_token_of_the_caller_revokes_its_family(hint: str | None) -> None:
+    world = World(voider=MemoryVoider())
+    token = refresh_token(world)
+    world.clock.advance(5.5)
+    await world.revoke(token=token, **({"token_type_hint": hint} if hint else {}))
+    store = world.storage.refresh_tokens
+    assert [c for c in store.calls if c[0] == "revoke_family"] == [
+        ("revoke_family", {"family_id": "f-1", "now": NOW + 5})
+    ]
+    assert store.families["f-1"].revoked_at == NOW + 5
+    assert world.voider is not None
+    assert world.voider.calls == [FAMILY_TOKENS]
+    assert world.audit.events == [family_revoked(), token_revoked()]
+
+
+async def test_a_public_client_revokes_its_refresh_token_with_its_client_id_alone() -> None:
+    world = World(voider=MemoryVoider())
+    token = refresh_token(world, "spa")
+    await world.revoke("spa", "", token=token, token_type_hint="refresh_token")
+    assert world.storage.refresh_tokens.families["f-1"].revoked_at == NOW
+    assert world.audit.events == [family_revoked(client_id="spa"), token_revoked("spa")]
+
+
+async def test_without_a_voider_refresh_tokens_are_not_revoked_here() -> None:
+    world = World()
+    token = refresh_token(world)
+    await world.revoke(token=token, token_type_hint="refresh_token")
+    assert world.storage.refresh_tokens.calls == []
+    assert world.audit.events == []
+    with pytest.raises(InvalidClient):  # and `none` authenticates no one
+        await world.revoke("spa", "", token=token)
+
+
+@pytest.mark.parametrize("hint", ["refresh_token", "access_token"])
+async def test_refresh_tokens_that_are_not_the_callers_are_left_alone(hint: str) -> None:
+    world = World(voider=MemoryVoider())
+    token = refresh_token(world, "other")
+    other = new_split_token(NOW).value
+    for value in (token, other, token[:16] + other[16:], token[:-1], "not a token"):
+        await world.revoke(token=value, token_type_hint=hint)
+    store = world.storage.refresh_tokens
+    assert [c[0] for c in store.calls if c[0] != "get"] == []
+    assert store.families["f-1"].revoked_at is None
+    assert world.audit.events == []
+    assert world.voider is not None
+    assert world.voider.calls == []
+
+
+async def test_a_family_revoked_already_is_not_revoked_again() -> None:
+    world = World(voider=MemoryVoider())
+    token = refresh_token(world)
+    store = world.storage.refresh_tokens
+    store.families["f-1"] = RefreshFamily("f-1", "app", "u-1", NOW, NOW + 7200, revoked_at=NOW)
+    await world.revoke(token=token, token_type_hint="refresh_token")
+    # The store voided nothing new: no token_revoked event.
+    assert world.audit.events == [family_revoked(count=0)]
+
+
+@pytest.mark.parametrize(("hint", "revoked"), [("refresh_token", "refresh"), (None, "access")])
+async def test_the_hint_decides_which_store_is_searched_first(
+    hint: str | None, revoked: str
+) -> None:
+    """A value that is both an access token and a refresh token (impossible in practice: both
+    are random) shows the order in which the stores are searched."""
+    world = World(voider=MemoryVoider())
+    value, selector = world.opaque_token()
+    refresh_token(world, value=value)
+    await world.revoke(token=value, **({"token_type_hint": hint} if hint else {}))
+    access_revoked = world.storage.tokens.rows[selector].revoked_at is not None
+    family_revoked_ = world.storage.refresh_tokens.families["f-1"].revoked_at is not None
+    assert (access_revoked, family_revoked_) == (revoked == "access", revoked == "refresh")
+    assert [kind for kind, _ in world.audit.events][-1] == "token_revoked"
+    assert world.audit.events[-1][1]["token_type"] == (
+        "opaque" if revoked == "access" else "refresh_token"
+    )
+
+
+@pytest.mark.parametrize("voider", [None, MemoryVoider()])
+async def test_an_access_token_hinted_as_a_refresh_token_is_still_found(
+    voider: MemoryVoider | None,
+) -> None:
+    # RFC 7009 §2.1: a wrong hint only widens the search.
+    world = World(voider=voider)
+    token, selector = world.opaque_token()
+    theirs, their_selector = world.opaque_token("other")
+    await world.revoke(token=theirs, token_type_hint="refresh_token")
+    await world.revoke(token=token, token_type_hint="refresh_token")
+    assert world.storage.tokens.rows[their_selector].revoked_at is None
+    assert world.storage.tokens.rows[selector].revoked_at == NOW
+    assert world.audit.events == [
+        (
+            "token_revoked",
+            {
+                "client_id": "app",
+                "token_id": selector.hex(),
+                "token_type": "opaque",
+                "ip": "192.0.2.7",
+            },
+        )
+    ]
