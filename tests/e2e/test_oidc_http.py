@@ -316,8 +316,10 @@ async def test_openid_configuration(client: httpx.AsyncClient) -> None:
     )
     assert metadata["request_parameter_supported"] is False
     assert metadata["claims_parameter_supported"] is False
-    for absent in ("registration_endpoint", "end_session_endpoint"):
-        assert absent not in metadata
+    assert "registration_endpoint" not in metadata
+    # RP-Initiated Logout 1.0 §2.1, with the authorization endpoint.
+    if "authorization_code" in metadata["grant_types_supported"]:
+        assert metadata["end_session_endpoint"] == f"{ISSUER}/oauth/logout"
     # The authorization endpoint and what goes with it appear with the authorization_code
     # grant (tests/unit/test_metadata.py); until it is served, nothing of it is advertised.
     if "authorization_code" not in metadata["grant_types_supported"]:

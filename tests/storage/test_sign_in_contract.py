@@ -384,9 +384,7 @@ async def test_revoke_for_session_keeps_offline_access_and_other_sessions(
     await storage.refresh_tokens.rotate(
         selector=tokens["online"].selector,
         verifier_hash=tokens["online"].verifier_hash,
-        successor=replace(
-            refresh(successor), scope="openid restaurants:read", session_id="sid-1"
-        ),
+        successor=replace(refresh(successor), scope="openid restaurants:read", session_id="sid-1"),
         access_tokens=[jwt("j-online")],
         now=NOW + 1,
     )
