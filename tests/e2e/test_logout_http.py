@@ -390,7 +390,7 @@ async def test_a_request_that_does_not_check_out_gets_an_error_page(
     tokens = await signed_in(browser, rp)
     hint = tokens["id_token"]
     with_client = {"client_id": rp.client_id}
-    params: dict[str, str] | list[tuple[str, str]] = {
+    cases: dict[str, dict[str, str] | list[tuple[str, str]]] = {
         "unregistered_uri": {**with_client, "post_logout_redirect_uri": "https://evil.example/"},
         "registered_redirect_uri_is_not_a_logout_uri": {
             **with_client,
@@ -424,8 +424,11 @@ async def test_a_request_that_does_not_check_out_gets_an_error_page(
         "hint_is_an_access_token": {"id_token_hint": tokens["access_token"]},
         "hint_garbage": {"id_token_hint": "not-a-jwt"},
         "repeated_parameter": [("client_id", rp.client_id), ("client_id", rp.client_id)],
-    }[case]
-    response = await browser.get("/oauth/logout", params=params)
+    }
+    params = cases[case]
+    pairs = list(params.items()) if isinstance(params, dict) else params
+    query = "&".join(str(httpx.QueryParams({k: v})) for k, v in pairs)
+    response = await browser.get(f"/oauth/logout?{query}")
     assert_error_page(response)
     assert await session_is_live(browser, rp)  # nothing changed
 
