@@ -112,6 +112,7 @@ async def test_the_rp_of_the_session_signs_the_user_out_at_once(
     browser: httpx.AsyncClient, app_svc: Services, rp: App, user_id: str, method: str
 ) -> None:
     tokens = await signed_in(browser, rp)
+    old_cookie = browser.cookies["oauth_session"]
     params = {
         "id_token_hint": tokens["id_token"],
         "post_logout_redirect_uri": LOGGED_OUT,
@@ -126,6 +127,9 @@ async def test_the_rp_of_the_session_signs_the_user_out_at_once(
     assert response.headers["location"] == f"{LOGGED_OUT}?state=bye+%261"
     cookies = response.headers.get_list("set-cookie")
     assert any(c.startswith("oauth_session=;") and "Max-Age=0" in c for c in cookies)
+    assert not await session_is_live(browser, rp)
+    # Ended on the server, not just forgotten by the browser: the old cookie is dead.
+    browser.cookies.set("oauth_session", old_cookie, domain="testserver.local")
     assert not await session_is_live(browser, rp)
     await app_svc.audit.flush()
     events = [e for e in await app_svc.storage.audit.recent(limit=50) if e.kind == "logout"]
