@@ -369,7 +369,9 @@ def build_services(
         ),
         id_tokens=id_tokens,
         id_token_hints=id_token_hints,
-        userinfo=UserinfoEndpoint(verifier=verifier, users=storage.users, limiter=limiter),
+        userinfo=UserinfoEndpoint(
+            verifier=verifier, users=storage.users, clients=directory, limiter=limiter
+        ),
         sync=sync,
         purger=build_purger(settings, storage, keys, clock),
         as_metadata=orjson.dumps(
