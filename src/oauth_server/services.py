@@ -387,7 +387,7 @@ def build_services(
         accounts=build_accounts(settings, storage, clock, audit=audit),
         signin=signin,
         authorize=AuthorizationEndpoint(
-            clients=directory, signin=signin, default_resource=resource
+            clients=directory, signin=signin, default_resource=resource, hints=id_token_hints
         ),
         end_session=EndSession(
             storage,
