@@ -290,6 +290,21 @@ async def oidcc_id_token_hint(op: OP) -> None:
     claims = pyjwt.decode(first["id_token"], options={"verify_signature": False})
     tampered = f"{header}.{segment({**claims, 'sub': 'someone-else'})}.{signature}"
     assert error_of(await op.authorize(id_token_hint=tampered))["error"] == "invalid_request"
+    bob = await op.services.accounts.create("bob", PASSWORD)
+    bobs = op.services.id_tokens.issue(
+        user=bob,
+        client_id=op.rp.client_id,
+        nonce=None,
+        auth_time=0,
+        sid=None,
+        access_token=None,
+        now=int(op.services.clock.now()),
+    )
+    assert error_of(await op.authorize(prompt="none", id_token_hint=bobs))["error"] == (
+        "login_required"
+    )
+    asked = await op.authorize(id_token_hint=bobs)
+    assert "/login" in asked.headers["location"]  # alice is signed in, bob is named: log in
 
 
 async def oidcc_id_token_hint_of_another_client(op: OP) -> None:
