@@ -47,7 +47,6 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import urlencode, urlsplit
 
 from oauth_server.audit import NO_AUDIT, AuditRecorder
@@ -89,8 +88,6 @@ SURVIVES_LOGOUT = "offline_access"
 """The scope whose refresh tokens outlive the browser session (OIDC Core §11)."""
 _CONFIRM_TTL = 600
 _FORM_FIELDS = frozenset({"csrf_token", "decision"})
-
-Decision = Literal["logout", "stay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +257,7 @@ class EndSession:
                 "post_logout_redirect_uri needs an id_token_hint or a client_id naming the client"
             )
         # §3: exact match, no normalisation, no loopback port relaxation.
-        if not any(hmac.compare_digest(presented, uri) for uri in _registered(client)):
+        if not any(hmac.compare_digest(presented, uri) for uri in client.post_logout_redirect_uris):
             raise LogoutRefused("the post_logout_redirect_uri is not registered for this client")
         return presented
 
@@ -340,10 +337,6 @@ class EndSession:
                 _with_state(lreq.post_logout_redirect_uri, lreq.state)
             )
         return LoggedOut(lreq, response, tuple(headers), ended=ended, stayed=stayed)
-
-
-def _registered(client: Client) -> tuple[str, ...]:
-    return tuple(client.post_logout_redirect_uris)
 
 
 def _with_state(uri: str, state: str | None) -> str:
