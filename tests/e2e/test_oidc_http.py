@@ -360,6 +360,8 @@ async def test_every_endpoint_the_metadata_names_answers(
             path["revocation_endpoint"], data={"token": "x"}, headers=admin
         ),
         "service_documentation": client.get(path["service_documentation"]),
+        # No session: the signed-out page (RP-Initiated Logout 1.0 §4, idempotent).
+        "end_session_endpoint": client.get(path["end_session_endpoint"]),
     }
     for name, pending in checks.items():
         response = await pending
