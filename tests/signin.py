@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+
 from oauth_server.clock import FrozenClock
 from oauth_server.crypto import hash_secret, new_split_token
 from oauth_server.oauth.client_auth import AuthenticatedClient
@@ -84,6 +86,7 @@ def query_of(location: str) -> dict[str, str]:
 class App:
     client_id: str
     redirect_uri: str = REDIRECT_URI
+    secret: str | None = None
 
 
 async def register_app(
@@ -94,18 +97,21 @@ async def register_app(
     redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
     client_type: str = "public",
     require_pkce: bool = True,
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    scopes: tuple[str, ...] = ("openid", "profile", "email", "restaurants:read"),
 ) -> App:
     new = await services.registry.create(
         name=name,
         grant_types=("authorization_code", "refresh_token"),
-        scopes=("openid", "profile", "email", "restaurants:read"),
+        scopes=scopes,
         default_scopes=("openid",),
         client_type=client_type,  # type: ignore[arg-type]
         redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout_redirect_uris,
         require_consent=require_consent,
         require_pkce=require_pkce,
     )
-    return App(new.client.client_id, redirect_uris[0])
+    return App(new.client.client_id, redirect_uris[0], new.secret)
 
 
 async def ensure_user(services: Services) -> str:
@@ -355,3 +361,75 @@ def grant_world(
         AuthorizationCodeGrant(signin),
         RefreshTokenGrant(signin),
     )
+
+
+# --- The whole flow through the ASGI app, as a browser would post the forms ------------------
+
+
+def authorize_params(app: App, challenge: str, **extra: str) -> dict[str, str]:
+    return {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": app.redirect_uri,
+        "scope": "openid",
+        "state": "st-1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "nonce": "n-1",
+        **extra,
+    }
+
+
+async def browser_sign_in(
+    http: httpx.AsyncClient,
+    app: App,
+    challenge: str,
+    *,
+    password: str = PASSWORD,
+    **extra: str,
+) -> httpx.Response:
+    """Open the authorize URL, log in and allow when asked; the last response (the redirect
+    to the app, or whatever page stopped the flow)."""
+    response = await http.get("/oauth/authorize", params=authorize_params(app, challenge, **extra))
+    for _ in range(3):
+        location = response.headers.get("location", "")
+        if response.status_code != 303 or not location.startswith("/signin/"):
+            return response
+        page = await http.get(location)
+        form = read_form(page.text)
+        if "/login" in location:
+            data = {"username": USERNAME, "password": password}
+        else:
+            data = {"decision": "allow"}
+        response = await http.post(
+            form.actions[0], data={"csrf_token": form.fields["csrf_token"], **data}
+        )
+    return response
+
+
+async def redeem(http: httpx.AsyncClient, app: App, location: str, verifier: str) -> dict[str, Any]:
+    """Exchange the code in the callback ``location`` (a public client: client_id alone)."""
+    response = await http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query_of(location)["code"],
+            "redirect_uri": app.redirect_uri,
+            "client_id": app.client_id,
+            "code_verifier": verifier,
+        },
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def tokens_for(
+    http: httpx.AsyncClient, app: App, **extra: str
+) -> tuple[httpx.Response, dict[str, Any]]:
+    """Sign in and redeem: the callback response and the token response's body."""
+    verifier, challenge = pkce_pair()
+    landed = await browser_sign_in(http, app, challenge, **extra)
+    assert landed.status_code == 303, landed.text
+    assert landed.headers["location"].startswith(app.redirect_uri), landed.headers["location"]
+    return landed, await redeem(http, app, landed.headers["location"], verifier)

@@ -8,6 +8,9 @@ client; ``detail`` goes only to the log.
     ServiceError                      base: error code + status + public description
     ├── OAuthError                    RFC 6749 §5.2 token/endpoint errors, JSON body
     │   ├── InvalidRequest            400 missing, repeated or malformed parameter (§5.2)
+    │   │   └── LogoutRefused         400 HTML page, never a redirect: a logout request whose
+    │   │                             client or post_logout_redirect_uri does not check out
+    │   │                             (OpenID Connect RP-Initiated Logout 1.0 §3)
     │   ├── InvalidClient             401 client authentication failed (§5.2); Basic challenge
     │   ├── InvalidGrant              400 grant invalid, expired, revoked or not the client's (§5.2)
     │   ├── UnauthorizedClient        400 client may not use this grant type (§5.2)
@@ -52,6 +55,7 @@ __all__ = [
     "InvalidScope",
     "InvalidTarget",
     "InvalidToken",
+    "LogoutRefused",
     "MethodNotAllowed",
     "NotFound",
     "OAuthError",
@@ -105,6 +109,13 @@ class OAuthError(ServiceError):
 
 class InvalidRequest(OAuthError):
     error = "invalid_request"
+
+
+class LogoutRefused(InvalidRequest):
+    """The end-session request cannot be honoured as sent (unknown client, a
+    ``post_logout_redirect_uri`` not registered for it or without a client, malformed
+    parameters). RP-Initiated Logout 1.0 §3: the OP "MUST NOT perform post-logout
+    redirection" then; the web layer shows an error page with status 400."""
 
 
 class InvalidClient(OAuthError):

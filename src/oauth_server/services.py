@@ -26,6 +26,7 @@ from oauth_server.maintenance import Purger, change_retention
 from oauth_server.oauth.client_auth import ClientAuthenticator
 from oauth_server.oauth.clients import CLIENT_CHANGE, ClientDirectory, ClientRegistry
 from oauth_server.oauth.endpoints.authorize import AuthorizationEndpoint
+from oauth_server.oauth.endpoints.end_session import EndSession
 from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
 from oauth_server.oauth.endpoints.metadata import (
     PROTECTED_RESOURCE_PATH,
@@ -119,6 +120,8 @@ class Services:
     codec: TokenCodec
     """Mints and parses opaque access tokens, refresh tokens and authorization codes."""
     authorize: AuthorizationEndpoint
+    end_session: EndSession
+    """RP-Initiated Logout (``/oauth/logout``)."""
 
     async def start(self) -> None:
         await self.audit.start()
@@ -395,11 +398,13 @@ def build_services(
         id_tokens=GrantIdTokens(id_tokens, clock=clock),
     )
     resource_metadata = f"{issuer}{PROTECTED_RESOURCE_PATH}"
+    id_token_hints = IdTokenVerifier(keys, issuer=issuer, clock=clock)
+    secret = load_secret_key(settings)
     signin = SignIn(
         storage,
         issuer=issuer,
         clock=clock,
-        secret=load_secret_key(settings),
+        secret=secret,
         codec=codec,
         code_ttl=settings.authorization_code_ttl,
         session_ttl=settings.session_ttl,
@@ -458,8 +463,10 @@ def build_services(
             limiter=limiter,
         ),
         id_tokens=id_tokens,
-        id_token_hints=IdTokenVerifier(keys, issuer=issuer, clock=clock),
-        userinfo=UserinfoEndpoint(verifier=verifier, users=storage.users, limiter=limiter),
+        id_token_hints=id_token_hints,
+        userinfo=UserinfoEndpoint(
+            verifier=verifier, users=storage.users, clients=directory, limiter=limiter
+        ),
         sync=sync,
         purger=build_purger(settings, storage, keys, clock),
         as_metadata=orjson.dumps(
@@ -486,6 +493,16 @@ def build_services(
         signin=signin,
         codec=codec,
         authorize=AuthorizationEndpoint(
-            clients=directory, signin=signin, default_resource=resource
+            clients=directory, signin=signin, default_resource=resource, hints=id_token_hints
+        ),
+        end_session=EndSession(
+            storage,
+            clients=directory,
+            signin=signin,
+            hints=id_token_hints,
+            voider=voider,
+            clock=clock,
+            secret=secret,
+            audit=audit,
         ),
     )

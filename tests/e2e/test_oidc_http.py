@@ -318,8 +318,10 @@ async def test_openid_configuration(client: httpx.AsyncClient) -> None:
     )
     assert metadata["request_parameter_supported"] is False
     assert metadata["claims_parameter_supported"] is False
-    for absent in ("registration_endpoint", "end_session_endpoint"):
-        assert absent not in metadata
+    assert "registration_endpoint" not in metadata
+    # RP-Initiated Logout 1.0 §2.1, with the authorization endpoint.
+    if "authorization_code" in metadata["grant_types_supported"]:
+        assert metadata["end_session_endpoint"] == f"{ISSUER}/oauth/logout"
     # The authorization endpoint and what goes with it appear with the authorization_code
     # grant (tests/unit/test_metadata.py); until it is served, nothing of it is advertised.
     if "authorization_code" not in metadata["grant_types_supported"]:
@@ -360,6 +362,8 @@ async def test_every_endpoint_the_metadata_names_answers(
             path["revocation_endpoint"], data={"token": "x"}, headers=admin
         ),
         "service_documentation": client.get(path["service_documentation"]),
+        # No session: the signed-out page (RP-Initiated Logout 1.0 §4, idempotent).
+        "end_session_endpoint": client.get(path["end_session_endpoint"]),
     }
     for name, pending in checks.items():
         response = await pending

@@ -80,27 +80,26 @@ def node(script: Path, *args: str) -> dict[str, Any]:
     return result
 
 
-def sign_in(authorize_url: str, redirect_uri: str) -> str:
+def sign_in(browser: httpx.Client, authorize_url: str, redirect_uri: str) -> str:
     """The browser: log in and allow; returns the callback URL."""
-    with httpx.Client(timeout=TIMEOUT) as browser:
-        start = browser.get(authorize_url)
-        assert start.status_code == 303, start.text
-        login_url = str(httpx.URL(authorize_url).join(start.headers["location"]))
-        form = read_form(browser.get(login_url).text)
-        login = browser.post(
-            str(httpx.URL(login_url).join(form.actions[0])),
-            data={"csrf_token": form.fields["csrf_token"], "username": USERNAME,
-                  "password": PASSWORD},
-        )  # fmt: skip
-        assert login.status_code == 303, login.text
-        consent_url = str(httpx.URL(login_url).join(login.headers["location"]))
-        form = read_form(browser.get(consent_url).text)
-        allow = browser.post(
-            str(httpx.URL(consent_url).join(form.actions[0])),
-            data={"csrf_token": form.fields["csrf_token"], "decision": "allow"},
-        )
-        assert allow.status_code == 303, allow.text
-        callback = str(allow.headers["location"])
+    start = browser.get(authorize_url)
+    assert start.status_code == 303, start.text
+    login_url = str(httpx.URL(authorize_url).join(start.headers["location"]))
+    form = read_form(browser.get(login_url).text)
+    login = browser.post(
+        str(httpx.URL(login_url).join(form.actions[0])),
+        data={"csrf_token": form.fields["csrf_token"], "username": USERNAME,
+              "password": PASSWORD},
+    )  # fmt: skip
+    assert login.status_code == 303, login.text
+    consent_url = str(httpx.URL(login_url).join(login.headers["location"]))
+    form = read_form(browser.get(consent_url).text)
+    allow = browser.post(
+        str(httpx.URL(consent_url).join(form.actions[0])),
+        data={"csrf_token": form.fields["csrf_token"], "decision": "allow"},
+    )
+    assert allow.status_code == 303, allow.text
+    callback = str(allow.headers["location"])
     assert callback.startswith(redirect_uri + "?")
     return callback
 
@@ -109,9 +108,10 @@ def test_openid_client_code_pkce_id_token_userinfo_refresh(
     node_client: Path, server: ServerProcess
 ) -> None:
     redirect_uri = f"http://127.0.0.1:{free_port()}/cb"
+    logged_out = redirect_uri.replace("/cb", "/logged-out")
     created = cli(
         server, "clients", "create", "--public", "--name", "Node App",
-        "--redirect-uri", redirect_uri,
+        "--redirect-uri", redirect_uri, "--post-logout-redirect-uri", logged_out,
         "--grant-type", "authorization_code", "--grant-type", "refresh_token",
         "--scope", SCOPE, "--json",
     )  # fmt: skip
@@ -122,7 +122,8 @@ def test_openid_client_code_pkce_id_token_userinfo_refresh(
     )  # fmt: skip
     start = node(node_client, "authorize", server.url, client_id, redirect_uri)
     assert start["url"].startswith(f"{server.url}/oauth/authorize?")
-    callback = sign_in(start["url"], redirect_uri)
+    browser = httpx.Client(timeout=TIMEOUT)
+    callback = sign_in(browser, start["url"], redirect_uri)
     done = node(
         node_client, "finish", server.url, client_id, callback,
         start["verifier"], start["state"], start["nonce"],
@@ -144,3 +145,18 @@ def test_openid_client_code_pkce_id_token_userinfo_refresh(
         timeout=TIMEOUT,
     )
     assert api.status_code == 200, api.text
+
+    # RP-Initiated Logout: the library builds the end-session URL from discovery; the
+    # browser follows it and, the hint being of its session, is signed out at once.
+    assert done["metadata"]["end_session_endpoint"] == f"{server.url}/oauth/logout"
+    end = node(node_client, "logout", server.url, client_id, done["id_token"], logged_out, "bye")
+    assert end["url"].startswith(f"{server.url}/oauth/logout?")
+    response = browser.get(end["url"])
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == f"{logged_out}?state=bye"
+    assert "oauth_session" not in browser.cookies  # cleared
+    # Signed out on the server: a new sign-in asks for the password again.
+    again = browser.get(start["url"])
+    assert again.status_code == 303
+    assert "/login" in again.headers["location"]
+    browser.close()

@@ -2,8 +2,10 @@
 Playwright's Python package; no browser is ever downloaded) against a real server process.
 
 It signs in as a user, consents, and lands on the app's callback (a tiny HTTP server in the
-test, on a loopback redirect URI as a native app would register, RFC 8252 §7.3). Screenshots
-of the login, consent, error and expired pages are kept in ``tests/artifacts/screenshots/``."""
+test, on a loopback redirect URI as a native app would register, RFC 8252 §7.3), then signs
+out through the end-session endpoint's confirmation page. Screenshots of the login, consent,
+error, expired, logout confirmation and signed-out pages are kept in
+``tests/artifacts/screenshots/``."""
 
 from __future__ import annotations
 
@@ -106,6 +108,8 @@ def client_id(server: ServerProcess, callback: tuple[str, list[str]]) -> str:
             "Menu Planner",
             "--redirect-uri",
             callback[0],
+            "--post-logout-redirect-uri",
+            callback[0] + "/logged-out",
             "--scope",
             "openid profile restaurants:read",
             "--json",
@@ -199,6 +203,30 @@ def test_a_person_signs_in_consents_and_the_app_gets_a_code(
             back = {k: v[0] for k, v in parse_qs(urlsplit(landed[-1]).query).items()}
             assert back["error"] == "access_denied"
             other.close()
+
+            # Logout: the app sends the person to the end-session endpoint without an ID
+            # token, so the server asks first (no CSRF logout), then sends them back.
+            logout = {
+                "client_id": client_id,
+                "post_logout_redirect_uri": CALLBACK + "/logged-out",
+                "state": "bye-1",
+            }
+            page.goto(f"{server.url}/oauth/logout?{urlencode(logout)}")
+            assert page.inner_text("h1") == "Sign out of PythonOauthServer?"
+            assert "Menu Planner" in page.inner_text("main")
+            page.screenshot(path=str(SCREENSHOTS / "logout.png"), full_page=True)
+            page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url(f"{CALLBACK}/logged-out**")
+            back = {k: v[0] for k, v in parse_qs(urlsplit(landed[-1]).query).items()}
+            assert urlsplit(landed[-1]).path == "/callback/logged-out"
+            assert back == {"state": "bye-1"}
+            # The signed-out page, and the session is gone: signing in asks for the password.
+            page.goto(f"{server.url}/oauth/logout")
+            assert page.inner_text("h1") == "You are signed out"
+            page.screenshot(path=str(SCREENSHOTS / "signed_out.png"), full_page=True)
+            page.goto(f"{server.url}/oauth/authorize?{urlencode(params)}")
+            page.wait_for_url("**/login**")
+            assert page.get_by_label("Password").is_visible()
             context.close()
         finally:
             browser.close()

@@ -288,7 +288,7 @@ async def test_non_ascii_content_length_is_400(app: Starlette) -> None:
 async def test_get_is_405_with_allow(client: httpx.AsyncClient) -> None:
     response = await client.get("/oauth/token")
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "OPTIONS, POST"  # OPTIONS: the CORS preflight
     assert response.json()["error"] == "invalid_request"
 
 

@@ -138,8 +138,8 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     # RFC 8414 §2: REQUIRED with the authorization_code grant.
     assert metadata["authorization_endpoint"] == ISSUER + "/oauth/authorize"
     # Nothing is advertised that does not exist.
-    for absent in ("registration_endpoint", "end_session_endpoint"):
-        assert absent not in metadata
+    assert "registration_endpoint" not in metadata
+    assert metadata["end_session_endpoint"] == ISSUER + "/oauth/logout"
     # Every advertised endpoint is the real one: refuses a client that did not authenticate
     # (RFC 6749 §5.2 invalid_client) and does its job for one that did.
     token_url, introspection_url, revocation_url = (

@@ -7,6 +7,8 @@
 //   node flow.mjs finish ISSUER CLIENT_ID CALLBACK_URL VERIFIER STATE NONCE
 //     authorizationCodeGrant (checks state, iss, the code, and the ID token: signature against
 //     the JWKS, iss, aud, nonce, at_hash...), fetchUserInfo, refreshTokenGrant; prints JSON
+//   node flow.mjs logout ISSUER CLIENT_ID ID_TOKEN POST_LOGOUT_REDIRECT_URI STATE
+//     buildEndSessionUrl from the discovered end_session_endpoint; prints JSON {url}
 import * as client from "openid-client";
 
 const [mode, issuer, clientId, ...rest] = process.argv.slice(2);
@@ -49,6 +51,7 @@ async function finish(callback, verifier, state, nonce) {
     metadata: config.serverMetadata(),
     access_token: tokens.access_token,
     refresh_token: tokens.refresh_token,
+    id_token: tokens.id_token,
     claims,
     userinfo,
     refreshed: {
@@ -59,6 +62,16 @@ async function finish(callback, verifier, state, nonce) {
   };
 }
 
-const result =
-  mode === "authorize" ? await authorize(...rest) : await finish(...rest);
+async function logout(idToken, postLogoutRedirectUri, state) {
+  const config = await configure();
+  const url = client.buildEndSessionUrl(config, {
+    id_token_hint: idToken,
+    post_logout_redirect_uri: postLogoutRedirectUri,
+    state,
+  });
+  return { url: url.href };
+}
+
+const modes = { authorize, finish, logout };
+const result = await modes[mode](...rest);
 process.stdout.write(JSON.stringify(result));

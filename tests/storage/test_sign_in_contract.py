@@ -364,6 +364,47 @@ async def test_revoke_for_user_revokes_every_family_of_the_user(storage: SqlStor
     assert untouched.outcome == "rotated"
 
 
+async def test_revoke_for_session_keeps_offline_access_and_other_sessions(
+    storage: SqlStorage,
+) -> None:
+    """Logout's rule: the families continuing the session end, unless their live token has
+    ``offline_access``; other sessions' families and already-revoked ones are left alone."""
+    tokens: dict[str, SplitToken] = {}
+    for family_id, sid, scope in (
+        ("online", "sid-1", "openid restaurants:read"),
+        ("offline", "sid-1", "openid offline_access"),
+        ("elsewhere", "sid-2", "openid"),
+        ("no-session", "", "restaurants:read"),
+    ):
+        split = tokens[family_id] = new_split_token(NOW)
+        token = replace(refresh(split), scope=scope, session_id=sid)
+        await storage.refresh_tokens.create_family(family=family(family_id), token=token)
+    # A rotated token of the session: its successor (same session) is what counts.
+    successor = new_split_token(NOW + 1)
+    await storage.refresh_tokens.rotate(
+        selector=tokens["online"].selector,
+        verifier_hash=tokens["online"].verifier_hash,
+        successor=replace(refresh(successor), scope="openid restaurants:read", session_id="sid-1"),
+        access_tokens=[jwt("j-online")],
+        now=NOW + 1,
+    )
+    revocation = await storage.refresh_tokens.revoke_for_session(
+        session_id="sid-1", now=NOW + 5, keep_scope="offline_access"
+    )
+    assert list(revocation.family_ids) == ["online"]
+    assert [t.token_id for t in revocation.access_tokens] == ["j-online"]
+    _, gone = await rotate(storage, successor, now=NOW + 6)
+    assert gone.outcome == "revoked"
+    for kept in ("offline", "elsewhere", "no-session"):
+        _, alive = await rotate(storage, tokens[kept], now=NOW + 6)
+        assert alive.outcome == "rotated", kept
+    assert not (
+        await storage.refresh_tokens.revoke_for_session(session_id="sid-1", now=NOW + 7)
+    ).family_ids  # the offline family was rotated (its successor has no session): nothing
+    nothing = await storage.refresh_tokens.revoke_for_session(session_id="", now=NOW + 7)
+    assert not nothing.family_ids
+
+
 # --- Browser sessions, consents, interactions -------------------------------------------------
 
 

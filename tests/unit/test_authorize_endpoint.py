@@ -209,9 +209,14 @@ async def test_a_loopback_redirect_uri_may_use_any_port() -> None:
 
 
 async def test_the_only_registered_redirect_uri_is_the_default() -> None:
+    """For an OAuth request; an OpenID Connect one must send it (OIDC Core §3.1.2.1)."""
     endpoint, signin = _endpoint()
-    assert await endpoint.handle(_get(_with(client_id="one-uri", redirect_uri=None))) is STARTED
+    oauth = _with(client_id="one-uri", redirect_uri=None, scope="profile")
+    assert await endpoint.handle(_get(oauth)) is STARTED
     assert signin.started[0].redirect_uri == CB
+    oidc = _with(client_id="one-uri", redirect_uri=None)
+    with pytest.raises(UntrustedRedirect, match="required \\(OpenID Connect\\)"):
+        await endpoint.handle(_get(oidc))
 
 
 async def test_a_valid_request_reaches_the_interaction_with_everything_it_needs() -> None:

@@ -37,7 +37,7 @@ def test_with_the_authorization_code_grant() -> None:
     assert document["id_token_signing_alg_values_supported"] == list(SIGNING_ALGS)
     assert document["subject_types_supported"] == ["public"]
     assert document["userinfo_endpoint"] == f"{ISSUER}/oauth/userinfo"
-    assert "end_session_endpoint" not in document
+    assert document["end_session_endpoint"] == f"{ISSUER}/oauth/logout"
     assert "registration_endpoint" not in document
 
 
@@ -50,6 +50,7 @@ def test_without_it_nothing_of_the_authorization_endpoint_is_advertised() -> Non
         "response_modes_supported",
         "code_challenge_methods_supported",
         "authorization_response_iss_parameter_supported",
+        "end_session_endpoint",
     ):
         assert absent not in document
     assert document["response_types_supported"] == []

@@ -41,6 +41,7 @@ AuditKind = Literal[
     "login_failed",
     "consent_granted",
     "consent_denied",
+    "logout",
     "authorization_code_replayed",
     "refresh_token_reused",
     "refresh_family_revoked",

@@ -90,6 +90,8 @@ class AuthorizeRequest:
     prompt: tuple[str, ...] = ()
     max_age: int | None = None
     login_hint: str = ""
+    hint_subject: str = ""
+    """The user an ``id_token_hint`` names (OIDC Core §3.1.2.1): only that user continues."""
 
     def target(self, issuer: str) -> RedirectTarget:
         return RedirectTarget(self.redirect_uri, issuer, self.state, self.response_mode)
@@ -218,6 +220,8 @@ class SignIn:
     def _must_log_in(areq: AuthorizeRequest, session: BrowserSession, now: int) -> bool:
         if "login" in areq.prompt:
             return True
+        if areq.hint_subject and areq.hint_subject != session.user_id:
+            return True  # OIDC Core §3.1.2.1: the hint names someone else
         # OIDC Core §3.1.2.1: max_age — re-authenticate when the last login is older.
         return areq.max_age is not None and now - session.auth_time > areq.max_age
 

@@ -33,6 +33,8 @@ from oauth_server.errors import (
     InvalidToken,
     TooManyRequests,
 )
+from oauth_server.oauth.clients import ClientDirectory
+from oauth_server.oauth.cors import CorsGate
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_form
 from oauth_server.oauth.tokens.id_token import scope_claims
@@ -55,22 +57,26 @@ class UserinfoEndpoint:
         *,
         verifier: TokenVerifier,
         users: UserRepository,
+        clients: ClientDirectory | None = None,
         limiter: RateLimiter | None = None,
         realm: str = USERINFO_REALM,
     ) -> None:
         self._verifier = verifier
         self._users = users
+        self._clients = clients
         self._limiter = limiter
         self._realm = realm
 
-    async def handle(self, request: OAuthRequest) -> OAuthResponse:
+    async def handle(self, request: OAuthRequest, *, cors: CorsGate | None = None) -> OAuthResponse:
+        """``cors``: a cross-origin request's gate, checked against the access token's client
+        (:mod:`oauth_server.oauth.cors`)."""
         try:
-            return await self._answer(request)
+            return await self._answer(request, cors)
         except (BearerChallenge, InvalidBearerRequest, InsufficientScope, InvalidToken) as error:
             error.realm = self._realm
             raise
 
-    async def _answer(self, request: OAuthRequest) -> OAuthResponse:
+    async def _answer(self, request: OAuthRequest, cors: CorsGate | None) -> OAuthResponse:
         token = self._token(request)
         limiter = self._limiter
         if limiter is not None and limiter.bearer_lockouts:
@@ -94,6 +100,11 @@ class UserinfoEndpoint:
                 except TooManyRequests as limited:
                     raise self._challenging(limited) from None
             raise
+        if cors is not None:
+            client = None
+            if self._clients is not None and claims.client_id:
+                client = await self._clients.get(claims.client_id)
+            cors.admit(client)
         body = {"sub": user.user_id, **scope_claims(user, claims.scope)}
         return OAuthResponse.json(body, no_store=True)
 

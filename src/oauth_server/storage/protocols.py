@@ -358,6 +358,15 @@ class RefreshTokenRepository(Protocol):
         client id; clients with none are left out."""
         ...
 
+    async def revoke_for_session(
+        self, *, session_id: str, now: int, keep_scope: str | None = None
+    ) -> FamilyRevocation:
+        """:meth:`revoke_family` for every live family that continues the browser session
+        ``session_id`` (its live token carries that session), except the families whose live
+        token's scope has ``keep_scope`` (logout keeps ``offline_access`` grants), in one
+        transaction. An empty ``session_id`` revokes nothing."""
+        ...
+
     async def purge_expired(self, *, before: int, limit: int) -> int:
         """Delete up to ``limit`` refresh tokens whose idle expiry is before ``before``."""
         ...

@@ -4,18 +4,27 @@ Checked in this order, because the first two decide whether an error may be redi
 
 1. ``client_id`` names a registered client — else an HTML page (400), never a redirect.
 2. ``redirect_uri`` is registered (:func:`redirect_uri_matches`); it may be omitted only when
-   exactly one is registered — else an HTML page (400), never a redirect (§4.1.2.1).
+   exactly one is registered and the request is not an OpenID Connect one (OIDC Core
+   §3.1.2.1 makes it REQUIRED) — else an HTML page (400), never a redirect (§4.1.2.1).
 3. From here every error goes back to the redirect URI with ``state`` and ``iss``
    (RFC 9207 §2): ``response_mode``, repeated parameters, ``response_type=code``, the
    client's grant, the scope, PKCE (RFC 7636 §4.2-4.3, S256 only), ``resource`` (RFC 8707),
-   ``prompt`` and ``max_age`` (OIDC Core §3.1.2.1).
-4. The valid request goes to :class:`~oauth_server.oauth.interaction.SignIn`.
+   ``prompt`` and ``max_age`` (OIDC Core §3.1.2.1); ``request`` / ``request_uri`` →
+   ``request_not_supported`` / ``request_uri_not_supported`` (OIDC Core §3.1.2.6; discovery
+   says ``request_parameter_supported: false``), never silently ignored.
+4. ``id_token_hint`` (OIDC Core §3.1.2.1): an ID token this server issued to this client (an
+   expired one is fine: it names a user, it grants nothing); else ``invalid_request``. The
+   sign-in then continues only for the user it names ("If the End-User identified by the ID
+   Token is logged in or is logged in by the request, then the Authorization Server returns
+   a positive response; otherwise, it SHOULD return an error, such as login_required").
+5. The valid request goes to :class:`~oauth_server.oauth.interaction.SignIn`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 
 from oauth_server.errors import (
     AuthorizationError,
@@ -37,6 +46,7 @@ from oauth_server.oauth.params import MAX_PARAM_LENGTH, MAX_PARAMS, is_client_id
 from oauth_server.oauth.redirect_uris import redirect_uri_matches
 from oauth_server.oauth.resources import resolve_audience
 from oauth_server.oauth.scopes import resolve_scope
+from oauth_server.oauth.tokens.id_token import IdTokenVerifier
 from oauth_server.storage.models import Client
 
 __all__ = ["AuthorizationEndpoint", "resolve_redirect_uri"]
@@ -60,23 +70,54 @@ def resolve_redirect_uri(client: Client, presented: str | None) -> str:
 
 
 class AuthorizationEndpoint:
-    def __init__(self, *, clients: ClientDirectory, signin: SignIn, default_resource: str) -> None:
+    def __init__(
+        self,
+        *,
+        clients: ClientDirectory,
+        signin: SignIn,
+        default_resource: str,
+        hints: IdTokenVerifier | None = None,
+    ) -> None:
         self._clients = clients
         self._signin = signin
         self._default_resource = default_resource
+        self._hints = hints
 
     async def handle(self, request: OAuthRequest) -> OAuthResponse:
         pairs = self.read_pairs(request)
         client = await self.find_client(pairs)
-        redirect_uri = resolve_redirect_uri(client, _single(pairs, "redirect_uri"))
+        presented = _single(pairs, "redirect_uri")
+        if presented is None and len(client.redirect_uris) == 1 and self.is_openid(pairs, client):
+            # OIDC Core §3.1.2.1: redirect_uri is REQUIRED in an OpenID Connect request, even
+            # with one registered (RFC 6749 §3.1.2.3 lets OAuth requests omit it then).
+            raise UntrustedRedirect("the redirect_uri parameter is required (OpenID Connect)")
+        redirect_uri = resolve_redirect_uri(client, presented)
         target = self.redirect_target(pairs, redirect_uri)
         try:
             areq = self.validate(pairs, client, target)
+            areq = await self.check_id_token_hint(pairs, areq)
         except AuthorizationError as exc:
             return render_error(exc, target)
         except ServiceError as exc:  # InvalidScope, InvalidTarget, InvalidRequest
             return render_error(AuthorizationError(exc.description, error=exc.error), target)
         return await self._signin.start(request, areq, client)
+
+    @staticmethod
+    def is_openid(pairs: Mapping[str, list[str]], client: Client) -> bool:
+        """Whether the request asks for ``openid`` (its scope, or the client's default)."""
+        scopes = pairs.get("scope")
+        if scopes:
+            return any("openid" in value.split() for value in scopes)
+        return "openid" in client.default_scopes
+
+    async def check_id_token_hint(
+        self, pairs: Mapping[str, list[str]], areq: AuthorizeRequest
+    ) -> AuthorizeRequest:
+        token = _single(pairs, "id_token_hint")
+        if token is None or self._hints is None:
+            return areq
+        hint = await self._hints.verify_hint(token, areq.client_id)  # InvalidRequest
+        return replace(areq, hint_subject=hint.subject)
 
     @staticmethod
     def read_pairs(request: OAuthRequest) -> dict[str, list[str]]:
@@ -127,6 +168,14 @@ class AuthorizationEndpoint:
         if mode not in _MODES:
             raise InvalidRequest("response_mode must be query or form_post")
         self.check_response_type(params.get("response_type"))
+        if "request" in params:
+            raise AuthorizationError(
+                "request objects are not supported", error="request_not_supported"
+            )
+        if "request_uri" in params:
+            raise AuthorizationError(
+                "request_uri is not supported", error="request_uri_not_supported"
+            )
         if "authorization_code" not in client.grant_types:
             raise AuthorizationError(
                 "this client may not use the authorization code grant", error="unauthorized_client"

@@ -19,6 +19,7 @@ from oauth_server.oauth.clients import PUBLIC_CLIENT_GRANT_TYPES
 
 __all__ = [
     "AUTHORIZATION_PATH",
+    "END_SESSION_PATH",
     "ID_TOKEN_CLAIMS",
     "JWKS_PATH",
     "PROTECTED_RESOURCE_PATH",
@@ -31,6 +32,7 @@ JWKS_PATH = "/.well-known/jwks.json"
 PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource"
 AUTHORIZATION_PATH = "/oauth/authorize"
 USERINFO_PATH = "/oauth/userinfo"
+END_SESSION_PATH = "/oauth/logout"
 ID_TOKEN_CLAIMS = (
     "iss",
     "sub",
@@ -79,8 +81,7 @@ def authorization_server_metadata(
         "token_endpoint": f"{issuer}/oauth/token",
         "userinfo_endpoint": f"{issuer}{USERINFO_PATH}",
         "jwks_uri": f"{issuer}{JWKS_PATH}",
-        # No registration_endpoint: clients are registered with the CLI. No
-        # end_session_endpoint until RP-initiated logout is served.
+        # No registration_endpoint: clients are registered with the CLI.
         "scopes_supported": sorted(scopes),
         # RFC 8414 §2 makes this REQUIRED: `code` once the authorization endpoint is served,
         # nothing before (no response type exists without it).
@@ -111,6 +112,9 @@ def authorization_server_metadata(
             "code_challenge_methods_supported": ["S256"],
             # RFC 9207 §3: `iss` is in every authorization response.
             "authorization_response_iss_parameter_supported": True,
+            # RP-Initiated Logout 1.0 §2.1: "URL at the OP to which an RP can perform a
+            # redirect to request that the End-User be logged out at the OP".
+            "end_session_endpoint": f"{issuer}{END_SESSION_PATH}",
         }
     return document
 

@@ -9,6 +9,7 @@ from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
 from oauth_server.errors import InvalidRequest, InvalidToken
 from oauth_server.oauth.client_auth import ClientAuthenticator
+from oauth_server.oauth.cors import CorsGate
 from oauth_server.oauth.http import NO_STORE, OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
 from oauth_server.oauth.tokens.format import TokenCodec
@@ -61,11 +62,13 @@ class RevocationEndpoint:
         self._clock = clock
         self._audit = audit
 
-    async def handle(self, request: OAuthRequest) -> OAuthResponse:
+    async def handle(self, request: OAuthRequest, *, cors: CorsGate | None = None) -> OAuthResponse:
         params = parse_body(request)
         client = await self._authenticator.authenticate(
             request, params, allow_none=self._voider is not None
         )
+        if cors is not None:  # before anything is revoked (oauth/cors.py rule 2)
+            cors.admit(client.client)
         token = params.get("token")
         if token is None:
             raise InvalidRequest("the token parameter is required")

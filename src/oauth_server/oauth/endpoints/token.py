@@ -8,6 +8,7 @@ from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from oauth_server.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from oauth_server.oauth.clients import PUBLIC_CLIENT_GRANT_TYPES
+from oauth_server.oauth.cors import CorsGate
 from oauth_server.oauth.grants import Grant
 from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
@@ -43,7 +44,9 @@ class TokenEndpoint:
     def grant_types(self) -> list[str]:
         return sorted(self._grants)
 
-    async def handle(self, request: OAuthRequest) -> OAuthResponse:
+    async def handle(self, request: OAuthRequest, *, cors: CorsGate | None = None) -> OAuthResponse:
+        """``cors``: a cross-origin request's gate, passed once the client is known
+        (:mod:`oauth_server.oauth.cors`)."""
         # The seed README posts JSON; RFC 6749 §3.2 clients post a form. Both are accepted.
         params = parse_body(request, allow_json=True)
         grant = self.select_grant(params)
@@ -51,6 +54,8 @@ class TokenEndpoint:
         client = await self._authenticator.authenticate(
             request, params, allow_none=grant.grant_type in PUBLIC_CLIENT_GRANT_TYPES
         )
+        if cors is not None:
+            cors.admit(client.client)
         if self._limiter is not None:
             await self._limiter.token_requested(client.client.client_id)
         self.check_grant_allowed(client, grant)

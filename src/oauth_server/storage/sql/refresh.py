@@ -337,6 +337,35 @@ class SqlRefreshTokenRepository:
             for row in rows
         ]
 
+    async def revoke_for_session(
+        self, *, session_id: str, now: int, keep_scope: str | None = None
+    ) -> FamilyRevocation:
+        if not session_id:
+            return FamilyRevocation()
+        async with write_transaction(self._engine) as conn:
+            rows = (
+                await conn.execute(
+                    select(refresh_tokens.c.family_id, refresh_tokens.c.scope)
+                    .join(
+                        refresh_families,
+                        refresh_families.c.family_id == refresh_tokens.c.family_id,
+                    )
+                    .where(refresh_tokens.c.session_id == session_id)
+                    .where(refresh_tokens.c.rotated_at.is_(None))
+                    .where(refresh_tokens.c.revoked_at.is_(None))
+                    .where(refresh_families.c.revoked_at.is_(None))
+                    .with_for_update()
+                )
+            ).all()
+            ids = sorted(
+                {
+                    row.family_id
+                    for row in rows
+                    if keep_scope is None or keep_scope not in row.scope.split()
+                }
+            )
+            return await revoke_families(conn, ids, now=now)
+
     async def purge_expired(self, *, before: int, limit: int) -> int:
         return await delete_batch(
             self._engine,

@@ -260,6 +260,8 @@ refresh_tokens = Table(
     Index("ix_refresh_tokens_expires_at", "expires_at"),
     # A rotated token's successor(s): the reuse check looks them up by parent.
     Index("ix_refresh_tokens_parent", "parent"),
+    # Logout revokes the families of the ended browser session (0013).
+    Index("ix_refresh_tokens_session_id", "session_id"),
 )
 
 issued_tokens = Table(

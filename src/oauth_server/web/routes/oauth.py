@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from oauth_server.oauth.cors import VARY_ORIGIN, CorsGate, preflight, request_origin, web_origin
 from oauth_server.oauth.http import OAuthResponse
+from oauth_server.web.adapters import error_response
 from oauth_server.web.api import Api, Call, Doc
 from oauth_server.web.schemas import (
     ErrorBody,
@@ -100,14 +104,42 @@ _USERINFO_DOC = Doc(
 )
 
 
+Endpoint = Callable[..., Awaitable[OAuthResponse]]
+
+
+async def _with_cors(call: Call, handle: Endpoint) -> OAuthResponse:
+    """Client-based CORS (``oauth/cors.py``): a cross-origin request runs with a gate the
+    endpoint admits once it knows the client; the answer, success or error, carries
+    ``Access-Control-Allow-Origin`` only if it was admitted."""
+    request = call.request
+    origin = request_origin(request, web_origin(call.services.settings.public_issuer))
+    if origin is None:
+        return (await handle(request)).with_headers(VARY_ORIGIN)
+    gate = CorsGate(origin)
+    try:
+        response = await handle(request, cors=gate)
+    except Exception as exc:
+        response = error_response(exc, request.method, request.path)
+    if gate.admitted:
+        response = response.with_headers(*gate.headers())
+    return response.with_headers(VARY_ORIGIN)
+
+
+def _preflight(api: Api, path: str, methods: tuple[str, ...]) -> None:
+    async def preflight_request(call: Call) -> OAuthResponse:
+        return preflight(call.request, methods)
+
+    api.route(path, methods=["OPTIONS"])(preflight_request)
+
+
 def register(api: Api) -> None:
     @api.route("/oauth/userinfo", methods=["GET", "POST"], doc=_USERINFO_DOC)
     async def userinfo(call: Call) -> OAuthResponse:
-        return await call.services.userinfo.handle(call.request)
+        return await _with_cors(call, call.services.userinfo.handle)
 
     @api.route("/oauth/token", methods=["POST"], doc=_TOKEN_DOC)
     async def token(call: Call) -> OAuthResponse:
-        return await call.services.token_endpoint.handle(call.request)
+        return await _with_cors(call, call.services.token_endpoint.handle)
 
     @api.route("/oauth/introspect", methods=["POST"], doc=_INTROSPECT_DOC)
     async def introspect(call: Call) -> OAuthResponse:
@@ -115,4 +147,9 @@ def register(api: Api) -> None:
 
     @api.route("/oauth/revoke", methods=["POST"], doc=_REVOKE_DOC)
     async def revoke(call: Call) -> OAuthResponse:
-        return await call.services.revocation.handle(call.request)
+        return await _with_cors(call, call.services.revocation.handle)
+
+    # CORS preflights (oauth/cors.py rule 3) for the endpoints browser apps call.
+    _preflight(api, "/oauth/userinfo", ("GET", "POST"))
+    _preflight(api, "/oauth/token", ("POST",))
+    _preflight(api, "/oauth/revoke", ("POST",))
