@@ -39,6 +39,7 @@ from oauth_server.oauth.http import (
     authorization_response,
     render_error,
 )
+from oauth_server.observer import NO_OBSERVER, Observer
 from oauth_server.storage.models import (
     AuthorizationCode,
     BrowserSession,
@@ -130,6 +131,7 @@ class SignIn:
         session_ttl: int,
         interaction_ttl: int,
         audit: AuditRecorder = NO_AUDIT,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self._storage = storage
         self._issuer = issuer
@@ -139,6 +141,7 @@ class SignIn:
         self._session_ttl = session_ttl
         self._interaction_ttl = interaction_ttl
         self._audit = audit
+        self._observer = observer
         self.cookies = CookieJar.for_issuer(issuer)
 
     @property
@@ -332,6 +335,7 @@ class SignIn:
             self._audit.record(
                 "consent_denied", user_id=interaction.user_id, client_id=areq.client_id
             )
+            self._observer.authorization("denied")
             await self._storage.interactions.complete(
                 selector=interaction.selector,
                 verifier_hash=interaction.verifier_hash,
@@ -393,6 +397,7 @@ class SignIn:
                 auth_time=auth_time,
             )
         )
+        self._observer.authorization("approved")
         return authorization_response(areq.target(self._issuer), {"code": handle.value})
 
 

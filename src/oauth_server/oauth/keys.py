@@ -495,6 +495,20 @@ class KeyManager:
         newest = max(live, key=lambda r: (r.activates_at, r.generation))
         return newest.activates_at + self._rotation_interval - self._publish_lead
 
+    def next_rotation(self) -> float | None:
+        """When the next key takes over signing, judged on the keys last read: the earliest
+        key published but not yet signing, else when the schedule will make one sign; ``None``
+        when nothing is scheduled (rotation off, no pending key)."""
+        now = self._clock.now()
+        live = [r for r in self._records if r.removed_at is None and r.kid not in self._refused]
+        pending = [r.activates_at for r in live if r.activates_at > now]
+        if pending:
+            return float(min(pending))
+        if self._rotation_interval <= 0 or not live:
+            return None
+        newest = max(live, key=lambda r: (r.activates_at, r.generation))
+        return float(max(newest.activates_at + self._rotation_interval, now))
+
     def seconds_to_next_check(self, *, poll: float) -> float:
         """How long the schedule sleeps: until the next key is due, so that a key signs for
         ``rotation_interval`` and not up to a poll longer, and at most ``poll`` (another

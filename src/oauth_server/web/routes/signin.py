@@ -214,11 +214,13 @@ def register(api: Api) -> None:
                 ip=address,
                 user_id=failure.user_id or "",
             )
+            services.observer.authorization("login_failed")
             if limiter is not None:
                 await limiter.login_failed(username.strip().lower(), address)
             return _login_form(
                 call, resumed, status=400, username=username, error=WRONG_CREDENTIALS
             )
+        call.request.notes.user_id = user.user_id
         services.audit.record(
             "login_succeeded",
             user_id=user.user_id,
