@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging.config
 import os
 import shutil
 import sys
@@ -147,6 +148,8 @@ def main() -> None:
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate the database, then serve HTTP with uvicorn (uvloop + httptools)."""
     settings = _settings(host=host, port=port, workers=workers)
+    # What start-up logs (the first signing key, the demo data) has the workers' format.
+    logging.config.dictConfig(logging_config(settings.effective_log_format, settings.log_level))
     # Worker processes rebuild the settings from the environment: pass the overrides on.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:

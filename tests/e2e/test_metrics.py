@@ -188,6 +188,48 @@ async def test_sign_in_refresh_and_replay_counters(
     assert rise("oauth_server_token_errors_total", error="invalid_grant", client_id="spa") == 2
 
 
+@pytest.mark.settings(rate_limit_login_failures_per_username="2/minute")
+async def test_sign_in_outcomes_and_rate_limit_hits(app: FastRouter, app_svc: Services) -> None:
+    from tests.e2e.test_signin_http import _authorize, _consent, _full_flow, _login
+    from tests.signin import ensure_user, pkce_pair, query_of, register_app
+
+    await ensure_user(app_svc)
+    test_app = await register_app(app_svc)
+    _, challenge = pkce_pair()
+
+    def browser() -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app)
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    async with browser() as http:
+        before = await scrape(http)
+    async with browser() as http:  # denied on the consent page
+        login = await _login(http, await _authorize(http, test_app, challenge))
+        denied = await _consent(http, login.headers["location"], "deny")
+        assert query_of(denied.headers["location"])["error"] == "access_denied"
+    async with browser() as http:  # approved after consent
+        assert "code" in query_of(await _full_flow(http, test_app, challenge))
+        # approved again, the consent remembered and the session reused: no page at all
+        again = await http.get("/oauth/authorize", params={
+            "response_type": "code", "client_id": test_app.client_id,
+            "redirect_uri": test_app.redirect_uri, "scope": "openid restaurants:read",
+            "code_challenge": challenge, "code_challenge_method": "S256"})  # fmt: skip
+        assert "code" in query_of(again.headers["location"])
+    async with browser() as http:  # two wrong passwords, then the username is throttled
+        page = await _authorize(http, test_app, challenge)
+        statuses = [(await _login(http, page, password="wrong")).status_code for _ in range(3)]
+        assert statuses == [400, 400, 429]
+        after = await scrape(http)
+
+    def rise(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert rise("oauth_server_authorizations_total", outcome="denied") == 1
+    assert rise("oauth_server_authorizations_total", outcome="approved") == 2
+    assert rise("oauth_server_authorizations_total", outcome="login_failed") == 2
+    assert rise("oauth_server_rate_limited_total", limit="login-failures-username") == 1
+
+
 async def test_hostile_client_ids_and_paths_do_not_become_label_values(
     client: httpx.AsyncClient,
 ) -> None:

@@ -466,7 +466,20 @@ class KeyManager:
         if added:
             await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
             self._audit.record("signing_key_created", kid=kid, alg=alg)
-            log.warning("created signing key %s (%s), active from %d", kid, alg, activates_at)
+            log.warning(
+                "created signing key %s (%s), active from %d",
+                kid,
+                alg,
+                activates_at,
+                extra={
+                    "fields": {
+                        "event": "signing_key_created",
+                        "kid": kid,
+                        "alg": alg,
+                        "activates_at": activates_at,
+                    }
+                },
+            )
         await self.load()
         return kid if added else None
 
@@ -546,7 +559,11 @@ class KeyManager:
         for kid in deleted:
             await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=int(now))
             self._audit.record("signing_key_purged", kid=kid)
-            log.info("purged signing key %s: its verification window has ended", kid)
+            log.info(
+                "purged signing key %s: its verification window has ended",
+                kid,
+                extra={"fields": {"event": "signing_key_purged", "kid": kid}},
+            )
         if deleted:
             await self.load()
         return deleted
