@@ -293,12 +293,14 @@ async def test_no_secret_in_a_real_servers_output_or_audit_trail(
                 sync_wait=sync_wait,
             )
 
-            async def metrics_counted() -> str:  # both workers' sums have been flushed
-                text = (await http.get("/metrics")).text
-                return text if 'error="invalid_client"' in text else ""
+            scraped: list[str] = []
+
+            async def metrics_counted() -> bool:  # the workers' sums have been flushed
+                scraped.append((await http.get("/metrics")).text)
+                return 'error="invalid_client"' in scraped[-1]
 
             await eventually(metrics_counted, within=5)
-            metrics = await metrics_counted()
+            metrics = scraped[-1]
     finally:
         await asyncio.to_thread(server.stop)  # the audit buffer is written at shutdown
     output = server.output()
