@@ -170,6 +170,7 @@ class PrometheusMetrics:
         )
         # The request path adds here; flush() moves the sums into the metrics above.
         self._counts: dict[tuple[Counter, tuple[str, ...]], int] = {}
+        self._issued: dict[tuple[str, str], int] = {}
         self._latencies: dict[tuple[str, str, int], list[float]] = {}
         self._clients: set[str] = set()
         self._gauges: Gauges | None = None
@@ -199,7 +200,10 @@ class PrometheusMetrics:
         return client_id
 
     def token_issued(self, grant_type: str, client_id: str) -> None:
-        self._add(self._tokens_issued, (grant_type, self._client(client_id)))
+        # The hot path: one dictionary update; the client's label is chosen at flush.
+        key = (grant_type, client_id)
+        issued = self._issued
+        issued[key] = issued.get(key, 0) + 1
 
     def token_failed(self, error: str, client_id: str | None) -> None:
         self._add(self._token_errors, (error, self._client(client_id)))
@@ -259,6 +263,9 @@ class PrometheusMetrics:
 
     def flush(self) -> None:
         """Move the request path's sums into prometheus-client and read the gauges."""
+        issued, self._issued = self._issued, {}
+        for (grant_type, client_id), amount in issued.items():
+            self._tokens_issued.labels(grant_type, self._client(client_id)).inc(amount)
         counts, self._counts = self._counts, {}
         for (counter, labels), amount in counts.items():
             (counter.labels(*labels) if labels else counter).inc(amount)

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import signal
 import stat
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from oauth_server.services import Services
 from oauth_server.web.api import FastRouter
 from oauth_server.web.app import create_app
 from tests.conftest import lifespan
-from tests.e2e.test_signin_tokens import code_for, exchange_form, post_token, refresh, world
 from tests.helpers import FORM, SEED_TOKEN_REQUEST, basic, eventually
 from tests.process import ServerProcess
+from tests.signin import code_for, exchange_form, post_token, refresh, world
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 ADMIN = basic("admin", "getroot")
@@ -126,8 +127,17 @@ def rises(before: Samples, after: Samples) -> list[tuple[str, dict[str, str], fl
     ]
 
 
-def expected() -> list[tuple[str, dict[str, str], float]]:
-    return [(name, labels, float(delta)) for name, labels, delta in EXPECTED]
+def expected(extra_tokens: int = 0) -> list[tuple[str, dict[str, str], float]]:
+    """What the load adds, with ``extra_tokens`` more successful token requests."""
+
+    def grows(name: str, labels: dict[str, str]) -> bool:
+        ok_token = labels.get("route") == "/oauth/token" and labels.get("status") == "200"
+        return name == "oauth_server_tokens_issued_total" or ok_token
+
+    return [
+        (name, labels, float(delta + (extra_tokens if grows(name, labels) else 0)))
+        for name, labels, delta in EXPECTED
+    ]
 
 
 async def test_a_short_load_moves_the_counters_by_exactly_the_requests_made(
@@ -190,8 +200,16 @@ async def test_sign_in_refresh_and_replay_counters(
 
 @pytest.mark.settings(rate_limit_login_failures_per_username="2/minute")
 async def test_sign_in_outcomes_and_rate_limit_hits(app: FastRouter, app_svc: Services) -> None:
-    from tests.e2e.test_signin_http import _authorize, _consent, _full_flow, _login
-    from tests.signin import ensure_user, pkce_pair, query_of, register_app
+    from tests.signin import (
+        authorize_page,
+        consent,
+        ensure_user,
+        full_flow,
+        login,
+        pkce_pair,
+        query_of,
+        register_app,
+    )
 
     await ensure_user(app_svc)
     test_app = await register_app(app_svc)
@@ -204,11 +222,11 @@ async def test_sign_in_outcomes_and_rate_limit_hits(app: FastRouter, app_svc: Se
     async with browser() as http:
         before = await scrape(http)
     async with browser() as http:  # denied on the consent page
-        login = await _login(http, await _authorize(http, test_app, challenge))
-        denied = await _consent(http, login.headers["location"], "deny")
+        logged_in = await login(http, await authorize_page(http, test_app, challenge))
+        denied = await consent(http, logged_in.headers["location"], "deny")
         assert query_of(denied.headers["location"])["error"] == "access_denied"
     async with browser() as http:  # approved after consent
-        assert "code" in query_of(await _full_flow(http, test_app, challenge))
+        assert "code" in query_of(await full_flow(http, test_app, challenge))
         # approved again, the consent remembered and the session reused: no page at all
         again = await http.get("/oauth/authorize", params={
             "response_type": "code", "client_id": test_app.client_id,
@@ -216,8 +234,8 @@ async def test_sign_in_outcomes_and_rate_limit_hits(app: FastRouter, app_svc: Se
             "code_challenge": challenge, "code_challenge_method": "S256"})  # fmt: skip
         assert "code" in query_of(again.headers["location"])
     async with browser() as http:  # two wrong passwords, then the username is throttled
-        page = await _authorize(http, test_app, challenge)
-        statuses = [(await _login(http, page, password="wrong")).status_code for _ in range(3)]
+        page = await authorize_page(http, test_app, challenge)
+        statuses = [(await login(http, page, password="wrong")).status_code for _ in range(3)]
         assert statuses == [400, 400, 429]
         after = await scrape(http)
 
@@ -296,9 +314,9 @@ async def test_client_labels_are_capped(app_svc: Services, client: httpx.AsyncCl
                 headers={**FORM, "Authorization": basic(client_id, secret)},
             )
             assert response.status_code == 200, response.text
+        samples = parse((await client.get("/metrics")).text)  # labels are chosen at flush
     finally:
         metrics_module.MAX_CLIENT_LABELS = original
-    samples = parse((await client.get("/metrics")).text)
     labelled = {
         dict(labels)["client_id"]
         for (name, labels) in samples
@@ -413,21 +431,68 @@ async def test_two_workers_add_up_to_exactly_the_requests_made(
                 "counter_*.db")}) >= 2, within=20)  # fmt: skip
             before = await scrape(http)
             await load(http)
+            # Which worker accepts a connection is the kernel's choice: until both have
+            # counted tokens, ten more requests at a time (counted, and expected below).
+            extra = 0
+
+            async def both_counted() -> bool:
+                nonlocal extra
+                issued = [issued_in(path) for path in directory.glob("counter_*.db")]
+                if len([n for n in issued if n > 0]) == 2:
+                    return True
+                batch = [http.post("/oauth/token", json=SEED_TOKEN_REQUEST) for _ in range(10)]
+                assert all(r.status_code == 200 for r in await asyncio.gather(*batch))
+                extra += 10
+                return False
+
+            await eventually(both_counted, within=60, interval=0.5)
 
             async def settled() -> bool:
-                return rises(before, await scrape(http)) == expected()
+                return rises(before, await scrape(http)) == expected(extra)
 
             # Each worker moves its sums into the shared files every second.
             await eventually(settled, within=10)
-            per_worker = {path.name: issued_in(path) for path in directory.glob("counter_*.db")}
-            # Both workers served some, and their sums are what the scrape showed.
-            assert len([n for n in per_worker.values() if n > 0]) == 2, per_worker
-            assert sum(per_worker.values()) == 50
-            assert rises(before, await scrape(http)) == expected()  # and no more
+            # Their sums are what the scrape showed, and nothing more.
+            assert sum(issued_in(path) for path in directory.glob("counter_*.db")) == 50 + extra
+            assert rises(before, await scrape(http)) == expected(extra)
+
+            # A killed worker's pool leaves the sums; its replacement's joins them.
+            pool = value(await scrape(http), "oauth_server_db_pool_size")
+            assert pool == 2 * 20  # two workers, OAUTH_SERVER_DATABASE_POOL_SIZE each
+            assert server.process is not None
+            workers = children(server.process.pid)
+            assert len(workers) == 2, workers
+            os.kill(workers[0], signal.SIGKILL)
+
+            async def replaced() -> bool:
+                now = children(server.process.pid)  # type: ignore[union-attr]
+                return len(now) == 2 and workers[0] not in now
+
+            await eventually(replaced, within=30)
+
+            async def pool_settled() -> bool:
+                return value(await scrape(http), "oauth_server_db_pool_size") == pool
+
+            await eventually(pool_settled, within=30)
+            assert not list(directory.glob(f"gauge_live*_{workers[0]}.db"))
     finally:
         await asyncio.to_thread(server.stop)
     assert not directory.exists()  # removed at shutdown
     assert not (tmp_path / "not-this-one").exists()
+
+
+def children(pid: int) -> list[int]:
+    """uvicorn's workers: the children of ``pid`` but multiprocessing's resource tracker."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue  # gone meanwhile
+            if b"resource_tracker" not in command:
+                found.append(int(child))
+    return found
 
 
 def issued_in(path: Path) -> float:

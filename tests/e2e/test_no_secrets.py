@@ -174,12 +174,14 @@ async def test_no_sign_in_secret_in_logs_or_metrics(
     """The browser sign-in with every log line on: the password (right and wrong), the CSRF
     token, the session cookie, the code and the tokens it gives (access, refresh, rotated
     refresh, ID token) appear in no log line and no metric."""
-    from tests.e2e.test_signin_http import _authorize, _full_flow, _login
     from tests.signin import (
         PASSWORD,
         REDIRECT_URI,
         App,
+        authorize_page,
         ensure_user,
+        full_flow,
+        login,
         pkce_pair,
         query_of,
         read_form,
@@ -203,10 +205,10 @@ async def test_no_sign_in_secret_in_logs_or_metrics(
         wrong = new_secret()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            page = await _authorize(http, client, challenge, **scope)
+            page = await authorize_page(http, client, challenge, **scope)
             form = read_form((await http.get(page)).text)
-            assert (await _login(http, page, password=wrong)).status_code == 400
-            code = query_of(await _full_flow(http, client, challenge, **scope))["code"]
+            assert (await login(http, page, password=wrong)).status_code == 400
+            code = query_of(await full_flow(http, client, challenge, **scope))["code"]
             cookies = [cookie.value for cookie in http.cookies.jar]
             tokens = await http.post("/oauth/token", data={
                 "grant_type": "authorization_code", "code": code, "code_verifier": verifier,

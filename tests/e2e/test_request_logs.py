@@ -15,9 +15,9 @@ import pytest
 
 from oauth_server.logs import JsonFormatter, TextFormatter
 from oauth_server.web.api import FastRouter
-from tests.e2e.test_signin_tokens import code_for, exchange_form, post_token, world
 from tests.helpers import FORM, SEED_TOKEN_REQUEST, basic
 from tests.process import ServerProcess
+from tests.signin import code_for, exchange_form, post_token, world
 
 OURS = re.compile(r"[0-9a-f]{12}-[0-9a-f]+")
 
