@@ -8,7 +8,7 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,8 +36,9 @@ from oauth_server.storage.models import (
     User,
 )
 from oauth_server.storage.protocols import Storage
+from oauth_server.web.api import FastRouter
 from tests.fakes import MemoryAudit, MemorySignInStorage, MemoryVoider
-from tests.helpers import token_codec
+from tests.helpers import FORM, basic, token_codec
 
 REDIRECT_URI = "https://app.example/callback"
 USERNAME = "alice"
@@ -366,6 +367,12 @@ def grant_world(
 # --- The whole flow through the ASGI app, as a browser would post the forms ------------------
 
 
+# --- through the app: the pages' forms, and the token endpoint ---------------------------
+
+CODE_SCOPE = "restaurent restaurants:read"
+"""The scope of the codes :func:`code_for` seeds."""
+
+
 def authorize_params(app: App, challenge: str, **extra: str) -> dict[str, str]:
     return {
         "response_type": "code",
@@ -376,6 +383,22 @@ def authorize_params(app: App, challenge: str, **extra: str) -> dict[str, str]:
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "nonce": "n-1",
+        **extra,
+    }
+
+
+def signin_http_params(app: App, challenge: str, **extra: str) -> dict[str, str]:
+    """The authorize request of tests/e2e/test_signin_http.py: a scope beyond openid, and a
+    state that needs encoding."""
+    return {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": app.redirect_uri,
+        "scope": "openid restaurants:read",
+        "state": "st-1 &x=y",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "nonce": "n-42",
         **extra,
     }
 
@@ -433,3 +456,92 @@ async def tokens_for(
     assert landed.status_code == 303, landed.text
     assert landed.headers["location"].startswith(app.redirect_uri), landed.headers["location"]
     return landed, await redeem(http, app, landed.headers["location"], verifier)
+
+
+async def authorize_page(http: httpx.AsyncClient, app: App, challenge: str, **extra: str) -> str:
+    response = await http.get(
+        "/oauth/authorize", params=signin_http_params(app, challenge, **extra)
+    )
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+async def login(
+    http: httpx.AsyncClient, page_url: str, *, password: str = PASSWORD
+) -> httpx.Response:
+    page = await http.get(page_url)
+    assert page.status_code == 200, page.text
+    form = read_form(page.text)
+    return await http.post(
+        form.actions[0],
+        data={
+            "csrf_token": form.fields["csrf_token"],
+            "username": USERNAME,
+            "password": password,
+        },
+    )
+
+
+async def consent(http: httpx.AsyncClient, page_url: str, decision: str) -> httpx.Response:
+    page = await http.get(page_url)
+    assert page.status_code == 200, page.text
+    form = read_form(page.text)
+    assert ("decision", "allow") in form.buttons
+    assert ("decision", "deny") in form.buttons
+    return await http.post(
+        form.actions[0], data={"csrf_token": form.fields["csrf_token"], "decision": decision}
+    )
+
+
+async def full_flow(http: httpx.AsyncClient, app: App, challenge: str, **extra: str) -> str:
+    logged_in = await login(http, await authorize_page(http, app, challenge, **extra))
+    assert logged_in.status_code == 303
+    consented = await consent(http, logged_in.headers["location"], "allow")
+    assert consented.status_code == 303
+    return consented.headers["location"]
+
+
+def app_services_of(app: FastRouter) -> Services:
+    return app.state.services  # type: ignore[no-any-return]
+
+
+async def world(app: FastRouter, token_format: str = "jwt") -> str:
+    """Clients and the user alice; returns the Basic credentials of a resource server that may
+    introspect the API's tokens."""
+    storage = app_services_of(app).storage
+    await add_world(storage)
+    if token_format == "opaque":
+        await storage.clients.update(client=replace(public_client(), token_format="opaque"))
+    created = await app_services_of(app).registry.create(
+        client_id="rs", scopes=["x"], introspect=[app_services_of(app).settings.resource_id]
+    )
+    assert created.secret is not None
+    return basic("rs", created.secret)
+
+
+async def code_for(app: FastRouter, **fields: object) -> SeededCode:
+    return await seed_code(
+        app_services_of(app).storage,
+        now=app_services_of(app).clock.now(),
+        scope=str(fields.pop("scope", CODE_SCOPE)),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def exchange_form(seeded: SeededCode, client_id: str = PUBLIC_ID) -> dict[str, str]:
+    return {
+        "grant_type": "authorization_code",
+        "code": seeded.code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": seeded.verifier,
+        "client_id": client_id,
+    }
+
+
+async def post_token(http: httpx.AsyncClient, form: dict[str, str]) -> httpx.Response:
+    return await http.post("/oauth/token", data=form, headers=FORM)
+
+
+async def refresh(http: httpx.AsyncClient, token: str, **extra: str) -> httpx.Response:
+    form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": PUBLIC_ID}
+    return await post_token(http, {**form, **extra})

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging.config
 import os
+import shutil
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +35,7 @@ from oauth_server.cli_users import demo_user_banner, users
 from oauth_server.clock import SystemClock
 from oauth_server.config import ConfigError, Settings, load_settings, redact_url, settings_table
 from oauth_server.errors import InvalidRequest
+from oauth_server.logs import logging_config
 from oauth_server.maintenance import PurgeReport
 from oauth_server.oauth.clients import ClientRegistry, InvalidClientMetadata
 from oauth_server.oauth.keys import KeyError_, KeyManager
@@ -143,11 +148,9 @@ def main() -> None:
 @click.option("--workers", type=int, help="Worker processes [OAUTH_SERVER_WORKERS].")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate the database, then serve HTTP with uvicorn (uvloop + httptools)."""
-    import uvicorn
-
-    from oauth_server.web.protocol import BoundedHttpToolsProtocol
-
     settings = _settings(host=host, port=port, workers=workers)
+    # What start-up logs (the first signing key, the demo data) has the workers' format.
+    logging.config.dictConfig(logging_config(settings.effective_log_format, settings.log_level))
     # Worker processes rebuild the settings from the environment: pass the overrides on.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
@@ -173,6 +176,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     _banner(settings, report.demo_client_present)
     if report.demo_user_password is not None:  # just created: the only time it is shown
         click.echo(demo_user_banner(report.demo_user_password), err=True)
+    with metrics_directory():
+        _run_uvicorn(settings)
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    from oauth_server.web.protocol import BoundedHttpToolsProtocol
+
     uvicorn.run(
         "oauth_server.web.app:create_app_from_env",
         factory=True,
@@ -185,13 +197,30 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         timeout_keep_alive=settings.keep_alive_timeout,
         lifespan="on",
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        log_config=logging_config(settings.effective_log_format, settings.log_level),
+        # The app writes its own request lines (oauth_server.web.requests), with the route
+        # template, client and request id.
+        access_log=False,
         server_header=False,
         # X-Forwarded-For is read by the app, only from OAUTH_SERVER_TRUSTED_PROXIES and only
         # when it names an IP (oauth_server.addresses); uvicorn's would trust any local client.
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+
+
+@contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """A private directory (0700, new and empty) for the workers' metric files
+    (prometheus-client's multiprocess mode reads ``PROMETHEUS_MULTIPROC_DIR``), removed when
+    the server stops. Always a new one: files left by an earlier run, or by anyone else, are
+    never summed into this server's counters."""
+    directory = Path(tempfile.mkdtemp(prefix="oauth-server-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _banner(settings: Settings, demo: bool) -> None:

@@ -9,6 +9,7 @@ check``) judges the settings and the stored data, and ``serve`` runs it first in
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
@@ -314,10 +315,30 @@ class Settings(BaseSettings):
     issuance) keeps a core of its own."""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    """Log level of the server and access log."""
+    """Log level of the server and its request log."""
+
+    log_format: Literal["json", "text"] | None = None
+    """`json`: one JSON object per log line (`ts`, `level`, `logger`, `message` and the
+    line's fields), for a log pipeline; `text`: one readable line. Defaults to text in
+    development and json in production."""
 
     access_log: bool = False
-    """Write one access-log line per request (off by default: it costs throughput)."""
+    """Write one line per request (request id, method, route template, status, latency,
+    client id, user id, error code; see "Logs"). Off by default: it costs throughput (see
+    "Logs" for the measured cost)."""
+
+    metrics_allowed_addresses: str = "127.0.0.0/8,::1"
+    """Comma-separated addresses or networks allowed to read `/metrics` (the client address,
+    after `TRUSTED_PROXIES`); others get 403. Empty: no address. Default: loopback only."""
+
+    metrics_token_sha256: Annotated[str | None, Field(repr=False)] = None
+    """Hex SHA-256 of a bearer secret that `/metrics` requires as well (`Authorization: Bearer
+    <secret>`; missing or wrong: 401). Only the hash is configured, so the secret is in no
+    environment listing; `printf %s "$SECRET" | sha256sum` computes it."""
+
+    metrics_token_file: Path | None = None
+    """A file holding the `/metrics` bearer secret (instead of `METRICS_TOKEN_SHA256`; for
+    Prometheus' `authorization.credentials_file` on the same host). Read once at start."""
 
     @model_validator(mode="after")
     def _check_secret_key(self) -> Settings:
@@ -353,6 +374,21 @@ class Settings(BaseSettings):
             TrustedProxies(self.trusted_proxies)
         except ValueError as exc:
             raise ValueError(f"OAUTH_SERVER_TRUSTED_PROXIES: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_metrics_access(self) -> Settings:
+        try:
+            TrustedProxies(self.metrics_allowed_addresses)
+        except ValueError as exc:
+            raise ValueError(f"OAUTH_SERVER_METRICS_ALLOWED_ADDRESSES: {exc}") from None
+        digest = self.metrics_token_sha256
+        if digest is not None and re.fullmatch(r"[0-9a-fA-F]{64}", digest) is None:
+            raise ValueError("OAUTH_SERVER_METRICS_TOKEN_SHA256 must be 64 hex digits")
+        if digest is not None and self.metrics_token_file is not None:
+            raise ValueError(
+                "set only one of OAUTH_SERVER_METRICS_TOKEN_SHA256 and _METRICS_TOKEN_FILE"
+            )
         return self
 
     @model_validator(mode="after")
@@ -394,6 +430,12 @@ class Settings(BaseSettings):
     def resource_id(self) -> str:
         """The restaurants API's resource identifier."""
         return self.resource or self.public_issuer
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.env == "production" else "text"
 
     @property
     def seed_demo_data(self) -> bool:

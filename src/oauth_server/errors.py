@@ -30,6 +30,8 @@ client; ``detail`` goes only to the log.
     │   ├── InvalidToken              401 expired, revoked, malformed, foreign token (§3.1)
     │   └── InsufficientScope         403 token lacks the scope (§3.1)
     ├── RequestTooLarge               413 body over the configured cap, refused before parsing
+    ├── Forbidden                     403 the caller's address may not use this operations
+    │                                 endpoint (``/metrics`` allow list)
     ├── NotFound                      404 no such resource
     ├── MethodNotAllowed              405 wrong HTTP method
     ├── TooManyRequests               429 rate limited, ``Retry-After``
@@ -47,6 +49,7 @@ __all__ = [
     "AuthorizationError",
     "BearerChallenge",
     "BearerError",
+    "Forbidden",
     "InsufficientScope",
     "InvalidBearerRequest",
     "InvalidClient",
@@ -262,6 +265,11 @@ class InsufficientScope(BearerError):
 class RequestTooLarge(ServiceError):
     error = "invalid_request"
     status_code = 413
+
+
+class Forbidden(ServiceError):
+    error = "forbidden"
+    status_code = 403
 
 
 class NotFound(ServiceError):

@@ -33,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from oauth_server.background import Periodic
@@ -160,6 +161,9 @@ class Purger:
         return self._background.running
 
     async def _run_logged(self) -> None:
+        started = time.monotonic()
         report = await self.run_once()
         if report != PurgeReport():
-            log.info("purged %s", report)
+            fields = {"event": "purge", **asdict(report)}
+            fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+            log.info("purged %s", report, extra={"fields": fields})

@@ -48,6 +48,7 @@ from oauth_server.oauth.tokens.verify.jwt import JwtVerifier
 from oauth_server.oauth.tokens.verify.opaque import OpaqueTokenVerifier
 from oauth_server.oauth.tokens.verify.revocation import RevokedClients, RevokedJtis
 from oauth_server.oauth.tokens.voided import IssuedTokenVoider
+from oauth_server.observer import NO_OBSERVER, Observer
 from oauth_server.resource.bearer import ResourceGuard
 from oauth_server.resource.restaurants import READ_SCOPES, WRITE_SCOPES, RestaurantService
 from oauth_server.resource.userinfo import UserinfoEndpoint
@@ -122,6 +123,8 @@ class Services:
     authorize: AuthorizationEndpoint
     end_session: EndSession
     """RP-Initiated Logout (``/oauth/logout``)."""
+    observer: Observer = NO_OBSERVER
+    """What the core counts for metrics (:mod:`oauth_server.metrics` in the server)."""
 
     async def start(self) -> None:
         await self.audit.start()
@@ -318,7 +321,11 @@ def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
 
 
 def build_services(
-    settings: Settings, *, storage: Storage | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    storage: Storage | None = None,
+    clock: Clock | None = None,
+    observer: Observer = NO_OBSERVER,
 ) -> Services:
     clock = clock or SystemClock()
     if storage is None:
@@ -334,6 +341,7 @@ def build_services(
             redis_url=settings.redis_url,
             key_prefix=settings.redis_key_prefix,
             audit=audit,
+            observer=observer,
             clock=clock,
         )
         if settings.rate_limits
@@ -386,6 +394,7 @@ def build_services(
         refresh_max_ttl=settings.refresh_token_max_ttl,
         refresh_reuse_grace=settings.refresh_reuse_grace,
         audit=audit,
+        observer=observer,
     )
     grants = default_grants(default_resource=resource, signin=signin_grants)
     ttl = settings.access_token_ttl
@@ -410,6 +419,7 @@ def build_services(
         session_ttl=settings.session_ttl,
         interaction_ttl=settings.interaction_ttl,
         audit=audit,
+        observer=observer,
     )
     accounts = build_accounts(settings, storage, clock, audit=audit, voider=voider)
     return Services(
@@ -437,11 +447,13 @@ def build_services(
             limiter=limiter,
             audit=audit,
             audit_issued=settings.audit_token_issued,
+            observer=observer,
         ),
         introspection=IntrospectionEndpoint(
             authenticator=authenticator,
             verifier=verifier,
             limiter=limiter,
+            observer=observer,
         ),
         revocation=RevocationEndpoint(
             authenticator=authenticator,
@@ -505,4 +517,5 @@ def build_services(
             secret=secret,
             audit=audit,
         ),
+        observer=observer,
     )

@@ -59,7 +59,7 @@ class ChangeSync:
         self._gaps: dict[int, float] = {}
         self._poller = Periodic(
             "change-sync",
-            self.poll,
+            self._poll_logged,
             interval=lambda: interval,
             # The database may be down; caches keep their TTL bound meanwhile.
             on_error=lambda exc: log_background_failure(log, "change feed poll", exc),
@@ -82,6 +82,15 @@ class ChangeSync:
 
     async def stop(self) -> None:
         await self._poller.stop()
+
+    async def _poll_logged(self) -> None:
+        dispatched = await self.poll()
+        if dispatched:  # DEBUG: with opaque-token revocations this can be every poll
+            log.debug(
+                "applied %d changes from the feed",
+                dispatched,
+                extra={"fields": {"event": "change_sync", "changes": dispatched}},
+            )
 
     async def poll(self) -> int:
         """Read and dispatch new changes; return how many were dispatched."""

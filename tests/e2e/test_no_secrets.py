@@ -28,6 +28,7 @@ from oauth_server.cli import main
 from oauth_server.clock import SystemClock
 from oauth_server.config import Settings
 from oauth_server.crypto import new_secret
+from oauth_server.logs import JsonFormatter
 from oauth_server.services import build_accounts
 from oauth_server.storage import open_storage
 from oauth_server.web.app import create_app
@@ -35,6 +36,17 @@ from tests.conftest import lifespan
 from tests.e2e.leaks import leaked, run_session
 from tests.helpers import app_services, eventually
 from tests.process import CLI, ServerProcess
+
+
+def every_log_line(caplog: pytest.LogCaptureFixture) -> str:
+    """Every record as caplog prints it, as the JSON format writes it (with its fields), and
+    its raw arguments."""
+    json_format = JsonFormatter()
+    return caplog.text + "\n".join(
+        f"{json_format.format(record)} {record.getMessage()} {record.args!r} "
+        f"{record.exc_text or ''}"
+        for record in caplog.records
+    )
 
 
 def test_the_search_finds_what_it_looks_for() -> None:
@@ -47,7 +59,9 @@ async def test_no_secret_in_audit_trail_or_logs(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    settings = settings.model_copy(update={"audit_token_issued": True, "demo_data": False})
+    settings = settings.model_copy(
+        update={"audit_token_issued": True, "demo_data": False, "access_log": True}
+    )
     app = create_app(settings, clock=SystemClock())
     async with lifespan(app):
         services = app_services(app)
@@ -76,6 +90,11 @@ async def test_no_secret_in_audit_trail_or_logs(
                 rotate=rotate,
                 sync_wait=no_wait,
             )
+            # A request id chosen by an untrusted client is not believed, so not logged.
+            planted = new_secret()
+            session.secrets.append(planted)
+            assert (await http.get("/healthz", headers={"X-Request-ID": planted})).is_success
+            metrics = (await http.get("/metrics")).text
         await services.keys.rotate(immediately=True)
 
     storage = open_storage(settings.database_url)
@@ -85,11 +104,11 @@ async def test_no_secret_in_audit_trail_or_logs(
     finally:
         await storage.close()
     audit = "\n".join(f"{r.chain_id} {r.seq} {r.kind} {r.data} {r.digest.hex()}" for r in rows)
-    logs = caplog.text + "\n".join(
-        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
-        for record in caplog.records
-    )
+    logs = every_log_line(caplog)
     # The haystacks are the right ones: what should be there is.
+    assert '"route":"/oauth/introspect","status":200,"latency_ms"' in logs
+    assert 'client_id="leak-jwt"' in metrics
+    assert leaked(metrics, session.secrets) == []
     assert "client_auth_failed" in audit
     assert "token_issued" in audit
     for identifier in session.identifiers:
@@ -131,10 +150,7 @@ async def test_no_user_password_or_hash_in_audit_trail_or_logs(
     finally:
         await storage.close()
     audit = "\n".join(f"{r.kind} {r.data}" for r in rows)
-    logs = caplog.text + "\n".join(
-        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
-        for record in caplog.records
-    )
+    logs = every_log_line(caplog)
     ours = "\n".join(
         f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
         for record in caplog.records
@@ -152,6 +168,77 @@ async def test_no_user_password_or_hash_in_audit_trail_or_logs(
     assert leaked(ours, hashes) == []
 
 
+async def test_no_sign_in_secret_in_logs_or_metrics(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The browser sign-in with every log line on: the password (right and wrong), the CSRF
+    token, the session cookie, the code and the tokens it gives (access, refresh, rotated
+    refresh, ID token) appear in no log line and no metric."""
+    from tests.signin import (
+        PASSWORD,
+        REDIRECT_URI,
+        App,
+        authorize_page,
+        ensure_user,
+        full_flow,
+        login,
+        pkce_pair,
+        query_of,
+        read_form,
+    )
+
+    caplog.set_level(logging.DEBUG)
+    app = create_app(settings.model_copy(update={"access_log": True}), clock=SystemClock())
+    async with lifespan(app):
+        services = app_services(app)
+        await ensure_user(services)
+        created = await services.registry.create(
+            name="Leaky app",
+            grant_types=("authorization_code", "refresh_token"),
+            scopes=("openid", "offline_access", "restaurants:read"),
+            client_type="public",
+            redirect_uris=(REDIRECT_URI,),
+        )
+        client = App(created.client.client_id)
+        scope = {"scope": "openid offline_access restaurants:read"}
+        verifier, challenge = pkce_pair()
+        wrong = new_secret()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            page = await authorize_page(http, client, challenge, **scope)
+            form = read_form((await http.get(page)).text)
+            assert (await login(http, page, password=wrong)).status_code == 400
+            code = query_of(await full_flow(http, client, challenge, **scope))["code"]
+            cookies = [cookie.value for cookie in http.cookies.jar]
+            tokens = await http.post("/oauth/token", data={
+                "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                "redirect_uri": client.redirect_uri, "client_id": client.client_id})  # fmt: skip
+            assert tokens.status_code == 200, tokens.text
+            issued = tokens.json()
+            rotated = await http.post("/oauth/token", data={
+                "grant_type": "refresh_token", "refresh_token": issued["refresh_token"],
+                "client_id": client.client_id})  # fmt: skip
+            assert rotated.status_code == 200, rotated.text
+            access = issued["access_token"]
+            userinfo = await http.get(
+                "/oauth/userinfo", headers={"Authorization": f"Bearer {access}"}
+            )
+            assert userinfo.status_code == 200
+            metrics = (await http.get("/metrics")).text
+    secrets = [
+        PASSWORD, wrong, form.fields["csrf_token"], code, verifier, *cookies,
+        access, access.rsplit(".", 1)[1], issued["refresh_token"], issued["id_token"],
+        issued["id_token"].rsplit(".", 1)[1], rotated.json()["refresh_token"],
+    ]  # fmt: skip
+    assert cookies  # the haystacks are the right ones
+    logs = every_log_line(caplog)
+    assert '"route":"/signin/{uid}/login","status":400' in logs
+    assert '"route":"/oauth/token","status":200,"latency_ms"' in logs
+    assert 'outcome="login_failed"' in metrics
+    assert leaked(logs, secrets) == []
+    assert leaked(metrics, secrets) == []
+
+
 @pytest.mark.slow
 async def test_no_secret_in_a_real_servers_output_or_audit_trail(
     database_url: str, tmp_path: Path
@@ -163,6 +250,8 @@ async def test_no_secret_in_a_real_servers_output_or_audit_trail(
         "OAUTH_SERVER_DEMO_DATA": "false",
         "OAUTH_SERVER_LOG_LEVEL": "debug",
         "OAUTH_SERVER_ACCESS_LOG": "true",
+        "OAUTH_SERVER_LOG_FORMAT": "json",
+        "OAUTH_SERVER_WORKERS": "2",
         "OAUTH_SERVER_AUDIT_TOKEN_ISSUED": "true",
         "OAUTH_SERVER_CACHE_SYNC_INTERVAL": "0.1",
     }
@@ -205,9 +294,19 @@ async def test_no_secret_in_a_real_servers_output_or_audit_trail(
                 rotate=rotate,
                 sync_wait=sync_wait,
             )
+
+            scraped: list[str] = []
+
+            async def metrics_counted() -> bool:  # the workers' sums have been flushed
+                scraped.append((await http.get("/metrics")).text)
+                return 'error="invalid_client"' in scraped[-1]
+
+            await eventually(metrics_counted, within=5)
+            metrics = scraped[-1]
     finally:
         await asyncio.to_thread(server.stop)  # the audit buffer is written at shutdown
     output = server.output()
+    assert leaked(metrics, session.secrets) == []
     runner = CliRunner()
     tail = ["audit", "tail", "-n", "100000", "--json"]
     audit = (await asyncio.to_thread(runner.invoke, main, tail, env=env)).stdout
@@ -215,7 +314,8 @@ async def test_no_secret_in_a_real_servers_output_or_audit_trail(
     assert verified.exit_code == 0
     assert "every chain verifies" in verified.output
 
-    assert '"POST /oauth/token HTTP/1.1" 401' in output  # the access log was on
+    # The request log was on, in JSON.
+    assert '"method":"POST","route":"/oauth/token","status":401' in output
     assert "token_issued" in audit
     assert "client_auth_failed" in audit
     for identifier in session.identifiers:

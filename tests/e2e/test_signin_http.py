@@ -25,6 +25,21 @@ from tests.signin import (
     read_form,
     register_app,
 )
+from tests.signin import (
+    authorize_page as _authorize,
+)
+from tests.signin import (
+    consent as _consent,
+)
+from tests.signin import (
+    full_flow as _full_flow,
+)
+from tests.signin import (
+    login as _login,
+)
+from tests.signin import (
+    signin_http_params as _params,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -44,61 +59,6 @@ async def browser(app: FastRouter) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
-
-
-def _params(app: App, challenge: str, **extra: str) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": app.client_id,
-        "redirect_uri": app.redirect_uri,
-        "scope": "openid restaurants:read",
-        "state": "st-1 &x=y",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "nonce": "n-42",
-        **extra,
-    }
-
-
-async def _authorize(http: httpx.AsyncClient, app: App, challenge: str, **extra: str) -> str:
-    response = await http.get("/oauth/authorize", params=_params(app, challenge, **extra))
-    assert response.status_code == 303, response.text
-    return response.headers["location"]
-
-
-async def _login(
-    http: httpx.AsyncClient, page_url: str, *, password: str = PASSWORD
-) -> httpx.Response:
-    page = await http.get(page_url)
-    assert page.status_code == 200, page.text
-    form = read_form(page.text)
-    return await http.post(
-        form.actions[0],
-        data={
-            "csrf_token": form.fields["csrf_token"],
-            "username": USERNAME,
-            "password": password,
-        },
-    )
-
-
-async def _consent(http: httpx.AsyncClient, page_url: str, decision: str) -> httpx.Response:
-    page = await http.get(page_url)
-    assert page.status_code == 200, page.text
-    form = read_form(page.text)
-    assert ("decision", "allow") in form.buttons
-    assert ("decision", "deny") in form.buttons
-    return await http.post(
-        form.actions[0], data={"csrf_token": form.fields["csrf_token"], "decision": decision}
-    )
-
-
-async def _full_flow(http: httpx.AsyncClient, app: App, challenge: str, **extra: str) -> str:
-    login = await _login(http, await _authorize(http, app, challenge, **extra))
-    assert login.status_code == 303
-    consent = await _consent(http, login.headers["location"], "allow")
-    assert consent.status_code == 303
-    return consent.headers["location"]
 
 
 async def test_login_and_consent_give_a_code_bound_to_the_request(

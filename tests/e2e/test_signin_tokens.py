@@ -13,69 +13,21 @@ import pytest
 from click.testing import CliRunner
 
 from oauth_server.cli import main
-from oauth_server.services import Services
 from oauth_server.web.api import FastRouter
 from tests.helpers import FORM, basic, bearer, cli_env, eventually
 from tests.signin import (
+    CODE_SCOPE as SCOPE,
+)
+from tests.signin import (
     PUBLIC_ID,
-    REDIRECT,
-    SeededCode,
-    add_world,
-    seed_code,
+    code_for,
+    exchange_form,
+    post_token,
+    refresh,
+    world,
 )
 
-SCOPE = "restaurent restaurants:read"
 FORMATS = ["jwt", "opaque"]
-
-
-def services(app: FastRouter) -> Services:
-    return app.state.services  # type: ignore[no-any-return]
-
-
-async def world(app: FastRouter, token_format: str = "jwt") -> str:
-    """Clients and the user alice; returns the Basic credentials of a resource server that may
-    introspect the API's tokens."""
-    storage = services(app).storage
-    await add_world(storage)
-    if token_format == "opaque":
-        from dataclasses import replace
-
-        from tests.signin import public_client
-
-        await storage.clients.update(client=replace(public_client(), token_format="opaque"))
-    created = await services(app).registry.create(
-        client_id="rs", scopes=["x"], introspect=[services(app).settings.resource_id]
-    )
-    assert created.secret is not None
-    return basic("rs", created.secret)
-
-
-async def code_for(app: FastRouter, **fields: object) -> SeededCode:
-    return await seed_code(
-        services(app).storage,
-        now=services(app).clock.now(),
-        scope=str(fields.pop("scope", SCOPE)),
-        **fields,  # type: ignore[arg-type]
-    )
-
-
-def exchange_form(seeded: SeededCode, client_id: str = PUBLIC_ID) -> dict[str, str]:
-    return {
-        "grant_type": "authorization_code",
-        "code": seeded.code,
-        "redirect_uri": REDIRECT,
-        "code_verifier": seeded.verifier,
-        "client_id": client_id,
-    }
-
-
-async def post_token(http: httpx.AsyncClient, form: dict[str, str]) -> httpx.Response:
-    return await http.post("/oauth/token", data=form, headers=FORM)
-
-
-async def refresh(http: httpx.AsyncClient, token: str, **extra: str) -> httpx.Response:
-    form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": PUBLIC_ID}
-    return await post_token(http, {**form, **extra})
 
 
 async def accepted(http: httpx.AsyncClient, token: str, rs: str) -> bool:

@@ -6,6 +6,7 @@ see ``make mutate``)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -137,7 +138,7 @@ class Limiter:
 
 
 def endpoint(
-    limiter: Limiter | None = None, audit: MemoryAudit | None = None, **kwargs: bool
+    limiter: Limiter | None = None, audit: MemoryAudit | None = None, **kwargs: Any
 ) -> TokenEndpoint:
     two = make_client("two", "x", scopes=("a", "b"), default_scopes=("a", "b"))
     rs = Client(

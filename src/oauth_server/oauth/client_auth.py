@@ -125,6 +125,7 @@ class ClientAuthenticator:
             # No secret to compare: unknown, confidential and public ids cost the same lookup.
             public = client is not None and client.client_type == "public"
             if public and client is not None and "none" in client.auth_methods and not too_long:
+                request.notes.client_id = client.client_id
                 return AuthenticatedClient(client=client, method=method)
             reason = "credentials too long" if too_long else _none_failure(client, well_formed)
             await self._refuse(request, reason, client_id)
@@ -136,6 +137,7 @@ class ClientAuthenticator:
             await self._refuse(request, reason, client_id)
         if client.client_type != "confidential" or method not in client.auth_methods:
             await self._refuse(request, _failure(client, well_formed, method), client_id)
+        request.notes.client_id = client.client_id
         return AuthenticatedClient(client=client, method=method)
 
     async def _refuse(self, request: OAuthRequest, reason: str, client_id: str) -> NoReturn:

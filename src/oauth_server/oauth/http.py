@@ -20,7 +20,13 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
-from oauth_server.errors import AuthorizationError, ServiceError
+from oauth_server.errors import (
+    AuthorizationError,
+    ServerError,
+    ServiceError,
+    TemporarilyUnavailable,
+)
+from oauth_server.storage.errors import is_unavailable
 
 __all__ = [
     "NO_STORE",
@@ -29,7 +35,9 @@ __all__ = [
     "OAuthRequest",
     "OAuthResponse",
     "RedirectTarget",
+    "RequestNotes",
     "ResponseMode",
+    "error_code",
     "parse_cookies",
     "render_error",
 ]
@@ -136,6 +144,18 @@ def parse_cookies(header: str) -> dict[str, str]:
     return cookies
 
 
+class RequestNotes:
+    """What the core learned while serving a request, for the web layer's request log: the
+    client that authenticated and the user the request acted for. Identifiers only — set
+    after they were verified, never from what a request merely claims."""
+
+    __slots__ = ("client_id", "user_id")
+
+    def __init__(self) -> None:
+        self.client_id: str | None = None
+        self.user_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class OAuthRequest:
     """An HTTP request as the core sees it.
@@ -153,6 +173,7 @@ class OAuthRequest:
     body: bytes = b""
     client_ip: str = ""
     query_string: str = ""
+    notes: RequestNotes = field(default_factory=RequestNotes, compare=False, repr=False)
     # Not set by __init__ (no per-request cost): filled on first use of ``cookies``.
     _cookies: dict[str, str] = field(init=False, compare=False, repr=False)
 
@@ -365,6 +386,14 @@ def _error_page(error: ServiceError) -> str:
         f"</h1><p>{description}</p><p>Error code: <code>{escape(error.error)}</code></p>"
         "</main></body></html>"
     )
+
+
+def error_code(exc: BaseException) -> str:
+    """The ``error`` an exception is answered with (metrics and logs name it): its own code,
+    else ``temporarily_unavailable`` for a storage outage, ``server_error`` for a bug."""
+    if isinstance(exc, ServiceError):
+        return exc.error
+    return TemporarilyUnavailable.error if is_unavailable(exc) else ServerError.error
 
 
 def render_error(error: ServiceError, target: RedirectTarget | None = None) -> OAuthResponse:

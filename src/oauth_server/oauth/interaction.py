@@ -40,6 +40,7 @@ from oauth_server.oauth.http import (
     render_error,
 )
 from oauth_server.oauth.tokens.format import TokenCodec
+from oauth_server.observer import NO_OBSERVER, Observer
 from oauth_server.storage.models import (
     MAX_USER_AGENT,
     AuthorizationCode,
@@ -135,6 +136,7 @@ class SignIn:
         session_ttl: int,
         interaction_ttl: int,
         audit: AuditRecorder = NO_AUDIT,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self._storage = storage
         self._issuer = issuer
@@ -145,6 +147,7 @@ class SignIn:
         self._session_ttl = session_ttl
         self._interaction_ttl = interaction_ttl
         self._audit = audit
+        self._observer = observer
         self.cookies = CookieJar.for_issuer(issuer)
 
     @property
@@ -372,6 +375,7 @@ class SignIn:
             self._audit.record(
                 "consent_denied", user_id=interaction.user_id, client_id=areq.client_id
             )
+            self._observer.authorization("denied")
             await self._storage.interactions.complete(
                 selector=interaction.selector,
                 verifier_hash=interaction.verifier_hash,
@@ -433,6 +437,7 @@ class SignIn:
                 auth_time=auth_time,
             )
         )
+        self._observer.authorization("approved")
         return authorization_response(areq.target(self._issuer), {"code": handle.value})
 
 

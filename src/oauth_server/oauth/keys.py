@@ -466,7 +466,20 @@ class KeyManager:
         if added:
             await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
             self._audit.record("signing_key_created", kid=kid, alg=alg)
-            log.warning("created signing key %s (%s), active from %d", kid, alg, activates_at)
+            log.warning(
+                "created signing key %s (%s), active from %d",
+                kid,
+                alg,
+                activates_at,
+                extra={
+                    "fields": {
+                        "event": "signing_key_created",
+                        "kid": kid,
+                        "alg": alg,
+                        "activates_at": activates_at,
+                    }
+                },
+            )
         await self.load()
         return kid if added else None
 
@@ -494,6 +507,20 @@ class KeyManager:
             return None
         newest = max(live, key=lambda r: (r.activates_at, r.generation))
         return newest.activates_at + self._rotation_interval - self._publish_lead
+
+    def next_rotation(self) -> float | None:
+        """When the next key takes over signing, judged on the keys last read: the earliest
+        key published but not yet signing, else when the schedule will make one sign; ``None``
+        when nothing is scheduled (rotation off, no pending key)."""
+        now = self._clock.now()
+        live = [r for r in self._records if r.removed_at is None and r.kid not in self._refused]
+        pending = [r.activates_at for r in live if r.activates_at > now]
+        if pending:
+            return float(min(pending))
+        if self._rotation_interval <= 0 or not live:
+            return None
+        newest = max(live, key=lambda r: (r.activates_at, r.generation))
+        return float(max(newest.activates_at + self._rotation_interval, now))
 
     def seconds_to_next_check(self, *, poll: float) -> float:
         """How long the schedule sleeps: until the next key is due, so that a key signs for
@@ -532,7 +559,11 @@ class KeyManager:
         for kid in deleted:
             await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=int(now))
             self._audit.record("signing_key_purged", kid=kid)
-            log.info("purged signing key %s: its verification window has ended", kid)
+            log.info(
+                "purged signing key %s: its verification window has ended",
+                kid,
+                extra={"fields": {"event": "signing_key_purged", "kid": kid}},
+            )
         if deleted:
             await self.load()
         return deleted

@@ -52,6 +52,7 @@ from oauth_server.addresses import address_key
 from oauth_server.audit import NO_AUDIT, AuditFields, AuditRecorder
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.errors import TooManyRequests
+from oauth_server.observer import NO_OBSERVER, Observer
 
 __all__ = ["RateLimitPolicy", "RateLimiter", "parse_limit"]
 
@@ -110,9 +111,11 @@ class RateLimiter:
         redis_url: str | None = None,
         key_prefix: str = "oauth-server",
         audit: AuditRecorder = NO_AUDIT,
+        observer: Observer = NO_OBSERVER,
         clock: Clock | None = None,
     ) -> None:
         self._audit = audit
+        self._observer = observer
         # The audit's once-a-minute rule reads the injected clock; the counters' windows are
         # the limits library's, on the wall clock (it takes no clock).
         self._clock = clock or SystemClock()
@@ -293,7 +296,8 @@ class RateLimiter:
 
     def _record_denial(self, item: RateLimitItem, kind: str, key: tuple[str, ...]) -> None:
         """Audit a limit being hit — once a minute per limit and key, so that a flood of
-        refused requests does not become a flood of audit rows."""
+        refused requests does not become a flood of audit rows. Metrics count every one."""
+        self._observer.rate_limited(kind)
         now = self._clock.now()
         seen = (kind, *key)
         last = self._audited.get(seen)

@@ -90,6 +90,9 @@ class ResourceGuard:
             if limiter is not None and limiter.bearer_lockouts:
                 limiter.before_bearer(request.client_ip)
             claims = await self._verifier.verify(token)
+            request.notes.client_id = claims.client_id
+            if claims.subject != claims.client_id:  # client_credentials: sub is the client
+                request.notes.user_id = claims.subject
             # RFC 8707 / RFC 9068 §4: refuse tokens minted for another resource.
             if self._resource not in claims.audience:
                 raise InvalidToken("the access token is not meant for this resource")

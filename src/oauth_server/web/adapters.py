@@ -58,13 +58,16 @@ class ClientDisconnected(Exception):
     """The client went away before its request body arrived."""
 
 
-def error_response(exc: BaseException, method: str, path: str) -> OAuthResponse:
-    """The one translation of an exception into a response."""
+def error_response(
+    exc: BaseException, method: str, path: str, *, request_id: str | None = None
+) -> OAuthResponse:
+    """The one translation of an exception into a response; ``request_id`` names the
+    request in the log line of an unexpected error (one is made up when not given)."""
     if isinstance(exc, ServiceError):
         if exc.status_code >= 500:
             log.warning("%s %s: %s (%s)", method, path, exc.error, exc.detail)
         return render_error(exc)
-    request_id = secrets.token_hex(8)
+    request_id = request_id or secrets.token_hex(8)
     if is_unavailable(exc):
         log.error("storage unavailable [request %s]: %s", request_id, exc)
         return render_error(TemporarilyUnavailable(detail=request_id))
@@ -213,10 +216,18 @@ def encode_headers(
 
 
 async def send_response(
-    send: Send, response: OAuthResponse, extra: list[tuple[bytes, bytes]], *, head: bool
+    send: Send,
+    response: OAuthResponse,
+    extra: list[tuple[bytes, bytes]],
+    *,
+    head: bool,
+    request_id: bytes | None = None,
 ) -> None:
-    """Write ``response`` as the two ASGI messages (no body for HEAD)."""
+    """Write ``response`` as the two ASGI messages (no body for HEAD), with the request's
+    ``X-Request-ID``."""
     headers = encode_headers(response, extra)
+    if request_id is not None:
+        headers.append((b"x-request-id", request_id))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Protocol
 
 from oauth_server.addresses import TrustedProxies
 from oauth_server.errors import MethodNotAllowed
-from oauth_server.oauth.http import OAuthRequest, OAuthResponse
+from oauth_server.oauth.http import OAuthRequest, OAuthResponse, error_code
 from oauth_server.web.adapters import (
     ClientDisconnected,
+    Message,
     Receive,
     Scope,
     Send,
@@ -36,6 +38,12 @@ from oauth_server.web.adapters import (
     send_response,
 )
 from oauth_server.web.openapi import Doc, build_openapi
+from oauth_server.web.requests import (
+    REQUEST_ID_SCOPE_KEY,
+    UNMATCHED_ROUTE,
+    RequestIds,
+    log_request,
+)
 
 if TYPE_CHECKING:
     from oauth_server.services import Services
@@ -45,6 +53,7 @@ __all__ = [
     "Call",
     "Doc",
     "FastRouter",
+    "RequestObserver",
 ]
 
 
@@ -58,6 +67,12 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[OAuthResponse]]
+
+
+class RequestObserver(Protocol):
+    """Where the router reports each answered request (the metrics)."""
+
+    def request_served(self, route: str, method: str, status: int, seconds: float) -> None: ...
 
 
 @dataclass
@@ -95,9 +110,13 @@ class Api:
 
 
 class _Route:
-    __slots__ = ("allow", "handlers", "params", "pattern")
+    __slots__ = ("allow", "handlers", "params", "pattern", "template")
 
-    def __init__(self, pattern: tuple[str | None, ...], params: tuple[str, ...]) -> None:
+    def __init__(
+        self, pattern: tuple[str | None, ...], params: tuple[str, ...], template: str
+    ) -> None:
+        self.template = template
+        """The path as declared (``/api/restaurants/{id}``): what logs and metrics name."""
         self.pattern = pattern
         """The path's segments; ``None`` where a parameter goes."""
         self.params = params
@@ -141,11 +160,16 @@ class FastRouter:
         max_body_bytes: int,
         hsts: bool = False,
         trusted_proxies: TrustedProxies | None = None,
+        observer: RequestObserver | None = None,
+        request_log: bool = False,
     ) -> None:
         self._app = app
         self.state = app.state
         self._max_body = max_body_bytes
         self._proxies = trusted_proxies or None
+        self._request_ids = RequestIds(self._proxies)
+        self._observer = observer
+        self._request_log = request_log
         self._security_headers = security_headers(hsts=hsts)
         self._exact: dict[str, _Route] = {}
         self._templates: dict[str, _Route] = {}
@@ -163,12 +187,12 @@ class FastRouter:
 
     def _route_for(self, path: str) -> _Route:
         if "{" not in path and "}" not in path:
-            return self._exact.setdefault(path, _Route((), ()))
+            return self._exact.setdefault(path, _Route((), (), path))
         pattern, params = _compile(path)
         key = "/".join("{}" if segment is None else segment for segment in pattern)
         route = self._templates.get(key)
         if route is None:
-            route = self._templates[key] = _Route(pattern, params)
+            route = self._templates[key] = _Route(pattern, params, path)
             self._by_length.setdefault(len(pattern), []).append(route)
         elif route.params != params:
             raise ValueError(f"{path} differs from another route only in parameter names")
@@ -197,14 +221,18 @@ class FastRouter:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        started = perf_counter()
+        request_id = self._request_ids.for_request(scope)
         path: str = scope["path"]
         matched = self.match(path)
         if matched is None:
-            await self._app(scope, receive, send)
+            await self._fallback(scope, receive, send, request_id, started)
             return
         route, params = matched
         method: str = scope["method"]
         handler = route.handlers.get(method)
+        request: OAuthRequest | None = None
+        error: str | None = None
         try:
             if handler is None:
                 raise MethodNotAllowed(route.allow)
@@ -216,5 +244,61 @@ class FastRouter:
         except ClientDisconnected:
             return  # nobody to answer (the protocol may have answered 408 already)
         except Exception as exc:
-            response = error_response(exc, method, path)
-        await send_response(send, response, self._security_headers, head=method == "HEAD")
+            response = error_response(exc, method, path, request_id=request_id)
+            error = error_code(exc)
+        await send_response(
+            send,
+            response,
+            self._security_headers,
+            head=method == "HEAD",
+            request_id=request_id.encode("latin-1"),
+        )
+        elapsed = perf_counter() - started
+        if handler is None:
+            method = _other_method(method)
+        if self._observer is not None:
+            self._observer.request_served(route.template, method, response.status, elapsed)
+        if self._request_log:
+            notes = request.notes if request is not None else None
+            log_request(
+                request_id,
+                method,
+                route.template,
+                response.status,
+                elapsed,
+                client_id=notes.client_id if notes else None,
+                user_id=notes.user_id if notes else None,
+                error=error,
+            )
+
+    async def _fallback(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, started: float
+    ) -> None:
+        """Unknown paths (Starlette's 404): the same request id, log line and metrics, under
+        one route name whatever the path (it is not a template, and it is not logged)."""
+        header = (b"x-request-id", request_id.encode("latin-1"))
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        await self._app(scope, receive, send_with_id)
+        elapsed = perf_counter() - started
+        method = _other_method(scope["method"])
+        if self._observer is not None:
+            self._observer.request_served(UNMATCHED_ROUTE, method, status, elapsed)
+        if self._request_log:
+            log_request(request_id, method, UNMATCHED_ROUTE, status, elapsed)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _other_method(method: str) -> str:
+    """A method no route serves, as logs and metrics name it (bounded: ``OTHER``)."""
+    return method if method in _METHODS else "OTHER"

@@ -20,19 +20,23 @@ from oauth_server.bootstrap import prepare
 from oauth_server.clock import Clock
 from oauth_server.config import Settings, load_settings
 from oauth_server.errors import NotFound
+from oauth_server.metrics import Gauges, PrometheusMetrics
 from oauth_server.oauth.http import OAuthResponse, render_error
 from oauth_server.services import Services, build_services
 from oauth_server.web.adapters import error_response, security_headers, to_starlette
 from oauth_server.web.api import Api, FastRouter
 from oauth_server.web.protocol import BoundedHttpToolsProtocol, HttpLimits
+from oauth_server.web.requests import REQUEST_ID_SCOPE_KEY
 from oauth_server.web.routes import account, logout, oauth, ops, restaurants, signin, wellknown
+from oauth_server.web.routes import metrics as metrics_route
+from oauth_server.web.routes.metrics import MetricsAccess
 
 __all__ = ["create_app", "create_app_from_env"]
 
 log = logging.getLogger("oauth_server")
 
 
-def build_api(settings: Settings) -> Api:
+def build_api(settings: Settings, metrics: PrometheusMetrics | None = None) -> Api:
     api = Api()
     oauth.register(api)
     signin.register(api)
@@ -46,6 +50,12 @@ def build_api(settings: Settings) -> Api:
         token_url=f"{settings.public_issuer}/oauth/token",
     )
     ops.register(api, openapi=orjson.dumps(document))
+    # After the document: /metrics is for Prometheus, not for API clients (README "Metrics").
+    metrics_route.register(
+        api,
+        metrics=metrics or PrometheusMetrics(),
+        access=MetricsAccess.from_settings(settings),
+    )
     return api
 
 
@@ -61,10 +71,14 @@ def _fallback_handlers(hsts: bool) -> dict[Any, Any]:
         # Only paths no operation declares reach Starlette's router.
         if isinstance(exc, HTTPException) and exc.status_code == 404:
             return respond(render_error(NotFound("no such endpoint")))
-        return respond(error_response(exc, request.method, request.url.path))
+        return unhandled_response(request, exc)
+
+    def unhandled_response(request: Request, exc: Exception) -> Response:
+        request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
+        return respond(error_response(exc, request.method, request.url.path, request_id=request_id))
 
     async def unhandled(request: Request, exc: Exception) -> Response:
-        return respond(error_response(exc, request.method, request.url.path))
+        return unhandled_response(request, exc)
 
     return {HTTPException: not_found, Exception: unhandled}
 
@@ -90,18 +104,23 @@ def create_app(
     """Build the ASGI app. Start-up (lifespan) migrates, seeds in development, refuses unsafe
     production settings, and starts the background work (change feed, key rotation)."""
     settings = settings or (services.settings if services else load_settings())
-    api = build_api(settings)
+    metrics = PrometheusMetrics()
+    api = build_api(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        built = services or build_services(settings, clock=clock)
+        built = services or build_services(settings, clock=clock, observer=metrics)
         try:
             await prepare(settings, built.storage, clock=built.clock, audit=built.audit)
             await built.start()
+            metrics.watch(_gauges(built))
+            await metrics.start()
             app.state.services = built
+            app.state.metrics = metrics
             _settle_garbage_collector()
             yield
         finally:
+            await metrics.stop()
             await built.close()
 
     hsts = settings.public_issuer.startswith("https://")
@@ -112,6 +131,18 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         hsts=hsts,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
+        observer=metrics,
+        request_log=settings.access_log,
+    )
+
+
+def _gauges(services: Services) -> Gauges:
+    keys = services.keys
+    return Gauges(
+        pool_usage=services.storage.pool_usage,
+        key_states=lambda: [str(row["state"]) for row in keys.describe()],
+        next_rotation=keys.next_rotation,
+        now=services.clock.now,
     )
 
 

@@ -10,6 +10,7 @@ from oauth_server.oauth.http import OAuthRequest, OAuthResponse
 from oauth_server.oauth.params import parse_body
 from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.oauth.tokens.verify.claims import AccessClaims, TokenVerifier
+from oauth_server.observer import NO_OBSERVER, Observer
 
 __all__ = ["IntrospectionEndpoint"]
 
@@ -31,10 +32,12 @@ class IntrospectionEndpoint:
         authenticator: ClientAuthenticator,
         verifier: TokenVerifier,
         limiter: RateLimiter | None = None,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self._authenticator = authenticator
         self._verifier = verifier
         self._limiter = limiter
+        self._observer = observer
 
     async def handle(self, request: OAuthRequest) -> OAuthResponse:
         params = parse_body(request)
@@ -48,9 +51,12 @@ class IntrospectionEndpoint:
         try:
             claims = await self._verifier.verify(token)
         except InvalidToken:
+            self._observer.introspected(False)
             return _INACTIVE
         if not self.may_see(client, claims):
+            self._observer.introspected(False)
             return _INACTIVE
+        self._observer.introspected(True)
         return OAuthResponse.json(self.describe(claims), no_store=True)
 
     @staticmethod

@@ -10,11 +10,12 @@ from oauth_server.oauth.client_auth import AuthenticatedClient, ClientAuthentica
 from oauth_server.oauth.clients import PUBLIC_CLIENT_GRANT_TYPES
 from oauth_server.oauth.cors import CorsGate
 from oauth_server.oauth.grants import Grant
-from oauth_server.oauth.http import OAuthRequest, OAuthResponse
+from oauth_server.oauth.http import OAuthRequest, OAuthResponse, error_code
 from oauth_server.oauth.params import parse_body
 from oauth_server.oauth.ratelimit import RateLimiter
 from oauth_server.oauth.scopes import parse_scope
 from oauth_server.oauth.tokens.issue import TokenService, TokenSet
+from oauth_server.observer import NO_OBSERVER, Observer
 
 __all__ = ["TokenEndpoint"]
 
@@ -32,6 +33,7 @@ class TokenEndpoint:
         limiter: RateLimiter | None = None,
         audit: AuditRecorder = NO_AUDIT,
         audit_issued: bool = False,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self._authenticator = authenticator
         self._grants = dict(grants)
@@ -39,6 +41,7 @@ class TokenEndpoint:
         self._limiter = limiter
         self._audit = audit
         self._audit_issued = audit_issued
+        self._observer = observer
 
     @property
     def grant_types(self) -> list[str]:
@@ -47,6 +50,17 @@ class TokenEndpoint:
     async def handle(self, request: OAuthRequest, *, cors: CorsGate | None = None) -> OAuthResponse:
         """``cors``: a cross-origin request's gate, passed once the client is known
         (:mod:`oauth_server.oauth.cors`)."""
+        try:
+            return await self.exchange(request, cors=cors)
+        except Exception as exc:
+            # The client id only once it authenticated (request.notes): an unauthenticated
+            # request's claim is not counted under any client's name.
+            self._observer.token_failed(error_code(exc), request.notes.client_id)
+            raise
+
+    async def exchange(
+        self, request: OAuthRequest, *, cors: CorsGate | None = None
+    ) -> OAuthResponse:
         # The seed README posts JSON; RFC 6749 §3.2 clients post a form. Both are accepted.
         params = parse_body(request, allow_json=True)
         grant = self.select_grant(params)
@@ -61,6 +75,9 @@ class TokenEndpoint:
         self.check_grant_allowed(client, grant)
         decision = await grant.validate(client=client, params=params)
         tokens = await self._tokens.issue(decision)
+        self._observer.token_issued(grant.grant_type, client.client.client_id)
+        if decision.user is not None:
+            request.notes.user_id = decision.user.user_id
         if self._audit_issued:
             self.record_issued(request, client, tokens)
         return self.token_response(tokens, requested_scope=params.get("scope"))

@@ -58,6 +58,7 @@ class AuthorizationCodeGrant:
         self._check(code, registered, params.get("redirect_uri"), verifier)
         if redemption.outcome == "replayed":
             # Every check passed: the very request that redeemed it once, presented again.
+            self._ctx.observer.code_replayed()
             await self._ctx.revoke_code_issued(
                 selector, client_id=registered.client_id, reason="code redeemed twice"
             )

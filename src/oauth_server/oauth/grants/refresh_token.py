@@ -112,10 +112,12 @@ class RefreshTokenGrant:
         if rotation is None:
             raise InvalidGrant("invalid refresh token")
         if rotation.outcome == "rotated":
+            ctx.observer.refresh_rotated()
             return replace(tokens, refresh_token=token.value)
         if rotation.outcome == "reused":
             # RFC 9700 §4.14.2: an invalidated refresh token presented again — the server
             # cannot tell attacker from client, so it revokes the whole family.
+            ctx.observer.refresh_reused()
             ctx.audit.record(
                 "refresh_token_reused",
                 client_id=client.client_id,

@@ -15,6 +15,7 @@ from oauth_server.errors import InvalidGrant
 from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.oauth.tokens.issue import AccessToken
 from oauth_server.oauth.tokens.voided import IssuedTokenVoider
+from oauth_server.observer import NO_OBSERVER, Observer
 from oauth_server.storage.models import Client, IssuedToken, RefreshTokenRecord, User
 from oauth_server.storage.protocols import Storage
 
@@ -45,6 +46,7 @@ class SignInGrants:
     refresh_max_ttl: int = 90 * 86_400
     refresh_reuse_grace: int = 0
     audit: AuditRecorder = NO_AUDIT
+    observer: Observer = NO_OBSERVER
 
     def now(self) -> int:
         return int(self.clock.now())

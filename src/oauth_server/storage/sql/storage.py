@@ -70,6 +70,15 @@ class SqlStorage:
     async def schema_is_current(self) -> bool:
         return await current_revision(self.engine) == head_revision()
 
+    def pool_usage(self) -> tuple[int, int]:
+        """Connections of this process's pool: checked out now, and the pool's size."""
+        pool = self.engine.sync_engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        size = getattr(pool, "size", None)
+        if checked_out is None or size is None:  # an in-memory database's single connection
+            return 0, 1
+        return int(checked_out()), int(size())
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -189,9 +189,11 @@ async def check_login(
         where["reason"] = failure.reason
         where["user_id"] = failure.user_id or ""
         services.audit.record("login_failed", **where)
+        services.observer.authorization("login_failed")
         if limiter is not None:
             await limiter.login_failed(key, address)
         return LoginRefused(400, WRONG_CREDENTIALS)
+    call.request.notes.user_id = user.user_id
     where["user_id"] = user.user_id
     where["username"] = user.username
     services.audit.record("login_succeeded", **where)
