@@ -27,6 +27,7 @@ from oauth_server.bootstrap import (
     prepare,
     refuse_unsafe_production,
 )
+from oauth_server.cli_registration import registration
 from oauth_server.cli_users import demo_user_banner, users
 from oauth_server.clock import SystemClock
 from oauth_server.config import ConfigError, Settings, load_settings, redact_url, settings_table
@@ -818,6 +819,7 @@ def restaurants_import(file: Path) -> None:
 
 
 main.add_command(users)
+main.add_command(registration)
 
 
 if __name__ == "__main__":  # pragma: no cover

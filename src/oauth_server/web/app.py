@@ -25,7 +25,7 @@ from oauth_server.services import Services, build_services
 from oauth_server.web.adapters import error_response, security_headers, to_starlette
 from oauth_server.web.api import Api, FastRouter
 from oauth_server.web.protocol import BoundedHttpToolsProtocol, HttpLimits
-from oauth_server.web.routes import oauth, ops, restaurants, signin, wellknown
+from oauth_server.web.routes import oauth, ops, registration, restaurants, signin, wellknown
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -35,6 +35,8 @@ log = logging.getLogger("oauth_server")
 def build_api(settings: Settings) -> Api:
     api = Api()
     oauth.register(api)
+    if settings.registration != "off":
+        registration.register(api)
     signin.register(api)
     wellknown.register(api)
     restaurants.register(api)
