@@ -181,9 +181,9 @@ class ClientRegistry:
         new = self.build(**options)
         client = new.client
         await self._storage.clients.add(client=client)
-        await self.announce(
-            client.client_id, "client_created", scope=" ".join(sorted(client.scopes))
-        )
+        # The scope as given (build has checked it), so the event reads as the request did.
+        scope = " ".join(parse_scope(" ".join(options.get("scopes", ()))))
+        await self.announce(client.client_id, "client_created", scope=scope)
         return new
 
     def build(
@@ -274,7 +274,9 @@ class ClientRegistry:
         updated = await self.revise(client_id, **changes)
         if updated is None or not await self._storage.clients.update(client=updated):
             return None
-        await self.announce(client_id, "client_updated", scope=" ".join(sorted(updated.scopes)))
+        scopes = changes.get("scopes")
+        allowed = updated.scopes if scopes is None else parse_scope(" ".join(scopes))
+        await self.announce(client_id, "client_updated", scope=" ".join(allowed))
         return updated
 
     async def revise(
