@@ -77,7 +77,8 @@ async def test_initial_tokens_round_trip_list_and_revoke(storage: SqlStorage) ->
     # Once: a second revocation changes nothing and says so.
     assert not await storage.registrations.revoke_initial_token(selector=first.selector, now=NOW)
     stored = await storage.registrations.get_initial_token(selector=first.selector)
-    assert stored is not None and stored.revoked_at == NOW + 5
+    assert stored is not None
+    assert stored.revoked_at == NOW + 5
 
 
 async def test_register_stores_both_rows_and_counts_the_use(storage: SqlStorage) -> None:
@@ -88,7 +89,8 @@ async def test_register_stores_both_rows_and_counts_the_use(storage: SqlStorage)
     assert await storage.clients.get(client_id="c1") == client("c1")
     assert await storage.registrations.get(client_id="c1") == record
     counted = await storage.registrations.get_initial_token(selector=token.selector)
-    assert counted is not None and counted.clients_registered == 1
+    assert counted is not None
+    assert counted.clients_registered == 1
     # Open registration: no token, nothing counted.
     assert await storage.registrations.register(
         client=client("c2"), registration=registration("c2", None), now=NOW
@@ -124,7 +126,8 @@ async def test_a_taken_client_id_stores_nothing_and_counts_nothing(storage: SqlS
         )
     assert await storage.registrations.get(client_id="taken") is None
     counted = await storage.registrations.get_initial_token(selector=token.selector)
-    assert counted is not None and counted.clients_registered == 0
+    assert counted is not None
+    assert counted.clients_registered == 0
 
 
 async def test_concurrent_registrations_never_overrun_the_token(storage: SqlStorage) -> None:
@@ -141,7 +144,8 @@ async def test_concurrent_registrations_never_overrun_the_token(storage: SqlStor
     assert results.count(True) == 5
     assert len(await storage.clients.list()) == 5
     counted = await storage.registrations.get_initial_token(selector=token.selector)
-    assert counted is not None and counted.clients_registered == 5
+    assert counted is not None
+    assert counted.clients_registered == 5
 
 
 async def test_update_replaces_client_and_registration_metadata(storage: SqlStorage) -> None:

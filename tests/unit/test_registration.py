@@ -143,16 +143,22 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("empty grants", {**WEB, "grant_types": []}, METADATA),
     ("refresh alone", {"grant_types": ["refresh_token"]}, METADATA),
     ("token response type", {**WEB, "response_types": ["code", "token"]}, METADATA),
-    ("code without grant", {"grant_types": ["client_credentials"], "response_types": ["code"]},
-     METADATA),  # fmt: skip
+    (
+        "code without grant",
+        {"grant_types": ["client_credentials"], "response_types": ["code"]},
+        METADATA,
+    ),
     ("grant without code", {**WEB, "response_types": []}, METADATA),
     ("grants not strings", {**WEB, "grant_types": [1]}, METADATA),
     # authentication
     ("private_key_jwt", {**WEB, "token_endpoint_auth_method": "private_key_jwt"}, METADATA),
     ("jwks", {**WEB, "jwks": {"keys": []}}, METADATA),
     ("jwks_uri", {**WEB, "jwks_uri": "https://a.example/jwks"}, METADATA),
-    ("public machine", {"grant_types": ["client_credentials"],
-                        "token_endpoint_auth_method": "none"}, METADATA),  # fmt: skip
+    (
+        "public machine",
+        {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"},
+        METADATA,
+    ),
     # scope
     ("scope outside the policy", {**WEB, "scope": "openid restaurants:write"}, METADATA),
     ("offline_access without refresh", {**WEB, "scope": "offline_access"}, METADATA),
@@ -298,8 +304,13 @@ def test_client_document() -> None:
         "logo_uri": "https://a.example/l.png",
         "x": 1,
     }
-    public = Client(client_id="p", secret_hash=None, client_type="public",
-                    auth_methods=frozenset({"none"}), grant_types=frozenset({"client_credentials"}))  # fmt: skip
+    public = Client(
+        client_id="p",
+        secret_hash=None,
+        client_type="public",
+        auth_methods=frozenset({"none"}),
+        grant_types=frozenset({"client_credentials"}),
+    )
     shown = client_document(public, {})
     assert shown["token_endpoint_auth_method"] == "none"
     assert "client_secret_expires_at" not in shown

@@ -285,9 +285,8 @@ class RegistrationEndpoint:
 def _bearer(request: OAuthRequest) -> str:
     """The bearer token of the ``Authorization`` header (RFC 6750 §2.1); :class:`MissingToken`
     when there is none."""
-    header = request.headers.get("authorization")
-    scheme, _, token = (header or "").strip().partition(" ")
-    if header is None or scheme.lower() != "bearer":
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise MissingToken("a bearer token is required", realm=_REALM)
     return token.strip()
 
