@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from oauth_server.clock import FrozenClock
 from oauth_server.errors import (
     InvalidClientMetadataError,
     InvalidRedirectUriError,
@@ -16,6 +17,7 @@ from oauth_server.errors import (
     RegistrationError,
     UnapprovedSoftwareStatement,
 )
+from oauth_server.oauth.initial_tokens import InitialAccessTokens
 from oauth_server.oauth.registration import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
@@ -25,7 +27,8 @@ from oauth_server.oauth.registration import (
     parse_document,
     read_metadata,
 )
-from oauth_server.storage.models import Client
+from oauth_server.storage import SqlStorage
+from oauth_server.storage.models import Client, ClientRegistration
 
 POLICY = RegistrationPolicy(
     grant_types=frozenset({"authorization_code", "refresh_token", "client_credentials"}),
@@ -315,3 +318,42 @@ def test_client_document() -> None:
     assert shown["token_endpoint_auth_method"] == "none"
     assert "client_secret_expires_at" not in shown
     assert shown["response_types"] == []
+
+
+def test_a_scope_outside_the_policy_is_named_as_such() -> None:
+    with pytest.raises(InvalidClientMetadataError, match="not allowed for dynamically registered"):
+        read({**WEB, "scope": "restaurants:write"})
+
+
+async def test_initial_access_tokens_find_only_live_ones(sqlite_storage: SqlStorage) -> None:
+    clock = FrozenClock(1_800_000_000)
+    tokens = InitialAccessTokens(sqlite_storage.registrations, clock=clock)
+    live = await tokens.create(max_clients=1, expires_in=60)
+    assert await tokens.find(live.value) == live.token
+    assert live.value not in repr(live.token)
+    # A wrong secret part, a malformed value, an unknown id: all alike.
+    wrong = live.value[:-2] + ("AA" if not live.value.endswith("AA") else "BA")
+    for value in (wrong, "", "x" * 59, live.value + "A"):
+        assert await tokens.find(value) is None
+    revoked = await tokens.create(max_clients=1, expires_in=60)
+    assert await tokens.revoke(revoked.token.token_id)
+    assert not await tokens.revoke(revoked.token.token_id)
+    assert not await tokens.revoke("not hex")
+    assert await tokens.find(revoked.value) is None
+    used = await tokens.create(max_clients=1, expires_in=60)
+    now = int(clock.now())
+    machine = Client(client_id="m", secret_hash="sha256$x", created_at=now, updated_at=now)
+    registration = ClientRegistration(
+        client_id="m", token_selector=bytes(12), token_hash=bytes(32), metadata="{}",
+        created_at=now, updated_at=now, initial_token=used.token.selector,
+    )  # fmt: skip
+    assert await sqlite_storage.registrations.register(
+        client=machine, registration=registration, now=now
+    )
+    assert await tokens.find(used.value) is None  # used up
+    clock.advance(60)
+    assert await tokens.find(live.value) is None  # expired
+    with pytest.raises(ValueError, match="max clients"):
+        await tokens.create(max_clients=0, expires_in=60)
+    with pytest.raises(ValueError, match="lifetime"):
+        await tokens.create(max_clients=1, expires_in=10)
