@@ -392,7 +392,6 @@ def build_services(
             issuer=issuer,
             clock=clock,
             limiter=limiter,
-            audit=audit,
         )
     )
     return Services(

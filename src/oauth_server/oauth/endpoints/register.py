@@ -24,7 +24,6 @@ import hmac
 import json
 from typing import Any, Literal
 
-from oauth_server.audit import NO_AUDIT, AuditRecorder
 from oauth_server.clock import Clock
 from oauth_server.crypto import new_split_token, parse_split_token, verify_secret
 from oauth_server.errors import InvalidClientMetadataError, InvalidToken, MissingToken
@@ -71,8 +70,8 @@ class RegistrationEndpoint:
         issuer: str,
         clock: Clock,
         limiter: RateLimiter | None = None,
-        audit: AuditRecorder = NO_AUDIT,
     ) -> None:
+        """Audit events are the registry's (:meth:`ClientRegistry.announce`)."""
         self._storage = storage
         self._registry = registry
         self._initial_tokens = initial_tokens
@@ -81,7 +80,6 @@ class RegistrationEndpoint:
         self._issuer = issuer
         self._clock = clock
         self._limiter = limiter
-        self._audit = audit
 
     def client_uri(self, client_id: str) -> str:
         return f"{self._issuer}{REGISTRATION_PATH}/{client_id}"
