@@ -16,7 +16,7 @@ import pytest
 
 from oauth_server.clock import FrozenClock
 from oauth_server.services import Services
-from tests.e2e.test_audit import events
+from oauth_server.storage import Storage
 from tests.helpers import basic, bearer
 
 pytestmark = pytest.mark.settings(
@@ -31,6 +31,11 @@ pytestmark = pytest.mark.settings(
 WEB: dict[str, Any] = {"redirect_uris": ["https://app.example/cb"], "client_name": "App"}
 MACHINE: dict[str, Any] = {"grant_types": ["client_credentials"], "scope": "restaurants:read"}
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln"
+
+
+async def events(storage: Storage) -> list[tuple[str, Any]]:
+    rows = await storage.audit.scan(after=None, limit=10_000)
+    return [(row.kind, json.loads(row.data)) for row in rows]
 
 
 async def initial_token(services: Services, max_clients: int = 5, expires_in: int = 3600) -> str:
