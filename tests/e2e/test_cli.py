@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from oauth_server.cli import main
+from oauth_server.storage.migrate import head_revision
 from oauth_server.web.api import FastRouter
 from tests.helpers import basic, cli_env, eventually
 from tests.process import CLI
@@ -23,7 +24,8 @@ from tests.process import CLI
 def test_db_upgrade(run) -> None:  # type: ignore[no-untyped-def]
     result = run("db", "upgrade")
     assert result.exit_code == 0, result.output
-    assert "revision 000" in result.output
+    head = head_revision()
+    assert f"database at revision {head} (head {head})" in result.output
 
 
 async def test_db_purge_runs_one_pass(run, database_url: str) -> None:  # type: ignore[no-untyped-def]
