@@ -31,6 +31,7 @@ from oauth_server.bootstrap import (
     prepare,
     refuse_unsafe_production,
 )
+from oauth_server.cli_registration import registration
 from oauth_server.cli_users import demo_user_banner, users
 from oauth_server.clock import SystemClock
 from oauth_server.config import ConfigError, Settings, load_settings, redact_url, settings_table
@@ -870,6 +871,7 @@ def restaurants_import(file: Path) -> None:
 
 
 main.add_command(users)
+main.add_command(registration)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -314,6 +314,49 @@ class Settings(BaseSettings):
     threads hash at once: keep that below the core count, so the event loop (token
     issuance) keeps a core of its own."""
 
+    registration: Literal["off", "initial-token", "open"] = "off"
+    """Dynamic client registration (RFC 7591) and management (RFC 7592) at
+    `/oauth/register`: `off` (no such endpoint, none advertised); `initial-token`, where each
+    registration presents an initial access token made by `oauth-server registration
+    create-token`; or `open`, where anyone who can reach the server registers clients within
+    the policy below and the rate limit (`rate_limit_registrations_per_address`)."""
+
+    registration_grant_types: str = "authorization_code,refresh_token"
+    """Grant types a dynamically registered client may have (comma- or space-separated;
+    among `authorization_code`, `refresh_token`, `client_credentials`)."""
+
+    registration_redirect_uri_schemes: str = "https,http,private-use"
+    """Kinds of redirect URIs a dynamically registered client may register: `https`; `http`,
+    which is only ever allowed to a loopback host (RFC 8252 §7.3); `private-use` for any
+    reverse-DNS scheme of a native app (`com.example.app:/cb`, RFC 8252 §7.1), or such
+    schemes by name. Every redirect URI also obeys the rules of all clients (exact, no
+    fragment, no wildcard…)."""
+
+    registration_redirect_uri_hosts: str = ""
+    """Hosts an `https` redirect URI of a dynamically registered client may name
+    (comma-separated): `app.example.com` exactly, `*.example.com` any host under it. Empty
+    allows any host — and so lets whoever may register choose where the authorization
+    endpoint sends its responses, error responses included (RFC 9700 §4.11.2): set it for
+    open registration."""
+
+    registration_scopes: str = "openid profile email offline_access"
+    """Scopes a dynamically registered client may register (space- or comma-separated); one
+    that registers no `scope` gets all of them its grant types can use. A request for any
+    other scope is refused, never narrowed."""
+
+    registration_auth_methods: str = "client_secret_basic,client_secret_post,none"
+    """Token endpoint authentication methods a dynamically registered client may choose
+    (`none` makes a public client, which must use PKCE)."""
+
+    registration_max_clients_per_token: Annotated[int, Field(ge=1, le=100_000)] = 1
+    """How many clients an initial access token registers when `registration create-token`
+    is given no `--max-clients`."""
+
+    rate_limit_registrations_per_address: str = "20/hour"
+    """Requests to the registration endpoints (registration and management) per client
+    address before its requests there get 429; each is counted before its token or metadata
+    is read."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server and its request log."""
 
@@ -357,6 +400,7 @@ class Settings(BaseSettings):
             "rate_limit_introspections_per_client",
             "rate_limit_login_failures_per_username",
             "rate_limit_login_failures_per_address",
+            "rate_limit_registrations_per_address",
         ):
             value = getattr(self, name)
             try:
@@ -418,6 +462,11 @@ class Settings(BaseSettings):
                 "OAUTH_SERVER_DATABASE_URL must start with sqlite:/// or postgresql://"
             )
         return self
+
+    def registration_list(self, name: str) -> tuple[str, ...]:
+        """A list setting of the registration policy: its comma- or space-separated values."""
+        value: str = getattr(self, f"registration_{name}")
+        return tuple(dict.fromkeys(value.replace(",", " ").split()))
 
     @property
     def public_issuer(self) -> str:

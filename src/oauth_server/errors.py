@@ -18,6 +18,11 @@ client; ``detail`` goes only to the log.
     │   ├── InvalidScope              400 scope unknown, malformed or beyond the allowed (§5.2)
     │   ├── InvalidTarget             400 resource indicator not allowed (RFC 8707 §2)
     │   ├── UnsupportedTokenType      400 revoking this token type unsupported (RFC 7009 §2.2.1)
+    │   ├── RegistrationError         400 client registration refused (RFC 7591 §3.2.2)
+    │   │   ├── InvalidRedirectUriError      a redirect URI is invalid or outside the policy
+    │   │   ├── InvalidClientMetadataError   another metadata value is invalid or refused
+    │   │   ├── InvalidSoftwareStatement     the software statement is not a JWT
+    │   │   └── UnapprovedSoftwareStatement  the software statement is not approved
     │   └── AuthorizationError        302/303 to the client's redirect URI with error, state, iss
     │       │                         (RFC 6749 §4.1.2.1, RFC 9207 §2); any §4.1.2.1 code
     │       ├── AccessDenied          the user or the server denied the request (§4.1.2.1)
@@ -28,6 +33,8 @@ client; ``detail`` goes only to the log.
     │   ├── BearerChallenge           401 no usable credentials: challenge without error (§3.1)
     │   ├── InvalidBearerRequest      400 malformed or empty Bearer credentials (§3.1)
     │   ├── InvalidToken              401 expired, revoked, malformed, foreign token (§3.1)
+    │   │   └── MissingToken          401 ``invalid_token`` body, challenge without error code
+    │   │                             (no token sent, §3.1; registration endpoints)
     │   └── InsufficientScope         403 token lacks the scope (§3.1)
     ├── RequestTooLarge               413 body over the configured cap, refused before parsing
     ├── Forbidden                     403 the caller's address may not use this operations
@@ -53,20 +60,26 @@ __all__ = [
     "InsufficientScope",
     "InvalidBearerRequest",
     "InvalidClient",
+    "InvalidClientMetadataError",
     "InvalidGrant",
+    "InvalidRedirectUriError",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidSoftwareStatement",
     "InvalidTarget",
     "InvalidToken",
     "LogoutRefused",
     "MethodNotAllowed",
+    "MissingToken",
     "NotFound",
     "OAuthError",
+    "RegistrationError",
     "RequestTooLarge",
     "ServerError",
     "ServiceError",
     "TemporarilyUnavailable",
     "TooManyRequests",
+    "UnapprovedSoftwareStatement",
     "UnauthorizedClient",
     "UnsupportedGrantType",
     "UnsupportedResponseType",
@@ -155,6 +168,39 @@ class InvalidTarget(OAuthError):
 
 class UnsupportedTokenType(OAuthError):
     error = "unsupported_token_type"
+
+
+class RegistrationError(OAuthError):
+    """A client registration or update the server refuses (RFC 7591 §3.2.2, RFC 7592 §2.2):
+    400 with a JSON body of ``error`` and ``error_description``."""
+
+    error: ClassVar[str] = "invalid_client_metadata"
+
+
+class InvalidRedirectUriError(RegistrationError):
+    """RFC 7591 §3.2.2: "The value of one or more redirection URIs is invalid"."""
+
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadataError(RegistrationError):
+    """RFC 7591 §3.2.2: "The value of one of the client metadata fields is invalid and the
+    server has rejected this request"."""
+
+    error = "invalid_client_metadata"
+
+
+class InvalidSoftwareStatement(RegistrationError):
+    """RFC 7591 §3.2.2: "The software statement presented is invalid"."""
+
+    error = "invalid_software_statement"
+
+
+class UnapprovedSoftwareStatement(RegistrationError):
+    """RFC 7591 §3.2.2: "The software statement presented is not approved for use by this
+    authorization server"."""
+
+    error = "unapproved_software_statement"
 
 
 class AuthorizationError(OAuthError):
@@ -255,6 +301,14 @@ class InvalidBearerRequest(BearerError):
 
 class InvalidToken(BearerError):
     error = "invalid_token"
+
+
+class MissingToken(InvalidToken):
+    """A request that needs a token sent none (the registration endpoints, RFC 7591 §3 and
+    RFC 7592 §2): the body says ``invalid_token``; the challenge carries no error code, as
+    RFC 6750 §3.1 asks when "the request lacks any authentication information"."""
+
+    with_error_code = False
 
 
 class InsufficientScope(BearerError):

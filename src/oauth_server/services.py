@@ -21,10 +21,16 @@ from oauth_server.accounts.access import AccountAccess
 from oauth_server.accounts.users import TokenVoider
 from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail
 from oauth_server.clock import Clock, SystemClock
-from oauth_server.config import Settings
+from oauth_server.config import ConfigError, Settings
+from oauth_server.errors import InvalidScope
 from oauth_server.maintenance import Purger, change_retention
 from oauth_server.oauth.client_auth import ClientAuthenticator
-from oauth_server.oauth.clients import CLIENT_CHANGE, ClientDirectory, ClientRegistry
+from oauth_server.oauth.clients import (
+    CLIENT_CHANGE,
+    SUPPORTED_GRANT_TYPES,
+    ClientDirectory,
+    ClientRegistry,
+)
 from oauth_server.oauth.endpoints.authorize import AuthorizationEndpoint
 from oauth_server.oauth.endpoints.end_session import EndSession
 from oauth_server.oauth.endpoints.introspect import IntrospectionEndpoint
@@ -33,13 +39,16 @@ from oauth_server.oauth.endpoints.metadata import (
     authorization_server_metadata,
     protected_resource_metadata,
 )
+from oauth_server.oauth.endpoints.register import REGISTRATION_PATH, RegistrationEndpoint
 from oauth_server.oauth.endpoints.revoke import RevocationEndpoint
 from oauth_server.oauth.endpoints.token import TokenEndpoint
 from oauth_server.oauth.grants import SignInGrants, default_grants
+from oauth_server.oauth.initial_tokens import InitialAccessTokens
 from oauth_server.oauth.interaction import SignIn
 from oauth_server.oauth.keys import KEYS_CHANGE, KeyEncryption, KeyError_, KeyManager, KeyRing
 from oauth_server.oauth.ratelimit import RateLimiter, RateLimitPolicy
-from oauth_server.oauth.scopes import USER_SCOPES
+from oauth_server.oauth.registration import SUPPORTED_AUTH_METHODS, RegistrationPolicy
+from oauth_server.oauth.scopes import USER_SCOPES, parse_scope
 from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.oauth.tokens.id_token import GrantIdTokens, IdTokenIssuer, IdTokenVerifier
 from oauth_server.oauth.tokens.issue import JwtAccessTokenIssuer, OpaqueTokenIssuer, TokenService
@@ -73,6 +82,7 @@ __all__ = [
     "build_token_codec",
     "load_secret_key",
     "max_token_age",
+    "registration_policy",
     "secret_key_source",
 ]
 
@@ -123,6 +133,9 @@ class Services:
     authorize: AuthorizationEndpoint
     end_session: EndSession
     """RP-Initiated Logout (``/oauth/logout``)."""
+    initial_tokens: InitialAccessTokens
+    registration: RegistrationEndpoint | None
+    """Dynamic client registration; ``None`` when ``OAUTH_SERVER_REGISTRATION`` is off."""
     observer: Observer = NO_OBSERVER
     """What the core counts for metrics (:mod:`oauth_server.metrics` in the server)."""
 
@@ -317,6 +330,51 @@ def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
         introspections_per_client=settings.rate_limit_introspections_per_client,
         login_failures_per_username=settings.rate_limit_login_failures_per_username,
         login_failures_per_address=settings.rate_limit_login_failures_per_address,
+        registrations_per_address=settings.rate_limit_registrations_per_address,
+    )
+
+
+_REDIRECT_KINDS = frozenset({"https", "http", "private-use"})
+
+
+def registration_policy(settings: Settings) -> RegistrationPolicy:
+    """The dynamic registration policy from the settings; :class:`ConfigError` naming the
+    variable when a value is not one the server knows."""
+
+    def problem(name: str, message: str) -> ConfigError:
+        return ConfigError(f"OAUTH_SERVER_REGISTRATION_{name.upper()}: {message}")
+
+    grants = frozenset(settings.registration_list("grant_types"))
+    if not grants or not grants <= SUPPORTED_GRANT_TYPES:
+        raise problem("grant_types", f"must be among {', '.join(sorted(SUPPORTED_GRANT_TYPES))}")
+    methods = frozenset(settings.registration_list("auth_methods"))
+    if not methods or not methods <= SUPPORTED_AUTH_METHODS:
+        raise problem("auth_methods", f"must be among {', '.join(sorted(SUPPORTED_AUTH_METHODS))}")
+    schemes = frozenset(settings.registration_list("redirect_uri_schemes"))
+    for scheme in schemes - _REDIRECT_KINDS:
+        if "." not in scheme or scheme != scheme.lower():
+            raise problem(
+                "redirect_uri_schemes",
+                f"{scheme!r} is neither https, http, private-use nor a reverse-DNS scheme",
+            )
+    hosts = settings.registration_list("redirect_uri_hosts")
+    for host in hosts:
+        name = host.removeprefix("*.")
+        if not name or "*" in name or "/" in name or ":" in name or name != name.lower():
+            raise problem("redirect_uri_hosts", f"{host!r} is not a lower-case host or *.host")
+    try:
+        scopes = frozenset(parse_scope(" ".join(settings.registration_list("scopes"))))
+    except InvalidScope as exc:
+        raise problem("scopes", exc.description or "malformed") from None
+    unknown = scopes - set(KNOWN_SCOPES)
+    if unknown:
+        raise problem("scopes", f"unknown scope {sorted(unknown)[0]}")
+    return RegistrationPolicy(
+        grant_types=grants,
+        redirect_uri_schemes=schemes,
+        redirect_uri_hosts=hosts,
+        scopes=scopes,
+        auth_methods=frozenset(m for m in SUPPORTED_AUTH_METHODS if m in methods),
     )
 
 
@@ -421,6 +479,29 @@ def build_services(
         audit=audit,
         observer=observer,
     )
+    registry = ClientRegistry(
+        storage,
+        clock=clock,
+        directory=directory,
+        revoked_clients=revoked_clients,
+        max_token_age=max_token_age(settings),
+        audit=audit,
+    )
+    initial_tokens = InitialAccessTokens(storage.registrations, clock=clock, audit=audit)
+    registration = (
+        None
+        if settings.registration == "off"
+        else RegistrationEndpoint(
+            storage=storage,
+            registry=registry,
+            initial_tokens=initial_tokens,
+            policy=registration_policy(settings),
+            mode=settings.registration,
+            issuer=issuer,
+            clock=clock,
+            limiter=limiter,
+        )
+    )
     accounts = build_accounts(settings, storage, clock, audit=audit, voider=voider)
     return Services(
         settings=settings,
@@ -428,14 +509,7 @@ def build_services(
         clock=clock,
         audit=audit,
         clients=directory,
-        registry=ClientRegistry(
-            storage,
-            clock=clock,
-            directory=directory,
-            revoked_clients=revoked_clients,
-            max_token_age=max_token_age(settings),
-            audit=audit,
-        ),
+        registry=registry,
         keys=keys,
         revoked=revoked,
         revoked_clients=revoked_clients,
@@ -483,7 +557,12 @@ def build_services(
         purger=build_purger(settings, storage, keys, clock),
         as_metadata=orjson.dumps(
             authorization_server_metadata(
-                issuer=issuer, grant_types=sorted(grants), scopes=KNOWN_SCOPES
+                issuer=issuer,
+                grant_types=sorted(grants),
+                scopes=KNOWN_SCOPES,
+                registration_endpoint=None
+                if registration is None
+                else f"{issuer}{REGISTRATION_PATH}",
             )
         ),
         prm_metadata=orjson.dumps(
@@ -518,4 +597,6 @@ def build_services(
             audit=audit,
         ),
         observer=observer,
+        initial_tokens=initial_tokens,
+        registration=registration,
     )

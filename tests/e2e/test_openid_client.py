@@ -7,6 +7,7 @@ real forms. The library is installed from ``tests/node/package-lock.json`` (``np
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -47,14 +48,19 @@ def node_client() -> Path:
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+def server(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[ServerProcess]:
+    """A server process; a test marked ``server_env(NAME=value)`` adds to its environment."""
     port = free_port()
+    marker = request.node.get_closest_marker("server_env")
     process = ServerProcess(
         {
             "OAUTH_SERVER_DATABASE_URL": database_url,
             "OAUTH_SERVER_SECRET_KEY": SECRET,
             # The issuer is the address the client reaches: the library checks it exactly.
             "OAUTH_SERVER_ISSUER": f"http://127.0.0.1:{port}",
+            **(marker.kwargs if marker else {}),
         },
         port=port,
         log=tmp_path / "server.log",
@@ -73,8 +79,11 @@ def cli(server: ServerProcess, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def node(script: Path, *args: str) -> dict[str, Any]:
-    done = subprocess.run(["node", str(script), *args], capture_output=True, text=True, timeout=60)
+def node(script: Path, *args: str, secret: str | None = None) -> dict[str, Any]:
+    env = {**os.environ, "CLIENT_SECRET": secret} if secret else None
+    done = subprocess.run(
+        ["node", str(script), *args], capture_output=True, text=True, timeout=60, env=env
+    )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -160,3 +169,60 @@ def test_openid_client_code_pkce_id_token_userinfo_refresh(
     assert again.status_code == 303
     assert "/login" in again.headers["location"]
     browser.close()
+
+
+@pytest.mark.server_env(
+    OAUTH_SERVER_REGISTRATION="initial-token",
+    OAUTH_SERVER_REGISTRATION_SCOPES=SCOPE,
+)
+def test_openid_client_registers_dynamically_then_signs_in(
+    node_client: Path, server: ServerProcess
+) -> None:
+    """RFC 7591 end to end: an initial access token from the CLI; openid-client's
+    ``dynamicClientRegistration`` (discovery finds ``registration_endpoint``); the confidential
+    client it got signs a user in (code + PKCE, ID token validated, userinfo, refresh) with
+    ``client_secret_basic``; then RFC 7592: it reads and deletes its registration, and its
+    refresh token is refused."""
+    created = json.loads(cli(server, "registration", "create-token", "--max-clients", "1",
+                             "--expires-in", "10m", "--json"))  # fmt: skip
+    redirect_uri = f"http://127.0.0.1:{free_port()}/cb"
+    registered = node(node_client, "register", server.url, created["token"], redirect_uri)
+    assert registered["server"]["registration_endpoint"] == f"{server.url}/oauth/register"
+    metadata = registered["metadata"]
+    client_id, secret = str(metadata["client_id"]), str(metadata["client_secret"])
+    assert metadata["token_endpoint_auth_method"] == "client_secret_basic"
+    assert metadata["redirect_uris"] == [redirect_uri]
+    cli(
+        server, "users", "create", USERNAME, "--name", "Bob Example",
+        "--email", "bob@example.com", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    start = node(node_client, "authorize", server.url, client_id, redirect_uri, secret=secret)
+    with httpx.Client(timeout=TIMEOUT) as browser:
+        callback = sign_in(browser, start["url"], redirect_uri)
+    done = node(
+        node_client, "finish", server.url, client_id, callback,
+        start["verifier"], start["state"], start["nonce"], secret=secret,
+    )  # fmt: skip
+    assert done["claims"]["aud"] == client_id
+    assert done["claims"]["nonce"] == start["nonce"]
+    assert done["userinfo"]["email"] == "bob@example.com"
+    refreshed = done["refreshed"]
+    assert refreshed["claims"]["sub"] == done["claims"]["sub"]
+    # The token was good for one client: it is used up now.
+    listed = json.loads(cli(server, "registration", "list-tokens", "--json"))
+    assert [(t["id"], t["clients_registered"]) for t in listed] == [(created["id"], 1)]
+
+    management = {"Authorization": f"Bearer {metadata['registration_access_token']}"}
+    uri = str(metadata["registration_client_uri"])
+    read = httpx.get(uri, headers=management, timeout=TIMEOUT)
+    assert read.status_code == 200, read.text
+    assert read.json()["client_name"] == "openid-client (dynamically registered)"
+    assert httpx.delete(uri, headers=management, timeout=TIMEOUT).status_code == 204
+    refused = httpx.post(
+        f"{server.url}/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]},
+        auth=(client_id, secret),
+        timeout=TIMEOUT,
+    )
+    assert refused.status_code == 401, refused.text
+    assert httpx.get(uri, headers=management, timeout=TIMEOUT).status_code == 401

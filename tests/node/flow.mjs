@@ -9,15 +9,40 @@
 //     the JWKS, iss, aud, nonce, at_hash...), fetchUserInfo, refreshTokenGrant; prints JSON
 //   node flow.mjs logout ISSUER CLIENT_ID ID_TOKEN POST_LOGOUT_REDIRECT_URI STATE
 //     buildEndSessionUrl from the discovered end_session_endpoint; prints JSON {url}
+//   node flow.mjs register ISSUER INITIAL_ACCESS_TOKEN REDIRECT_URI
+//     dynamicClientRegistration (RFC 7591: discovery, then the registration endpoint with the
+//     initial access token); prints the client's metadata as the server returned it
+//
+// With CLIENT_SECRET in the environment the client authenticates with client_secret_basic
+// (a confidential client, such as one registered dynamically); without, with none.
 import * as client from "openid-client";
 
 const [mode, issuer, clientId, ...rest] = process.argv.slice(2);
+const secret = process.env.CLIENT_SECRET;
 
 async function configure() {
   // Plain http is for this loopback test only; a production issuer is https.
-  return client.discovery(new URL(issuer), clientId, undefined, client.None(), {
+  const auth = secret ? client.ClientSecretBasic(secret) : client.None();
+  return client.discovery(new URL(issuer), clientId, secret, auth, {
     execute: [client.allowInsecureRequests],
   });
+}
+
+async function register(initialAccessToken, redirectUri) {
+  const config = await client.dynamicClientRegistration(
+    new URL(issuer),
+    {
+      client_name: "openid-client (dynamically registered)",
+      redirect_uris: [redirectUri],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_basic",
+      scope: "openid profile email offline_access restaurants:read",
+    },
+    undefined,
+    { initialAccessToken, execute: [client.allowInsecureRequests] },
+  );
+  return { metadata: config.clientMetadata(), server: config.serverMetadata() };
 }
 
 async function authorize(redirectUri) {
@@ -72,6 +97,12 @@ async function logout(idToken, postLogoutRedirectUri, state) {
   return { url: url.href };
 }
 
-const modes = { authorize, finish, logout };
+const modes = {
+  authorize: (...args) => authorize(...args),
+  finish: (...args) => finish(...args),
+  logout: (...args) => logout(...args),
+  // The second argument is the initial access token here, not a client id.
+  register: (...args) => register(clientId, ...args),
+};
 const result = await modes[mode](...rest);
 process.stdout.write(JSON.stringify(result));

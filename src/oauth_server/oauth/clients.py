@@ -11,10 +11,10 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 from urllib.parse import urlsplit
 
-from oauth_server.audit import NO_AUDIT, AuditRecorder
+from oauth_server.audit import NO_AUDIT, AuditFields, AuditKind, AuditRecorder
 from oauth_server.cache import TTLCache
 from oauth_server.clock import Clock
 from oauth_server.crypto import hash_secret, new_secret, new_token
@@ -39,7 +39,9 @@ __all__ = [
     "CLIENT_CHANGE",
     "PUBLIC_CLIENT_GRANT_TYPES",
     "SUPPORTED_GRANT_TYPES",
+    "ClientChanges",
     "ClientDirectory",
+    "ClientOptions",
     "ClientRegistry",
     "InvalidClientMetadata",
     "NewClient",
@@ -107,6 +109,39 @@ class ClientDirectory:
         self.invalidate(change.key)
 
 
+class ClientOptions(TypedDict, total=False):
+    """The options of :meth:`ClientRegistry.build` and :meth:`ClientRegistry.create`."""
+
+    client_id: str | None
+    name: str
+    grant_types: Iterable[str]
+    scopes: Iterable[str]
+    default_scopes: Iterable[str] | None
+    token_format: TokenFormat
+    resources: Iterable[str]
+    introspect: Iterable[str]
+    secret: str | None
+    client_type: ClientType
+    auth_methods: Iterable[AuthMethod] | None
+    redirect_uris: Iterable[str]
+    post_logout_redirect_uris: Iterable[str]
+    require_consent: bool
+    require_pkce: bool
+
+
+class ClientChanges(TypedDict, total=False):
+    """The changes :meth:`ClientRegistry.revise` and :meth:`ClientRegistry.update` take."""
+
+    name: str | None
+    scopes: Iterable[str] | None
+    default_scopes: Iterable[str] | None
+    redirect_uris: Iterable[str] | None
+    post_logout_redirect_uris: Iterable[str] | None
+    require_consent: bool | None
+    grant_types: Iterable[str] | None
+    auth_methods: Iterable[AuthMethod] | None
+
+
 @dataclass(frozen=True, slots=True)
 class NewClient:
     """A freshly created client and its secret, which is shown this once and never stored."""
@@ -141,7 +176,17 @@ class ClientRegistry:
         self._max_token_age = max_token_age
         self._audit = audit
 
-    async def create(
+    async def create(self, **options: Unpack[ClientOptions]) -> NewClient:
+        """Register a client (see :meth:`build` for the options and rules) and announce it."""
+        new = self.build(**options)
+        client = new.client
+        await self._storage.clients.add(client=client)
+        # The scope as given (build has checked it), so the event reads as the request did.
+        scope = " ".join(parse_scope(" ".join(options.get("scopes", ()))))
+        await self.announce(client.client_id, "client_created", scope=scope)
+        return new
+
+    def build(
         self,
         *,
         client_id: str | None = None,
@@ -160,8 +205,9 @@ class ClientRegistry:
         require_consent: bool = True,
         require_pkce: bool = True,
     ) -> NewClient:
-        """Register a client; a confidential one gets a server-generated secret, a public one
-        none (it authenticates with ``none``: its client_id alone).
+        """A new client, checked but not stored: a confidential one gets a server-generated
+        secret, a public one none (it authenticates with ``none``: its client_id alone). The
+        caller stores it (:meth:`create` does) and then calls :meth:`announce`.
 
         ``introspect``: audiences whose tokens (of any client) it may introspect, as a resource
         server; without, it learns only about its own tokens. ``secret`` is only for the
@@ -212,12 +258,28 @@ class ClientRegistry:
                 require_pkce=require_pkce,
             )
         )
-        await self._storage.clients.add(client=client)
-        await self._changed(client_id, now)
-        self._audit.record("client_created", client_id=client_id, scope=" ".join(allowed))
         return NewClient(client=client, secret=secret)
 
-    async def update(
+    async def announce(
+        self, client_id: str, kind: AuditKind, /, **fields: Unpack[AuditFields]
+    ) -> None:
+        """After a stored change of the client: every process drops its cached copy (this one
+        at once, the others within the sync interval), and the audit trail records ``kind``."""
+        await self._changed(client_id, int(self._clock.now()))
+        self._audit.record(kind, **(fields | {"client_id": client_id}))
+
+    async def update(self, client_id: str, **changes: Unpack[ClientChanges]) -> Client | None:
+        """Change a client's metadata and announce it (see :meth:`revise` for the rules);
+        ``None`` if there is no such client."""
+        updated = await self.revise(client_id, **changes)
+        if updated is None or not await self._storage.clients.update(client=updated):
+            return None
+        scopes = changes.get("scopes")
+        allowed = updated.scopes if scopes is None else parse_scope(" ".join(scopes))
+        await self.announce(client_id, "client_updated", scope=" ".join(allowed))
+        return updated
+
+    async def revise(
         self,
         client_id: str,
         *,
@@ -227,11 +289,14 @@ class ClientRegistry:
         redirect_uris: Iterable[str] | None = None,
         post_logout_redirect_uris: Iterable[str] | None = None,
         require_consent: bool | None = None,
+        grant_types: Iterable[str] | None = None,
+        auth_methods: Iterable[AuthMethod] | None = None,
     ) -> Client | None:
-        """Change a client's metadata (``None`` leaves a field as it is); ``None`` if there
-        is no such client. New ``scopes`` without ``default_scopes`` make every allowed scope
-        a default, as at creation. The result obeys the rules of :func:`check_client`; every
-        process drops its cached copy within the sync interval."""
+        """The client with changed metadata (``None`` leaves a field as it is), checked but
+        not stored; ``None`` if there is no such client. New ``scopes`` without
+        ``default_scopes`` make every allowed scope a default, as at creation. The result
+        obeys the rules of :func:`check_client` (so ``auth_methods`` cannot turn a public
+        client into a confidential one or back: the secret would be missing or left over)."""
         current = await self._storage.clients.get(client_id=client_id)
         if current is None:
             return None
@@ -259,12 +324,11 @@ class ClientRegistry:
             changes["post_logout_redirect_uris"] = tuple(post_logout_redirect_uris)
         if require_consent is not None:
             changes["require_consent"] = require_consent
-        updated = check_client(replace(current, **changes))  # type: ignore[arg-type]
-        if not await self._storage.clients.update(client=updated):
-            return None
-        await self._changed(client_id, now)
-        self._audit.record("client_updated", client_id=client_id, scope=" ".join(allowed))
-        return updated
+        if grant_types is not None:
+            changes["grant_types"] = frozenset(grant_types)
+        if auth_methods is not None:
+            changes["auth_methods"] = frozenset(auth_methods)
+        return check_client(replace(current, **changes))  # type: ignore[arg-type]
 
     async def rotate_secret(self, client_id: str) -> NewClient | None:
         """Replace the secret; the old one stops working everywhere within the sync interval.
@@ -286,9 +350,10 @@ class ClientRegistry:
         updated = replace(client, secret_hash=secret_hash, updated_at=now)
         return NewClient(client=updated, secret=secret)
 
-    async def delete(self, client_id: str) -> bool:
-        """Delete the client; every token issued to it so far stops working, here at once and
-        everywhere within the sync interval (one transaction with the deletion)."""
+    async def delete(self, client_id: str, /, **fields: Unpack[AuditFields]) -> bool:
+        """Delete the client (and its dynamic registration); every token issued to it so far
+        stops working, here at once and everywhere within the sync interval (one transaction
+        with the deletion). ``fields`` go into the ``client_deleted`` audit event."""
         now = int(self._clock.now())
         deleted = await self._storage.clients.delete(
             client_id=client_id, revocation=self._revocation(client_id, now)
@@ -296,7 +361,7 @@ class ClientRegistry:
         if deleted:
             self._tokens_revoked(client_id, now)
             await self._changed(client_id, now)
-            self._audit.record("client_deleted", client_id=client_id)
+            self._audit.record("client_deleted", **(fields | {"client_id": client_id}))
         return deleted
 
     async def revoke_tokens(self, client_id: str) -> bool:

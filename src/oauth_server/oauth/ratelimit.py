@@ -23,6 +23,8 @@ Redis, a budget spent through other instances allows at most one more attempt he
   locked out (:meth:`RateLimiter.bearer_failed` is called only on failure);
 * failed sign-ins on the login page per username (known or not: a lockout must not tell
   whether the account exists) and per address;
+* requests to the client registration endpoints (RFC 7591, RFC 7592) per address, each
+  counted before its token or document is looked at;
 * token requests per client and introspection requests per calling client, with defaults high
   enough never to throttle legitimate load (they stop a runaway client, not a busy one).
 
@@ -67,6 +69,7 @@ LOGIN_FAILURES_USERNAME = "login-failures-username"
 LOGIN_FAILURES_ADDRESS = "login-failures-address"
 TOKENS = "tokens"
 INTROSPECTIONS = "introspections"
+REGISTRATIONS_ADDRESS = "registrations-address"
 
 # The audit fields naming each budget's key, in the order of the key's parts.
 _KEY_FIELDS: dict[str, tuple[Literal["ip", "client_id", "username"], ...]] = {
@@ -78,6 +81,7 @@ _KEY_FIELDS: dict[str, tuple[Literal["ip", "client_id", "username"], ...]] = {
     LOGIN_FAILURES_ADDRESS: ("ip",),
     TOKENS: ("client_id",),
     INTROSPECTIONS: ("client_id",),
+    REGISTRATIONS_ADDRESS: ("ip",),
 }
 _MAX_TRACKED = 100_000
 _PRUNE_EVERY = 10.0  # seconds between sweeps of expired failure keys and lockouts
@@ -101,6 +105,7 @@ class RateLimitPolicy:
     introspections_per_client: str = "1200000/minute"
     login_failures_per_username: str = "10/minute"
     login_failures_per_address: str = "100/minute"
+    registrations_per_address: str = "20/hour"
 
 
 class RateLimiter:
@@ -157,6 +162,7 @@ class RateLimiter:
         self._introspections = parse_limit(policy.introspections_per_client)
         self._login_username = parse_limit(policy.login_failures_per_username)
         self._login_address = parse_limit(policy.login_failures_per_address)
+        self._registrations = parse_limit(policy.registrations_per_address)
         self._last_outage_log = 0.0
 
     @property
@@ -259,6 +265,13 @@ class RateLimiter:
 
     async def introspection_requested(self, client_id: str) -> None:
         await self._consume(self._introspections, INTROSPECTIONS, client_id)
+
+    async def registration_requested(self, address: str) -> None:
+        """Count a request to the registration endpoints; 429 once the address's budget is
+        spent (successful requests count too: each may create a client)."""
+        ip = address_key(address)
+        if ip:
+            await self._consume(self._registrations, REGISTRATIONS_ADDRESS, ip)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -14,12 +14,14 @@ __all__ = [
     "BrowserSession",
     "Change",
     "Client",
+    "ClientRegistration",
     "ClientRevocation",
     "ClientType",
     "CodeOutcome",
     "CodeRedemption",
     "Consent",
     "FamilyRevocation",
+    "InitialAccessToken",
     "Interaction",
     "InteractionLogin",
     "IssuedToken",
@@ -466,3 +468,44 @@ class InteractionLogin:
     auth_time: int
     session_id: str
     amr: tuple[str, ...] = ()
+
+
+# --- Dynamic client registration (RFC 7591 / RFC 7592) -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InitialAccessToken:
+    """An initial access token (RFC 7591 §1.2, §3): a bearer credential an operator hands out
+    so that software can register clients. Stored as a split token: the hex of ``selector``
+    is its public id, the secret part only as its SHA-256. It registers at most
+    ``max_clients`` clients; ``clients_registered`` counts those it has registered."""
+
+    selector: bytes
+    verifier_hash: bytes = field(repr=False)
+    max_clients: int
+    created_at: int
+    expires_at: int
+    clients_registered: int = 0
+    revoked_at: int | None = None
+    description: str = ""
+
+    @property
+    def token_id(self) -> str:
+        return self.selector.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistration:
+    """What dynamic registration keeps beside the :class:`Client`: the registration access
+    token (RFC 7592 §3) as selector and SHA-256 of its secret part, the initial access token
+    it was registered with (``None`` under open registration), and the client metadata the
+    ``Client`` record does not hold (``client_uri``, ``logo_uri``, ``contacts``, ``tos_uri``,
+    ``policy_uri``, ``software_id``, ``software_version``) as a JSON object."""
+
+    client_id: str
+    token_selector: bytes
+    token_hash: bytes = field(repr=False)
+    metadata: str
+    created_at: int
+    updated_at: int
+    initial_token: bytes | None = None

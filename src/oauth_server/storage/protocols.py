@@ -22,10 +22,12 @@ from oauth_server.storage.models import (
     BrowserSession,
     Change,
     Client,
+    ClientRegistration,
     ClientRevocation,
     CodeRedemption,
     Consent,
     FamilyRevocation,
+    InitialAccessToken,
     Interaction,
     InteractionLogin,
     IssuedToken,
@@ -53,6 +55,7 @@ __all__ = [
     "InteractionRepository",
     "MetaRepository",
     "RefreshTokenRepository",
+    "RegistrationRepository",
     "RestaurantRepository",
     "RevocationRepository",
     "SigningKeyRepository",
@@ -75,7 +78,8 @@ class ClientRepository(Protocol):
     async def delete(self, *, client_id: str, revocation: ClientRevocation) -> bool:
         """Delete the client and, in the same transaction, record ``revocation`` (its tokens
         issued so far become void, as by :meth:`RevocationRepository.revoke_client`);
-        ``True`` only if this call deleted it. A deleted client's tokens never outlive it."""
+        ``True`` only if this call deleted it. A deleted client's tokens never outlive it, and
+        its dynamic registration (:class:`RegistrationRepository`), if any, goes with it."""
         ...
 
     async def set_secret_hash(self, *, client_id: str, secret_hash: str, now: int) -> bool: ...
@@ -477,6 +481,39 @@ class InteractionRepository(Protocol):
         ...
 
 
+class RegistrationRepository(Protocol):
+    """Dynamic client registration (RFC 7591, RFC 7592): initial access tokens, and what is
+    kept about each dynamically registered client beside its :class:`ClientRepository` row.
+    Secrets arrive as SHA-256 hashes only."""
+
+    async def add_initial_token(self, *, token: InitialAccessToken) -> None: ...
+    async def get_initial_token(self, *, selector: bytes) -> InitialAccessToken | None: ...
+    async def list_initial_tokens(self) -> list[InitialAccessToken]:
+        """Every initial access token, newest first."""
+        ...
+
+    async def revoke_initial_token(self, *, selector: bytes, now: int) -> bool:
+        """``True`` only if this call revoked it (a revoked token stays listed)."""
+        ...
+
+    async def register(self, *, client: Client, registration: ClientRegistration, now: int) -> bool:
+        """Store a dynamically registered client and its registration in one transaction.
+        With ``registration.initial_token``, first count one use of that token — only while
+        it is unrevoked, unexpired at ``now`` and below its ``max_clients``, by a conditional
+        ``UPDATE`` and its row count — and store nothing, returning ``False``, when it is not:
+        of any number of concurrent registrations through one token, in any number of
+        processes, at most ``max_clients`` succeed. Raise :class:`AlreadyExists` (nothing
+        stored, no use counted) when the client id is taken."""
+        ...
+
+    async def get(self, *, client_id: str) -> ClientRegistration | None: ...
+    async def update(self, *, client: Client, metadata: str, now: int) -> bool:
+        """Replace the client's metadata (as :meth:`ClientRepository.update`) and the
+        registration's ``metadata`` and ``updated_at``, in one transaction; ``False`` (nothing
+        changed) if the client has no registration."""
+        ...
+
+
 class Storage(Protocol):
     @property
     def clients(self) -> ClientRepository: ...
@@ -506,6 +543,8 @@ class Storage(Protocol):
     def consents(self) -> ConsentRepository: ...
     @property
     def interactions(self) -> InteractionRepository: ...
+    @property
+    def registrations(self) -> RegistrationRepository: ...
 
     @property
     def backend(self) -> str:

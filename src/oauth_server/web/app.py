@@ -27,7 +27,16 @@ from oauth_server.web.adapters import error_response, security_headers, to_starl
 from oauth_server.web.api import Api, FastRouter
 from oauth_server.web.protocol import BoundedHttpToolsProtocol, HttpLimits
 from oauth_server.web.requests import REQUEST_ID_SCOPE_KEY
-from oauth_server.web.routes import account, logout, oauth, ops, restaurants, signin, wellknown
+from oauth_server.web.routes import (
+    account,
+    logout,
+    oauth,
+    ops,
+    registration,
+    restaurants,
+    signin,
+    wellknown,
+)
 from oauth_server.web.routes import metrics as metrics_route
 from oauth_server.web.routes.metrics import MetricsAccess
 
@@ -39,6 +48,8 @@ log = logging.getLogger("oauth_server")
 def build_api(settings: Settings, metrics: PrometheusMetrics | None = None) -> Api:
     api = Api()
     oauth.register(api)
+    if settings.registration != "off":
+        registration.register(api)
     signin.register(api)
     account.register(api)
     logout.register(api)

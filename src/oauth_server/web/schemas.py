@@ -12,6 +12,8 @@ from oauth_server.resource.restaurants import ADDRESS_MAX, NAME_MAX, TIME_MAX
 __all__ = [
     "TEXT_PATTERN",
     "VISIBLE_TEXT_PATTERN",
+    "ClientInformation",
+    "ClientMetadataRequest",
     "ErrorBody",
     "IntrospectionRequest",
     "IntrospectionResponse",
@@ -198,3 +200,55 @@ class RestaurantPatch(_Strict):
     Name: NameText | None = None
     Address: AddressText | None = None
     routine: RoutinePatch | None = None
+
+
+GrantTypeName = Literal["authorization_code", "refresh_token", "client_credentials"]
+
+
+class ClientMetadataRequest(BaseModel):
+    """RFC 7591 §2 client metadata: what a registration (or, with ``client_id``, an RFC 7592
+    update) may send. Unknown members are ignored; ``jwks``/``jwks_uri`` and software
+    statements are refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    redirect_uris: list[str] | None = Field(None, max_length=10)
+    token_endpoint_auth_method: (
+        Literal["client_secret_basic", "client_secret_post", "none"] | None
+    ) = None
+    grant_types: (
+        list[Literal["authorization_code", "refresh_token", "client_credentials"]] | None
+    ) = None
+    response_types: list[Literal["code"]] | None = None
+    client_name: str | None = Field(None, max_length=200)
+    client_uri: str | None = None
+    logo_uri: str | None = None
+    scope: str | None = Field(None, max_length=1000)
+    contacts: list[str] | None = Field(None, max_length=5)
+    tos_uri: str | None = None
+    policy_uri: str | None = None
+    post_logout_redirect_uris: list[str] | None = Field(None, max_length=10)
+    software_id: str | None = Field(None, max_length=200)
+    software_version: str | None = Field(None, max_length=200)
+    client_id: str | None = Field(None, description="RFC 7592 updates only: REQUIRED there")
+    client_secret: str | None = Field(
+        None, description="RFC 7592 updates only: if sent, must be the current secret"
+    )
+
+
+class ClientInformation(BaseModel):
+    """RFC 7591 §3.2.1 / RFC 7592 §3 client information response."""
+
+    model_config = ConfigDict(extra="allow")
+
+    client_id: str
+    client_secret: str | None = Field(None, description="Only in the registration response")
+    client_id_issued_at: int
+    client_secret_expires_at: int | None = Field(None, description="0: does not expire")
+    registration_access_token: str
+    registration_client_uri: str
+    token_endpoint_auth_method: str
+    grant_types: list[str]
+    response_types: list[str]
+    redirect_uris: list[str]
+    scope: str

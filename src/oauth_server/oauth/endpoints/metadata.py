@@ -58,7 +58,11 @@ ID_TOKEN_CLAIMS = (
 
 
 def authorization_server_metadata(
-    *, issuer: str, grant_types: Iterable[str], scopes: Iterable[str]
+    *,
+    issuer: str,
+    grant_types: Iterable[str],
+    scopes: Iterable[str],
+    registration_endpoint: str | None = None,
 ) -> dict[str, Any]:
     grants = sorted(grant_types)
     auth_methods = list(SUPPORTED_AUTH_METHODS)
@@ -81,7 +85,6 @@ def authorization_server_metadata(
         "token_endpoint": f"{issuer}/oauth/token",
         "userinfo_endpoint": f"{issuer}{USERINFO_PATH}",
         "jwks_uri": f"{issuer}{JWKS_PATH}",
-        # No registration_endpoint: clients are registered with the CLI.
         "scopes_supported": sorted(scopes),
         # RFC 8414 §2 makes this REQUIRED: `code` once the authorization endpoint is served,
         # nothing before (no response type exists without it).
@@ -105,6 +108,9 @@ def authorization_server_metadata(
         # Not registered by RFC 8414; it names what signs our JWT access tokens (RFC 9068).
         "access_token_signing_alg_values_supported": algs,
     }
+    if registration_endpoint is not None:
+        # RFC 8414 §2 / RFC 7591 §3: only when dynamic registration is enabled.
+        document["registration_endpoint"] = registration_endpoint
     if sign_in:
         document |= {
             "response_modes_supported": ["query", "form_post"],

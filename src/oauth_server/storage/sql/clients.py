@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from oauth_server.storage.models import Client, ClientRevocation
 from oauth_server.storage.protocols import AlreadyExists
 from oauth_server.storage.sql.keys import record_client_revocation
-from oauth_server.storage.sql.schema import clients
+from oauth_server.storage.sql.schema import client_registrations, clients
 
-__all__ = ["SqlClientRepository"]
+__all__ = ["SqlClientRepository", "client_to_row", "update_values"]
 
 
 def _row_to_client(row: Any) -> Client:
@@ -38,7 +38,7 @@ def _row_to_client(row: Any) -> Client:
     )
 
 
-def _client_to_row(client: Client) -> dict[str, Any]:
+def client_to_row(client: Client) -> dict[str, Any]:
     return {
         "client_id": client.client_id,
         "secret_hash": client.secret_hash,
@@ -60,6 +60,14 @@ def _client_to_row(client: Client) -> dict[str, Any]:
     }
 
 
+def update_values(client: Client) -> dict[str, Any]:
+    """The columns an update replaces: every one but the id, the secret and ``created_at``."""
+    values = client_to_row(client)
+    for fixed in ("client_id", "secret_hash", "created_at"):
+        del values[fixed]
+    return values
+
+
 class SqlClientRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -73,7 +81,7 @@ class SqlClientRepository:
     async def add(self, *, client: Client) -> None:
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(clients).values(**_client_to_row(client)))
+                await conn.execute(insert(clients).values(**client_to_row(client)))
         except IntegrityError:
             raise AlreadyExists(client.client_id) from None
 
@@ -88,13 +96,17 @@ class SqlClientRepository:
             deleted = result.rowcount == 1
             if deleted:  # one transaction: no deleted client leaves valid tokens behind
                 await record_client_revocation(conn, revocation)
+                # ...nor a registration access token (RFC 7592) that names it.
+                await conn.execute(
+                    delete(client_registrations).where(
+                        client_registrations.c.client_id == client_id
+                    )
+                )
         return deleted
 
     async def update(self, *, client: Client) -> bool:
         """Replace every stored field but the id, the secret and ``created_at``."""
-        values = _client_to_row(client)
-        for fixed in ("client_id", "secret_hash", "created_at"):
-            del values[fixed]
+        values = update_values(client)
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(clients).where(clients.c.client_id == client.client_id).values(**values)

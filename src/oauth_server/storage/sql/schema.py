@@ -25,9 +25,11 @@ __all__ = [
     "authorization_codes",
     "browser_sessions",
     "changes",
+    "client_registrations",
     "client_revocations",
     "clients",
     "consents",
+    "initial_access_tokens",
     "interactions",
     "issued_tokens",
     "metadata",
@@ -328,4 +330,32 @@ interactions = Table(
     Column("consented", Text, nullable=True),
     Column("completed_at", Timestamp, nullable=True),
     Index("ix_interactions_expires_at", "expires_at"),
+)
+
+# Dynamic client registration (0011). Secrets as SHA-256 of the split token's secret part.
+initial_access_tokens = Table(
+    "initial_access_tokens",
+    metadata,
+    Column("selector", LargeBinary(12), primary_key=True),
+    Column("verifier_hash", LargeBinary(32), nullable=False),
+    Column("description", String(255), nullable=False, server_default=""),
+    Column("max_clients", Integer, nullable=False),
+    Column("clients_registered", Integer, nullable=False, server_default="0"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+
+client_registrations = Table(
+    "client_registrations",
+    metadata,
+    # Deleted with the client, in the client's deletion transaction (no foreign keys here).
+    Column("client_id", String(255), primary_key=True),
+    Column("token_selector", LargeBinary(12), nullable=False),
+    Column("token_hash", LargeBinary(32), nullable=False),
+    Column("initial_token", LargeBinary(12), nullable=True),
+    Column("metadata", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_client_registrations_initial_token", "initial_token"),
 )

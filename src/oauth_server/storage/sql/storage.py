@@ -19,6 +19,7 @@ from oauth_server.storage.sql.engine import create_engine, create_sync_sqlite_en
 from oauth_server.storage.sql.keys import SqlRevocationRepository, SqlSigningKeyRepository
 from oauth_server.storage.sql.misc import SqlChangeFeed, SqlMetaRepository
 from oauth_server.storage.sql.refresh import SqlRefreshTokenRepository
+from oauth_server.storage.sql.registrations import SqlRegistrationRepository
 from oauth_server.storage.sql.restaurants import SqlRestaurantRepository
 from oauth_server.storage.sql.schema import opaque_tokens
 from oauth_server.storage.sql.tokens import SqlAccessTokenRepository
@@ -44,6 +45,7 @@ class SqlStorage:
         self.sessions = SqlBrowserSessionRepository(engine)
         self.consents = SqlConsentRepository(engine)
         self.interactions = SqlInteractionRepository(engine)
+        self.registrations = SqlRegistrationRepository(engine)
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStorage:
