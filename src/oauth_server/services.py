@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 
 from oauth_server.accounts import Accounts, Argon2Hasher, PasswordHashing
+from oauth_server.admin import ADMIN_REALM, Admin
 from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import Settings
@@ -105,6 +106,10 @@ class Services:
     accounts: Accounts
     signin: SignIn
     authorize: AuthorizationEndpoint
+    admin: Admin
+    """The admin core (the admin API's)."""
+    admin_guard: ResourceGuard
+    """Bearer tokens at the admin API: the restaurants API's audience, realm ``admin``."""
 
     async def start(self) -> None:
         await self.audit.start()
@@ -303,6 +308,15 @@ def build_services(
         id_tokens=GrantIdTokens(id_tokens, clock=clock),
     )
     resource_metadata = f"{issuer}{PROTECTED_RESOURCE_PATH}"
+    registry = ClientRegistry(
+        storage,
+        clock=clock,
+        directory=directory,
+        revoked_clients=revoked_clients,
+        max_token_age=max_token_age(settings),
+        audit=audit,
+    )
+    accounts = build_accounts(settings, storage, clock, audit=audit)
     signin = SignIn(
         storage,
         issuer=issuer,
@@ -319,14 +333,7 @@ def build_services(
         clock=clock,
         audit=audit,
         clients=directory,
-        registry=ClientRegistry(
-            storage,
-            clock=clock,
-            directory=directory,
-            revoked_clients=revoked_clients,
-            max_token_age=max_token_age(settings),
-            audit=audit,
-        ),
+        registry=registry,
         keys=keys,
         revoked=revoked,
         revoked_clients=revoked_clients,
@@ -377,9 +384,19 @@ def build_services(
                 resource=resource, issuer=issuer, scopes=SCOPES, name="Restaurants API"
             )
         ),
-        accounts=build_accounts(settings, storage, clock, audit=audit),
+        accounts=accounts,
         signin=signin,
         authorize=AuthorizationEndpoint(
             clients=directory, signin=signin, default_resource=resource
         ),
+        admin=Admin(
+            storage,
+            registry=registry,
+            directory=directory,
+            accounts=accounts,
+            keys=keys,
+            audit=audit,
+            clock=clock,
+        ),
+        admin_guard=ResourceGuard(verifier, resource=resource, realm=ADMIN_REALM, limiter=limiter),
     )

@@ -25,7 +25,7 @@ from oauth_server.services import Services, build_services
 from oauth_server.web.adapters import error_response, security_headers, to_starlette
 from oauth_server.web.api import Api, FastRouter
 from oauth_server.web.protocol import BoundedHttpToolsProtocol, HttpLimits
-from oauth_server.web.routes import oauth, ops, restaurants, signin, wellknown
+from oauth_server.web.routes import admin, oauth, ops, restaurants, signin, wellknown
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -38,6 +38,7 @@ def build_api(settings: Settings) -> Api:
     signin.register(api)
     wellknown.register(api)
     restaurants.register(api)
+    admin.register(api)
     document = api.openapi(
         title="PythonOauthServer",
         version=__version__,
