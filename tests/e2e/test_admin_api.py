@@ -5,17 +5,23 @@ users, consents, sessions, keys, token revocation and the audit trail with the a
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from oauth_server.services import Services
 from oauth_server.storage.models import User
 from oauth_server.web.api import FastRouter
+from tests.e2e.leaks import leaked
 from tests.helpers import FORM, app_services, basic, bearer, eventually, seed_token
+from tests.process import CLI, ServerProcess
 from tests.signin import REDIRECT, seed_code
 
 API = "/admin/api"
@@ -242,13 +248,13 @@ INVALID_BODIES: list[tuple[str, str, Any, str]] = [
         "POST",
         {"redirect_uris": ["http://evil.example/cb"], "grant_types": ["authorization_code"]},
         "redirect_uris",
-    ),  # fmt: skip
+    ),
     (
         "/clients",
         "POST",
         {"client_type": "public", "grant_types": ["client_credentials"]},
         "grant_types",
-    ),  # fmt: skip
+    ),
     ("/clients", "POST", [], "body"),
     ("/users", "POST", {"username": "x"}, "password"),
     ("/users", "POST", {"username": "no spaces", "password": "long enough pw"}, "username"),
@@ -258,7 +264,7 @@ INVALID_BODIES: list[tuple[str, str, Any, str]] = [
         "POST",
         {"username": "frank", "password": "long enough pw", "email": "nope"},
         "email",
-    ),  # fmt: skip
+    ),
     ("/keys/rotate", "POST", {"immediately": "soon"}, "immediately"),
 ]
 
@@ -392,7 +398,7 @@ async def test_clients_and_users_page_by_cursor_and_search(
                 "username": f"user{number}",
                 "password": "correct horse battery",
                 "email": f"u{number}@example.{'org' if number % 2 else 'com'}",
-            },  # fmt: skip
+            },
         )
     seen: list[str] = []
     cursor: str | None = None
@@ -578,7 +584,7 @@ async def test_user_management(
 async def test_consents_and_a_users_tokens(
     client: httpx.AsyncClient, svc: Services, admin: dict[str, str]
 ) -> None:
-    token, user = await user_token(client, svc, is_admin=False, username="ivan")
+    _token, user = await user_token(client, svc, is_admin=False, username="ivan")
     await svc.storage.consents.grant(
         user_id=user.user_id, client_id=CONSOLE_ID, scopes=["openid"], now=int(svc.clock.now())
     )
@@ -683,7 +689,8 @@ async def test_signing_keys_list_rotate_remove(
 
 async def _fresh_admin_token(http: httpx.AsyncClient, svc: Services) -> str:
     rotated = await svc.registry.rotate_secret(ADMIN_ID)
-    assert rotated is not None and rotated.secret is not None
+    assert rotated is not None
+    assert rotated.secret is not None
     response = await client_credentials(http, ADMIN_ID, rotated.secret)
     return str(response.json()["access_token"])
 
@@ -738,3 +745,59 @@ async def test_the_admin_routes_are_in_the_openapi_document(client: httpx.AsyncC
     assert "422" in operation["responses"]
     assert "admin" in document["components"]["securitySchemes"]["oauth2"]["flows"][
         "clientCredentials"]["scopes"]  # fmt: skip
+
+
+@pytest.mark.slow
+async def test_a_client_lifecycle_through_a_real_servers_admin_api(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A real ``oauth-server serve``: an admin client made with the CLI, then a client's whole
+    life through the admin API; the server's output never shows a secret or token."""
+    env = {
+        **os.environ,
+        "OAUTH_SERVER_DATABASE_URL": database_url,
+        "OAUTH_SERVER_SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        "OAUTH_SERVER_DEMO_DATA": "false",
+        "OAUTH_SERVER_LOG_LEVEL": "debug",
+        "OAUTH_SERVER_ACCESS_LOG": "true",
+        "OAUTH_SERVER_CACHE_SYNC_INTERVAL": "0.1",
+    }
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [CLI, "clients", "create", "--admin", "--client-id", "ops", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ops_secret = json.loads(made.stdout)["client_secret"]
+    assert json.loads(made.stdout)["scope"] == "admin"
+    server = ServerProcess(env, log=tmp_path / "server.log")
+    await asyncio.to_thread(server.start)
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            token = (await client_credentials(http, "ops", ops_secret)).json()["access_token"]
+            admin = bearer(token)
+            assert (await http.get(f"{API}/clients")).status_code == 401
+            created = await http.post(
+                f"{API}/clients",
+                headers=admin,
+                json={"client_id": "svc", "scopes": ["restaurants:read"]},
+            )
+            assert created.status_code == 201, created.text
+            secret = created.json()["client_secret"]
+            svc_token = (await client_credentials(http, "svc", secret)).json()["access_token"]
+            assert (await http.get("/restaurent", headers=bearer(svc_token))).status_code == 200
+            rotated = (await http.post(f"{API}/clients/svc/secret", headers=admin)).json()
+            new_secret = rotated["client_secret"]
+            assert (await client_credentials(http, "svc", secret)).status_code == 401
+            assert (await client_credentials(http, "svc", new_secret)).status_code == 200
+            assert (await http.delete(f"{API}/clients/svc", headers=admin)).status_code == 204
+            refused = await http.get("/api/restaurants", headers=bearer(svc_token))
+            assert refused.status_code == 401
+            assert (await client_credentials(http, "svc", new_secret)).status_code == 401
+    finally:
+        await asyncio.to_thread(server.stop)
+    output = server.output()
+    assert f'"DELETE {API}/clients/svc HTTP/1.1" 204' in output  # the access log was on
+    assert leaked(output, [ops_secret, token, secret, new_secret, svc_token]) == []
