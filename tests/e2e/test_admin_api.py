@@ -801,3 +801,10 @@ async def test_a_client_lifecycle_through_a_real_servers_admin_api(
     output = server.output()
     assert f'"DELETE {API}/clients/svc HTTP/1.1" 204' in output  # the access log was on
     assert leaked(output, [ops_secret, token, secret, new_secret, svc_token]) == []
+
+
+async def test_no_admin_client_exists_by_default(svc: Services) -> None:
+    """Development seeds a demo client (named ``admin``, scope ``restaurent``) but no admin
+    client: the banner says how to make one."""
+    assert [client.client_id for client in await svc.registry.list()] == ["admin"]
+    assert not any("admin" in client.scopes for client in await svc.registry.list())
