@@ -7,10 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Unpack
 
+import orjson
+
 from oauth_server.audit import AuditFields, AuditKind
 from oauth_server.crypto import hash_secret
 from oauth_server.storage.models import (
     AccessTokenRecord,
+    AuditQuery,
     AuditRecord,
     AuthorizationCode,
     Client,
@@ -37,8 +40,14 @@ class MemoryClients:
     async def add(self, *, client: Client) -> None:
         self.rows[client.client_id] = client
 
-    async def list(self) -> list[Client]:
-        return [self.rows[key] for key in sorted(self.rows)]
+    async def list(
+        self, *, limit: int | None = None, after: str | None = None, search: str | None = None
+    ) -> list[Client]:
+        keys = [key for key in sorted(self.rows) if after is None or key > after]
+        if search:
+            wanted = search.lower()
+            keys = [k for k in keys if wanted in k.lower() or wanted in self.rows[k].name.lower()]
+        return [self.rows[key] for key in keys[:limit]]
 
     async def delete(self, *, client_id: str, revocation: ClientRevocation) -> bool:
         return self.rows.pop(client_id, None) is not None
@@ -127,6 +136,25 @@ class MemoryAuditRepository:
     async def recent(self, *, limit: int) -> list[AuditRecord]:
         ordered = sorted(self.rows.values(), key=lambda r: (r.at_ms, r.chain_id, r.seq))
         return ordered[::-1][:limit]
+
+    async def query(self, *, query: AuditQuery, limit: int) -> list[AuditRecord]:
+        def matches(record: AuditRecord) -> bool:
+            fields = orjson.loads(record.data)
+            return (
+                (not query.kinds or record.kind in query.kinds)
+                and (query.client_id is None or fields.get("client_id") == query.client_id)
+                and (query.user_id is None or fields.get("user_id") == query.user_id)
+                and (query.since_ms is None or record.at_ms >= query.since_ms)
+                and (query.until_ms is None or record.at_ms < query.until_ms)
+                and (
+                    query.before is None
+                    or (record.at_ms, record.chain_id, record.seq) < query.before
+                )
+            )
+
+        return [record for record in await self.recent(limit=len(self.rows)) if matches(record)][
+            :limit
+        ]
 
 
 @dataclass

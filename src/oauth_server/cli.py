@@ -249,6 +249,9 @@ def _banner(settings: Settings, demo: bool) -> None:
             "--redirect-uri http://127.0.0.1:8000/cb --grant-type authorization_code "
             '--grant-type refresh_token --scope "openid profile email offline_access '
             'restaurants:read"',
+            "",
+            "  an admin client for the admin API (/admin/api; none exists until you make one):",
+            "    oauth-server clients create --admin --client-id ops --name Operations",
         ]
     click.echo("\n".join([*lines, ""]), err=True)
 
@@ -421,6 +424,11 @@ def clients() -> None:
     help="Audience whose tokens (of any client) this client may introspect, as a resource "
     "server (repeatable; default: none, it learns only about its own tokens).",
 )
+@click.option(
+    "--admin",
+    is_flag=True,
+    help="An admin client: adds the admin scope (the admin API's), which nothing else gives.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def clients_create(
     client_id: str | None,
@@ -437,6 +445,7 @@ def clients_create(
     token_format: str,
     resources: tuple[str, ...],
     introspect: tuple[str, ...],
+    admin: bool,
     as_json: bool,
 ) -> None:
     """Register a client. A confidential client's secret is printed once; a public client
@@ -468,6 +477,7 @@ def clients_create(
             token_format="jwt" if token_format == "jwt" else "opaque",
             resources=resources,
             introspect=introspect,
+            admin=admin,
         )
         return created.client, created.secret
 

@@ -40,6 +40,9 @@ client; ``detail`` goes only to the log.
     ├── Forbidden                     403 the caller's address may not use this operations
     │                                 endpoint (``/metrics`` allow list)
     ├── NotFound                      404 no such resource
+    ├── Conflict                      409 the identifier is taken (admin API)
+    ├── InvalidFields                 422 a well-formed body whose fields are refused (admin
+    │                                 API), each field named with its reason in ``fields``
     ├── MethodNotAllowed              405 wrong HTTP method
     ├── TooManyRequests               429 rate limited, ``Retry-After``
     ├── ServerError                   500 unexpected failure; details only in the log
@@ -56,11 +59,13 @@ __all__ = [
     "AuthorizationError",
     "BearerChallenge",
     "BearerError",
+    "Conflict",
     "Forbidden",
     "InsufficientScope",
     "InvalidBearerRequest",
     "InvalidClient",
     "InvalidClientMetadataError",
+    "InvalidFields",
     "InvalidGrant",
     "InvalidRedirectUriError",
     "InvalidRequest",
@@ -329,6 +334,32 @@ class Forbidden(ServiceError):
 class NotFound(ServiceError):
     error = "not_found"
     status_code = 404
+
+
+class Conflict(ServiceError):
+    """RFC 9110 §15.5.10: the request conflicts with the resource's state (an id or a
+    username that is taken)."""
+
+    error = "conflict"
+    status_code = 409
+
+
+class InvalidFields(ServiceError):
+    """RFC 9110 §15.5.21 (422): the body parsed, but some fields cannot be accepted. ``fields``
+    maps each field name to why; the body carries it beside ``error`` and
+    ``error_description``."""
+
+    error = "invalid_request"
+    status_code = 422
+
+    def __init__(self, fields: dict[str, str], description: str | None = None) -> None:
+        self.fields = {name: _safe_description(why) for name, why in fields.items()}
+        first = next(iter(self.fields.items()), ("body", "invalid"))
+        super().__init__(description or f"{first[0]}: {first[1]}")
+
+    def body(self) -> dict[str, str]:
+        # Rendered as JSON: the one member that is an object, not a string.
+        return {**super().body(), "fields": self.fields}  # type: ignore[dict-item]
 
 
 class MethodNotAllowed(ServiceError):

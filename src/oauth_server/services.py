@@ -19,6 +19,7 @@ import orjson
 from oauth_server.accounts import Accounts, Argon2Hasher, PasswordHashing
 from oauth_server.accounts.access import AccountAccess
 from oauth_server.accounts.users import TokenVoider
+from oauth_server.admin import ADMIN_REALM, Admin
 from oauth_server.audit import NO_AUDIT, AuditRecorder, AuditTrail
 from oauth_server.clock import Clock, SystemClock
 from oauth_server.config import ConfigError, Settings
@@ -136,6 +137,10 @@ class Services:
     initial_tokens: InitialAccessTokens
     registration: RegistrationEndpoint | None
     """Dynamic client registration; ``None`` when ``OAUTH_SERVER_REGISTRATION`` is off."""
+    admin: Admin
+    """The admin core (the admin API's)."""
+    admin_guard: ResourceGuard
+    """Bearer tokens at the admin API: the restaurants API's audience, realm ``admin``."""
     observer: Observer = NO_OBSERVER
     """What the core counts for metrics (:mod:`oauth_server.metrics` in the server)."""
 
@@ -599,4 +604,14 @@ def build_services(
         observer=observer,
         initial_tokens=initial_tokens,
         registration=registration,
+        admin=Admin(
+            storage,
+            registry=registry,
+            directory=directory,
+            accounts=accounts,
+            keys=keys,
+            audit=audit,
+            clock=clock,
+        ),
+        admin_guard=ResourceGuard(verifier, resource=resource, realm=ADMIN_REALM, limiter=limiter),
     )

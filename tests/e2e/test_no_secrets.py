@@ -375,3 +375,70 @@ async def test_no_database_password_in_a_real_servers_output(
     masked = f"postgresql://{make_url(url).username}:***@"
     assert masked in outputs["serve"]
     assert f"cannot reach the database {masked}" in outputs["unreachable database"]
+
+
+async def test_no_admin_api_secret_in_audit_trail_or_logs(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through the admin API: a client's secret (created, rotated), the admin token, a user's
+    password (created, reset) appear only in the responses that hand them out — never in the
+    audit trail or any log record."""
+    caplog.set_level(logging.DEBUG)
+    app = create_app(settings, clock=SystemClock())
+    async with lifespan(app):
+        services = app_services(app)
+        ops = await services.registry.create(client_id="leak-ops", admin=True)
+        assert ops.secret is not None
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            issued = await http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=("leak-ops", ops.secret),
+            )
+            token = issued.json()["access_token"]
+            admin = {"Authorization": f"Bearer {token}"}
+            created = await http.post(
+                "/admin/api/clients", headers=admin, json={"client_id": "leak-api"}
+            )
+            first = created.json()["client_secret"]
+            rotated = await http.post("/admin/api/clients/leak-api/secret", headers=admin)
+            second = rotated.json()["client_secret"]
+            wrong = await http.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, auth=("leak-api", first)
+            )
+            assert wrong.status_code in (200, 401)  # refused once the rotation is seen
+            password, new_password = f"{new_secret()}-a", f"{new_secret()}-b"
+            user = await http.post(
+                "/admin/api/users",
+                headers=admin,
+                json={"username": "leaky-api", "password": password},
+            )
+            user_id = user.json()["user_id"]
+            reset = await http.put(
+                f"/admin/api/users/{user_id}/password",
+                headers=admin,
+                json={"password": new_password},
+            )
+            assert reset.status_code == 204
+            refused = await http.post(
+                "/admin/api/users", headers=admin, json={"username": "x y", "password": password}
+            )
+            assert refused.status_code == 422
+            assert password not in refused.text
+    storage = open_storage(settings.database_url)
+    try:
+        rows = await storage.audit.scan(after=None, limit=100_000)
+    finally:
+        await storage.close()
+    audit = "\n".join(f"{r.kind} {r.data}" for r in rows)
+    logs = caplog.text + "\n".join(
+        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
+        for record in caplog.records
+    )
+    assert "client_secret_rotated" in audit  # the haystacks are the right ones
+    assert '"actor_client_id":"leak-ops"' in audit
+    assert user_id in audit
+    secrets_ = [ops.secret, token, first, second, password, new_password]
+    assert leaked(audit, secrets_) == []
+    assert leaked(logs, secrets_) == []

@@ -13,6 +13,7 @@ reason travels privately on the exception, for the audit trail.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import secrets
@@ -137,6 +138,12 @@ class Accounts:
         self._refresh_tokens = refresh_tokens
         self._sessions = sessions
 
+    def acting(self, audit: AuditRecorder) -> Accounts:
+        """These accounts recording through ``audit`` (an admin request's actor)."""
+        acting = copy.copy(self)
+        acting._audit = audit
+        return acting
+
     async def create(
         self,
         username: str,
@@ -198,15 +205,24 @@ class Accounts:
             return None
         return await self._users.get_by_username(username=normalized)
 
-    async def list(self, *, limit: int = 100, after: str | None = None) -> list[User]:
-        """Up to ``limit`` users ordered by username, after the username ``after``."""
-        return await self._users.list(limit=limit, after=after)
+    async def list(
+        self, *, limit: int = 100, after: str | None = None, search: str | None = None
+    ) -> list[User]:
+        """Up to ``limit`` users ordered by username, after the username ``after``; with
+        ``search``, those whose username, name or email contains it."""
+        return await self._users.list(limit=limit, after=after, search=search)
 
     async def update_profile(self, user_id: str, changes: UserProfileChanges) -> User | None:
+        """Apply the changes (audited as ``user_updated``); ``None`` for an unknown user."""
         _check_profile(changes)
-        return await self._users.update_profile(
+        if changes.email_verified and changes.email == "":
+            raise InvalidUserData("email_verified needs an email")
+        user = await self._users.update_profile(
             user_id=user_id, changes=changes, now=int(self._clock.now())
         )
+        if user is not None:
+            self._audit.record("user_updated", user_id=user.user_id, username=user.username)
+        return user
 
     async def set_password(self, user_id: str, password: str) -> bool:
         """Replace the password; ``False`` for an unknown user."""

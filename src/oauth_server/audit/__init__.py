@@ -9,11 +9,19 @@
 from __future__ import annotations
 
 from oauth_server.audit.chain import ChainReport, verify_trail
-from oauth_server.audit.events import NO_AUDIT, AuditFields, AuditKind, AuditRecorder, NullAudit
+from oauth_server.audit.events import (
+    NO_AUDIT,
+    ActingAudit,
+    AuditFields,
+    AuditKind,
+    AuditRecorder,
+    NullAudit,
+)
 from oauth_server.audit.trail import AuditTrail
 
 __all__ = [
     "NO_AUDIT",
+    "ActingAudit",
     "AuditFields",
     "AuditKind",
     "AuditRecorder",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol, TypedDict, Unpack
 
-__all__ = ["NO_AUDIT", "AuditFields", "AuditKind", "AuditRecorder", "NullAudit"]
+__all__ = ["NO_AUDIT", "ActingAudit", "AuditFields", "AuditKind", "AuditRecorder", "NullAudit"]
 
 AuditKind = Literal[
     "chain_started",
@@ -41,6 +41,10 @@ AuditKind = Literal[
     "user_admin_granted",
     "user_admin_withdrawn",
     "user_deleted",
+    "user_updated",
+    "user_sessions_ended",
+    "user_tokens_revoked",
+    "consent_revoked",
     "login_succeeded",
     "login_failed",
     "consent_granted",
@@ -79,6 +83,10 @@ class AuditFields(TypedDict, total=False):
     count: int
     family_id: str
     """A refresh-token family's id (names the grant, grants nothing)."""
+    actor_client_id: str
+    """Who made a change through the admin API: the client whose token was used."""
+    actor_user_id: str
+    """…and the user that token was issued for, if any."""
     pid: int
     host: str
     program: str
@@ -100,3 +108,20 @@ class NullAudit:
 
 
 NO_AUDIT: AuditRecorder = NullAudit()
+
+
+class ActingAudit:
+    """Records every event through ``base`` with the actor's fields added: whatever a core
+    component records while serving an admin request names who asked for it."""
+
+    __slots__ = ("_actor", "_base")
+
+    def __init__(self, base: AuditRecorder, *, client_id: str, user_id: str | None = None) -> None:
+        self._base = base
+        self._actor: AuditFields = {"actor_client_id": client_id}
+        if user_id is not None:
+            self._actor["actor_user_id"] = user_id
+
+    def record(self, kind: AuditKind, /, **fields: Unpack[AuditFields]) -> None:
+        merged: AuditFields = {**fields, **self._actor}
+        self._base.record(kind, **merged)

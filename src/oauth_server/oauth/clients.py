@@ -7,6 +7,7 @@ publishes a ``client`` change so that every process drops its cached copy (see
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +21,7 @@ from oauth_server.clock import Clock
 from oauth_server.crypto import hash_secret, new_secret, new_token
 from oauth_server.errors import InvalidScope
 from oauth_server.oauth.redirect_uris import InvalidRedirectUri, check_redirect_uri
-from oauth_server.oauth.scopes import USER_SCOPES, parse_scope
+from oauth_server.oauth.scopes import ADMIN_SCOPE, USER_SCOPES, parse_scope
 from oauth_server.storage.models import (
     SECRET_AUTH_METHODS,
     AuthMethod,
@@ -127,6 +128,7 @@ class ClientOptions(TypedDict, total=False):
     post_logout_redirect_uris: Iterable[str]
     require_consent: bool
     require_pkce: bool
+    admin: bool
 
 
 class ClientChanges(TypedDict, total=False):
@@ -176,6 +178,22 @@ class ClientRegistry:
         self._max_token_age = max_token_age
         self._audit = audit
 
+    def acting(self, audit: AuditRecorder) -> ClientRegistry:
+        """This registry recording through ``audit`` (an admin request's actor)."""
+        acting = copy.copy(self)
+        acting._audit = audit
+        return acting
+
+    async def list(
+        self, *, limit: int | None = None, after: str | None = None, search: str | None = None
+    ) -> list[Client]:
+        """Clients ordered by id, a page at a time (see ``ClientRepository.list``)."""
+        return await self._storage.clients.list(limit=limit, after=after, search=search)
+
+    async def get(self, client_id: str) -> Client | None:
+        """The stored client (not the request path's cached copy)."""
+        return await self._storage.clients.get(client_id=client_id)
+
     async def create(self, **options: Unpack[ClientOptions]) -> NewClient:
         """Register a client (see :meth:`build` for the options and rules) and announce it."""
         new = self.build(**options)
@@ -204,6 +222,7 @@ class ClientRegistry:
         post_logout_redirect_uris: Iterable[str] = (),
         require_consent: bool = True,
         require_pkce: bool = True,
+        admin: bool = False,
     ) -> NewClient:
         """A new client, checked but not stored: a confidential one gets a server-generated
         secret, a public one none (it authenticates with ``none``: its client_id alone). The
@@ -213,13 +232,21 @@ class ClientRegistry:
         server; without, it learns only about its own tokens. ``secret`` is only for the
         development demo client, whose secret the seed README fixes. ``auth_methods``
         defaults to both secret methods for a confidential client (as before client types)
-        and is always ``none`` for a public one. See :func:`check_client` for the rules.
+        and is always ``none`` for a public one. ``admin`` adds the ``admin`` scope, which no
+        other way grants (:data:`~oauth_server.oauth.scopes.ADMIN_SCOPE`). See
+        :func:`check_client` for the rules.
         """
         client_id = client_id or new_token(16)
         if _CLIENT_ID.fullmatch(client_id) is None:
             raise InvalidClientMetadata("client_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -")
         try:
             allowed = parse_scope(" ".join(scopes))
+            if ADMIN_SCOPE in allowed and not admin:
+                raise InvalidClientMetadata(
+                    "the admin scope is given only to an admin client (clients create --admin)"
+                )
+            if admin and ADMIN_SCOPE not in allowed:
+                allowed = (*allowed, ADMIN_SCOPE)
             defaults = allowed if default_scopes is None else parse_scope(" ".join(default_scopes))
         except InvalidScope as exc:
             raise InvalidClientMetadata(f"invalid scope: {exc.description}") from None
@@ -302,6 +329,10 @@ class ClientRegistry:
             return None
         try:
             allowed = current.scopes if scopes is None else frozenset(parse_scope(" ".join(scopes)))
+            if ADMIN_SCOPE in allowed and ADMIN_SCOPE not in current.scopes:
+                raise InvalidClientMetadata(
+                    "the admin scope is given only at creation (clients create --admin)"
+                )
             if default_scopes is not None:
                 defaults = parse_scope(" ".join(default_scopes))
             elif scopes is not None:

@@ -39,6 +39,7 @@ from oauth_server.oauth.http import (
     authorization_response,
     render_error,
 )
+from oauth_server.oauth.scopes import ADMIN_SCOPE
 from oauth_server.oauth.tokens.format import TokenCodec
 from oauth_server.observer import NO_OBSERVER, Observer
 from oauth_server.storage.models import (
@@ -419,6 +420,7 @@ class SignIn:
         the token request must match."""
         now = self._clock.now()
         handle = self._codec.mint("authorization_code", now)
+        scope = await self._scope_for_user(areq.scope, user_id)
         await self._storage.codes.add(
             code=AuthorizationCode(
                 selector=handle.selector,
@@ -426,7 +428,7 @@ class SignIn:
                 client_id=areq.client_id,
                 redirect_uri=areq.redirect_uri,
                 user_id=user_id,
-                scope=" ".join(areq.scope),
+                scope=" ".join(scope),
                 issued_at=int(now),
                 expires_at=int(now) + self._code_ttl,
                 code_challenge=areq.code_challenge,
@@ -439,6 +441,18 @@ class SignIn:
         )
         self._observer.authorization("approved")
         return authorization_response(areq.target(self._issuer), {"code": handle.value})
+
+    async def _scope_for_user(self, scope: tuple[str, ...], user_id: str) -> tuple[str, ...]:
+        """The requested scope less what this user may not grant: ``admin`` only for an admin
+        user. RFC 6749 §3.3: the server "MAY fully or partially ignore the scope requested by
+        the client, based on the authorization server policy"; the token response then names
+        the scope issued (§5.1)."""
+        if ADMIN_SCOPE not in scope:
+            return scope
+        user = await self._storage.users.get(user_id=user_id)
+        if user is not None and user.is_admin:
+            return scope
+        return tuple(s for s in scope if s != ADMIN_SCOPE)
 
 
 class LostInteraction(Exception):

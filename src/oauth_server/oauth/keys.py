@@ -440,8 +440,15 @@ class KeyManager:
             public_jwk=public,
         )
 
-    async def create(self, *, activates_at: int, alg: SigningAlg | None = None) -> str | None:
-        """Create the next key; ``None`` when another instance created that generation first."""
+    async def create(
+        self,
+        *,
+        activates_at: int,
+        alg: SigningAlg | None = None,
+        audit: AuditRecorder | None = None,
+    ) -> str | None:
+        """Create the next key; ``None`` when another instance created that generation first.
+        ``audit`` records the event instead of the manager's own recorder (an admin's actor)."""
         alg = alg or self._alg
         key = generate_private_jwk(alg)
         kid = key.thumbprint()
@@ -465,7 +472,7 @@ class KeyManager:
         )
         if added:
             await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
-            self._audit.record("signing_key_created", kid=kid, alg=alg)
+            (audit or self._audit).record("signing_key_created", kid=kid, alg=alg)
             log.warning(
                 "created signing key %s (%s), active from %d",
                 kid,
@@ -483,19 +490,19 @@ class KeyManager:
         await self.load()
         return kid if added else None
 
-    async def ensure_current(self) -> None:
+    async def ensure_current(self, *, audit: AuditRecorder | None = None) -> None:
         """Create the first key, or the next one when the schedule says it is due."""
         await self.load()
         now = int(self._clock.now())
         live = [r for r in self._records if r.removed_at is None]
         if not any(r.activates_at <= now for r in live):
-            await self.create(activates_at=now)
+            await self.create(activates_at=now, audit=audit)
             return
         due = self._next_due()
         if due is not None and now >= due:
             newest = max(live, key=lambda r: (r.activates_at, r.generation))
             takeover = newest.activates_at + self._rotation_interval
-            await self.create(activates_at=max(takeover, now + self._publish_lead))
+            await self.create(activates_at=max(takeover, now + self._publish_lead), audit=audit)
 
     def _next_due(self) -> float | None:
         """When the next key must be created (a publish lead before it takes over), judged on
@@ -533,20 +540,23 @@ class KeyManager:
         delay = due - self._clock.now()
         return min(poll, delay if delay > 0 else _RETRY_OVERDUE)
 
-    async def rotate(self, *, immediately: bool = False) -> str | None:
+    async def rotate(
+        self, *, immediately: bool = False, audit: AuditRecorder | None = None
+    ) -> str | None:
         """Publish a new key now; it signs after the publish lead, or at once if asked."""
         await self.load()
         now = int(self._clock.now())
-        return await self.create(activates_at=now if immediately else now + self._publish_lead)
+        activates_at = now if immediately else now + self._publish_lead
+        return await self.create(activates_at=activates_at, audit=audit)
 
-    async def remove(self, kid: str) -> bool:
+    async def remove(self, kid: str, *, audit: AuditRecorder | None = None) -> bool:
         """Withdraw a key at once; if it was the signing key, a new one takes over now."""
         now = int(self._clock.now())
         if not await self._storage.keys.remove(kid=kid, now=now):
             return False
         await self._storage.changes.publish(kind=KEYS_CHANGE, key=kid, now=now)
-        self._audit.record("signing_key_removed", kid=kid)
-        await self.ensure_current()
+        (audit or self._audit).record("signing_key_removed", kid=kid)
+        await self.ensure_current(audit=audit)
         return True
 
     async def purge_expired(self, *, margin: int) -> list[str]:

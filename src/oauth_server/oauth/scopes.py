@@ -7,7 +7,14 @@ from collections.abc import Iterable
 
 from oauth_server.errors import InvalidScope
 
-__all__ = ["MAX_SCOPES", "USER_SCOPES", "format_scope", "parse_scope", "resolve_scope"]
+__all__ = [
+    "ADMIN_SCOPE",
+    "MAX_SCOPES",
+    "USER_SCOPES",
+    "format_scope",
+    "parse_scope",
+    "resolve_scope",
+]
 
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
@@ -17,6 +24,10 @@ USER_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 claims or offline access, so only a grant with a signed-in user (``authorization_code``,
 ``refresh_token``) may grant them; ``client_credentials`` never does, even to a client that
 has them for its sign-in grants."""
+
+ADMIN_SCOPE = "admin"
+"""The admin API's scope. Only a client registered as an admin client has it (``clients
+create --admin``), and a token issued for a user carries it only if that user is an admin."""
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:

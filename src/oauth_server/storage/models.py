@@ -8,6 +8,7 @@ from typing import Literal
 __all__ = [
     "MAX_USER_AGENT",
     "AccessTokenRecord",
+    "AuditQuery",
     "AuditRecord",
     "AuthMethod",
     "AuthorizationCode",
@@ -207,6 +208,22 @@ class AuditRecord:
     data: str
     """Canonical JSON of the event's fields (identifiers, addresses, reasons; never secrets)."""
     digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """What to select from the audit trail; every given criterion must hold."""
+
+    kinds: tuple[str, ...] = ()
+    """Any of these kinds (all kinds when empty)."""
+    client_id: str | None = None
+    user_id: str | None = None
+    since_ms: int | None = None
+    """``at_ms >= since_ms``."""
+    until_ms: int | None = None
+    """``at_ms < until_ms``."""
+    before: tuple[int, str, int] | None = None
+    """Page cursor: records strictly older than ``(at_ms, chain_id, seq)``."""
 
 
 @dataclass(frozen=True, slots=True)

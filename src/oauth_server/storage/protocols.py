@@ -17,6 +17,7 @@ from typing import Protocol
 
 from oauth_server.storage.models import (
     AccessTokenRecord,
+    AuditQuery,
     AuditRecord,
     AuthorizationCode,
     BrowserSession,
@@ -74,7 +75,14 @@ class ClientRepository(Protocol):
         """Insert; raise :class:`AlreadyExists` when the id is taken."""
         ...
 
-    async def list(self) -> list[Client]: ...
+    async def list(
+        self, *, limit: int | None = None, after: str | None = None, search: str | None = None
+    ) -> list[Client]:
+        """Clients ordered by id: up to ``limit`` (all without), after the id ``after``, and
+        with ``search`` only those whose id or name contains it (case-insensitive; ``%``,
+        ``_`` and ``\\`` are plain characters)."""
+        ...
+
     async def delete(self, *, client_id: str, revocation: ClientRevocation) -> bool:
         """Delete the client and, in the same transaction, record ``revocation`` (its tokens
         issued so far become void, as by :meth:`RevocationRepository.revoke_client`);
@@ -216,6 +224,13 @@ class AuditRepository(Protocol):
         """The ``limit`` most recent records, newest first."""
         ...
 
+    async def query(self, *, query: AuditQuery, limit: int) -> list[AuditRecord]:
+        """Up to ``limit`` records matching ``query``, newest first (by ``at_ms``, then chain
+        and sequence, descending), strictly before ``query.before`` when given: the key of the
+        last record of the previous page. The kind and the time range use indexes; ``client_id``
+        and ``user_id`` match the event's field of that name exactly."""
+        ...
+
 
 class UserRepository(Protocol):
     """People who sign in. Usernames arrive normalized (:mod:`oauth_server.accounts` validates
@@ -228,8 +243,12 @@ class UserRepository(Protocol):
 
     async def get(self, *, user_id: str) -> User | None: ...
     async def get_by_username(self, *, username: str) -> User | None: ...
-    async def list(self, *, limit: int, after: str | None = None) -> list[User]:
-        """Up to ``limit`` users ordered by username, starting after the username ``after``."""
+    async def list(
+        self, *, limit: int, after: str | None = None, search: str | None = None
+    ) -> list[User]:
+        """Up to ``limit`` users ordered by username, starting after the username ``after``;
+        with ``search``, only those whose username, name or email contains it
+        (case-insensitive, every character plain)."""
         ...
 
     async def update_profile(

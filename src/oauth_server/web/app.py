@@ -29,6 +29,7 @@ from oauth_server.web.protocol import BoundedHttpToolsProtocol, HttpLimits
 from oauth_server.web.requests import REQUEST_ID_SCOPE_KEY
 from oauth_server.web.routes import (
     account,
+    admin,
     logout,
     oauth,
     ops,
@@ -55,6 +56,7 @@ def build_api(settings: Settings, metrics: PrometheusMetrics | None = None) -> A
     logout.register(api)
     wellknown.register(api)
     restaurants.register(api)
+    admin.register(api)
     document = api.openapi(
         title="PythonOauthServer",
         version=__version__,

@@ -109,6 +109,8 @@ def build_openapi(
                                 "restaurent": "Read and update restaurants (seed scope)",
                                 "restaurants:read": "Read full restaurant documents",
                                 "restaurants:write": "Create, update and delete restaurants",
+                                "admin": "The admin API (an admin client's; a user's token "
+                                "only while the user is an admin)",
                             },
                         }
                     },

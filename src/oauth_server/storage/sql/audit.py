@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, select, tuple_
+import orjson
+from sqlalchemy import Insert, Select, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from oauth_server.storage.models import AuditRecord
+from oauth_server.storage.models import AuditQuery, AuditRecord
 from oauth_server.storage.sql.schema import audit_events
 
 __all__ = ["SqlAuditRepository"]
@@ -23,6 +24,22 @@ def _record(row: Any) -> AuditRecord:
         kind=row.kind,
         data=row.data,
         digest=bytes(row.digest),
+    )
+
+
+def _query_columns(data: str) -> dict[str, str | None]:
+    """The event's ``client_id`` and ``user_id`` fields, copied to columns for queries."""
+    fields = orjson.loads(data)
+    client_id, user_id = fields.get("client_id"), fields.get("user_id")
+    return {
+        "client_id": client_id if isinstance(client_id, str) else None,
+        "user_id": user_id if isinstance(user_id, str) else None,
+    }
+
+
+def _newest_first(query: Select[Any]) -> Select[Any]:
+    return query.order_by(
+        audit_events.c.at_ms.desc(), audit_events.c.chain_id.desc(), audit_events.c.seq.desc()
     )
 
 
@@ -48,6 +65,7 @@ class SqlAuditRepository:
                 "kind": r.kind,
                 "data": r.data,
                 "digest": r.digest,
+                **_query_columns(r.data),
             }
             for r in records
         ]
@@ -63,14 +81,27 @@ class SqlAuditRepository:
             return [_record(row) for row in await conn.execute(query)]
 
     async def recent(self, *, limit: int) -> list[AuditRecord]:
-        query = (
-            select(audit_events)
-            .order_by(
-                audit_events.c.at_ms.desc(),
-                audit_events.c.chain_id.desc(),
-                audit_events.c.seq.desc(),
-            )
-            .limit(limit)
-        )
+        query = _newest_first(select(audit_events)).limit(limit)
         async with self._engine.connect() as conn:
             return [_record(row) for row in await conn.execute(query)]
+
+    async def query(self, *, query: AuditQuery, limit: int) -> list[AuditRecord]:
+        events = audit_events.c
+        select_ = select(audit_events)
+        if query.kinds:
+            select_ = select_.where(events.kind.in_(query.kinds))
+        if query.client_id is not None:
+            select_ = select_.where(events.client_id == query.client_id)
+        if query.user_id is not None:
+            select_ = select_.where(events.user_id == query.user_id)
+        if query.since_ms is not None:
+            select_ = select_.where(events.at_ms >= query.since_ms)
+        if query.until_ms is not None:
+            select_ = select_.where(events.at_ms < query.until_ms)
+        if query.before is not None:
+            select_ = select_.where(
+                tuple_(events.at_ms, events.chain_id, events.seq) < query.before
+            )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(_newest_first(select_).limit(limit))
+            return [_record(row) for row in rows]

@@ -12,6 +12,7 @@ from oauth_server.storage.models import Client, ClientRevocation
 from oauth_server.storage.protocols import AlreadyExists
 from oauth_server.storage.sql.keys import record_client_revocation
 from oauth_server.storage.sql.schema import client_registrations, clients
+from oauth_server.storage.sql.search import contains_any
 
 __all__ = ["SqlClientRepository", "client_to_row", "update_values"]
 
@@ -85,9 +86,18 @@ class SqlClientRepository:
         except IntegrityError:
             raise AlreadyExists(client.client_id) from None
 
-    async def list(self) -> list[Client]:
+    async def list(
+        self, *, limit: int | None = None, after: str | None = None, search: str | None = None
+    ) -> list[Client]:
+        query = select(clients).order_by(clients.c.client_id)
+        if after is not None:
+            query = query.where(clients.c.client_id > after)
+        if search:
+            query = query.where(contains_any(search, clients.c.client_id, clients.c.name))
+        if limit is not None:
+            query = query.limit(limit)
         async with self._engine.connect() as conn:
-            result = await conn.execute(select(clients).order_by(clients.c.client_id))
+            result = await conn.execute(query)
             return [_row_to_client(row) for row in result]
 
     async def delete(self, *, client_id: str, revocation: ClientRevocation) -> bool:

@@ -176,8 +176,14 @@ audit_events = Table(
     Column("kind", String(64), nullable=False),
     Column("data", Text, nullable=False),
     Column("digest", LargeBinary(32), nullable=False),
+    # Copies of the event's client_id and user_id fields, for queries (migration 0015).
+    Column("client_id", String(256), nullable=True),
+    Column("user_id", String(256), nullable=True),
     PrimaryKeyConstraint("chain_id", "seq", name="pk_audit_events"),
     Index("ix_audit_events_at_ms", "at_ms"),
+    Index("ix_audit_events_kind_at_ms", "kind", "at_ms"),
+    Index("ix_audit_events_client_id_at_ms", "client_id", "at_ms"),
+    Index("ix_audit_events_user_id_at_ms", "user_id", "at_ms"),
 )
 
 users = Table(

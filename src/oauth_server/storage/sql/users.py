@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from oauth_server.storage.models import User, UserProfileChanges
 from oauth_server.storage.protocols import AlreadyExists
 from oauth_server.storage.sql.schema import users as table
+from oauth_server.storage.sql.search import contains_any
 
 __all__ = ["SqlUserRepository"]
 
@@ -73,10 +74,14 @@ class SqlUserRepository:
             row = (await conn.execute(select(table).where(condition))).first()
         return _row_to_user(row) if row else None
 
-    async def list(self, *, limit: int, after: str | None = None) -> list[User]:
+    async def list(
+        self, *, limit: int, after: str | None = None, search: str | None = None
+    ) -> list[User]:
         query = select(table).order_by(table.c.username).limit(limit)
         if after is not None:
             query = query.where(table.c.username > after)
+        if search:
+            query = query.where(contains_any(search, table.c.username, table.c.name, table.c.email))
         async with self._engine.connect() as conn:
             return [_row_to_user(row) for row in await conn.execute(query)]
 
