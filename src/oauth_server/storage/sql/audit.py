@@ -27,13 +27,21 @@ def _record(row: Any) -> AuditRecord:
     )
 
 
+def _queryable(value: object) -> str | None:
+    """An id as a query column holds it: printable ASCII (RFC 6749 A.1 VSCHAR), at most 255
+    characters. Anything else — the NUL of a hostile client id, which PostgreSQL cannot store
+    in text at all — stays in the event's data only, where it is escaped JSON."""
+    if isinstance(value, str) and len(value) <= 255 and all(" " <= c <= "~" for c in value):
+        return value
+    return None
+
+
 def _query_columns(data: str) -> dict[str, str | None]:
     """The event's ``client_id`` and ``user_id`` fields, copied to columns for queries."""
     fields = orjson.loads(data)
-    client_id, user_id = fields.get("client_id"), fields.get("user_id")
     return {
-        "client_id": client_id if isinstance(client_id, str) else None,
-        "user_id": user_id if isinstance(user_id, str) else None,
+        "client_id": _queryable(fields.get("client_id")),
+        "user_id": _queryable(fields.get("user_id")),
     }
 
 

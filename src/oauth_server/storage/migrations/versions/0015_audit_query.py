@@ -23,6 +23,15 @@ depends_on = None
 _BATCH = 1000
 
 
+def _queryable(value: object) -> str | None:
+    """As the store copies ids to these columns: printable ASCII (RFC 6749 A.1 VSCHAR), at most
+    255 characters; a hostile client id's NUL (which PostgreSQL cannot hold in text) is left in
+    the event's data only."""
+    if isinstance(value, str) and len(value) <= 255 and all(" " <= c <= "~" for c in value):
+        return value
+    return None
+
+
 def upgrade() -> None:
     op.add_column("audit_events", sa.Column("client_id", sa.String(256), nullable=True))
     op.add_column("audit_events", sa.Column("user_id", sa.String(256), nullable=True))
@@ -45,15 +54,15 @@ def upgrade() -> None:
         ).all()
         for chain_id, seq, data in rows:
             fields = json.loads(data)
-            client_id, user_id = fields.get("client_id"), fields.get("user_id")
-            if isinstance(client_id, str) or isinstance(user_id, str):
+            client_id, user_id = (
+                _queryable(fields.get("client_id")),
+                _queryable(fields.get("user_id")),
+            )
+            if client_id is not None or user_id is not None:
                 connection.execute(
                     sa.update(events)
                     .where(events.c.chain_id == chain_id, events.c.seq == seq)
-                    .values(
-                        client_id=client_id if isinstance(client_id, str) else None,
-                        user_id=user_id if isinstance(user_id, str) else None,
-                    )
+                    .values(client_id=client_id, user_id=user_id)
                 )
         if len(rows) < _BATCH:
             break
