@@ -25,7 +25,15 @@ from oauth_server.services import Services, build_services
 from oauth_server.web.adapters import error_response, security_headers, to_starlette
 from oauth_server.web.api import Api, FastRouter
 from oauth_server.web.protocol import BoundedHttpToolsProtocol, HttpLimits
-from oauth_server.web.routes import account, oauth, ops, restaurants, signin, wellknown
+from oauth_server.web.routes import (
+    account,
+    admin_console,
+    oauth,
+    ops,
+    restaurants,
+    signin,
+    wellknown,
+)
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -37,6 +45,7 @@ def build_api(settings: Settings) -> Api:
     oauth.register(api)
     signin.register(api)
     account.register(api)
+    admin_console.register(api)
     wellknown.register(api)
     restaurants.register(api)
     document = api.openapi(
