@@ -279,3 +279,19 @@ async def test_rotate_signing_key(admin: httpx.AsyncClient, app_svc: Services) -
     assert answer.status_code == 303
     assert len(app_svc.keys.describe()) == before + 1
     assert "A new signing key was published" in (await admin.get(answer.headers["location"])).text
+
+
+async def test_disabling_twice_is_not_an_error_but_an_unknown_user_is_404(
+    admin: httpx.AsyncClient, people: dict[str, str]
+) -> None:
+    for _ in range(2):
+        answer = await admin.post(
+            "/admin/users/disable",
+            data={"csrf_token": await csrf(admin), "user_id": people[USERNAME], "disabled": "true"},
+        )
+        assert answer.status_code == 303
+    missing = await admin.post(
+        "/admin/users/disable",
+        data={"csrf_token": await csrf(admin), "user_id": "nobody", "disabled": "true"},
+    )
+    assert missing.status_code == 404

@@ -302,7 +302,13 @@ def register(api: Api) -> None:
             return checked
         _, _, form = checked
         disable = form.get("disabled") == "true"
-        if not await call.services.accounts.set_disabled(form.get("user_id", "")[:64], disable):
+        user_id = form.get("user_id", "")[:64]
+        accounts = call.services.accounts
+        # False also when it is already so (a second click): only a missing user is an error.
+        if (
+            not await accounts.set_disabled(user_id, disable)
+            and await accounts.get(user_id) is None
+        ):
             return _refused(404, "No such user", "That user does not exist any more.")
         return OAuthResponse.redirect(
             f"{ADMIN_PATH}/users?done={'disabled' if disable else 'enabled'}"
