@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from typing import Any
@@ -545,3 +546,30 @@ async def post_token(http: httpx.AsyncClient, form: dict[str, str]) -> httpx.Res
 async def refresh(http: httpx.AsyncClient, token: str, **extra: str) -> httpx.Response:
     form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": PUBLIC_ID}
     return await post_token(http, {**form, **extra})
+
+
+# --- the account page's browser (tests of the account page and the admin console) ----------
+
+
+@asynccontextmanager
+async def browser_for(app: FastRouter) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"},
+    ) as http:
+        yield http
+
+
+async def account_login(
+    http: httpx.AsyncClient, *, username: str = USERNAME, password: str = PASSWORD
+) -> httpx.Response:
+    page = await http.get("/account/login")
+    assert page.status_code == 200, page.text
+    form = read_form(page.text)
+    assert form.actions == ["/account/login"]
+    return await http.post(
+        "/account/login",
+        data={"csrf_token": form.fields["csrf_token"], "username": username, "password": password},
+    )

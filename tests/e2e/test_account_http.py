@@ -8,7 +8,6 @@ with the sign-in pages' headers."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -19,6 +18,8 @@ from tests.signin import (
     PASSWORD,
     REDIRECT_URI,
     USERNAME,
+    account_login,
+    browser_for,
     pkce_pair,
     query_of,
     read_form,
@@ -29,17 +30,6 @@ pytestmark = pytest.mark.asyncio
 SCOPE = "openid profile offline_access restaurants:read"
 BOB = "bob"
 BOB_PASSWORD = "bob's long password 42"
-
-
-@asynccontextmanager
-async def browser_for(app: FastRouter) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://testserver",
-        headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"},
-    ) as http:
-        yield http
 
 
 @pytest.fixture
@@ -122,19 +112,6 @@ async def sign_in_to_app(
     body: dict[str, str] = tokens.json()
     assert "refresh_token" in body
     return body
-
-
-async def account_login(
-    http: httpx.AsyncClient, *, username: str = USERNAME, password: str = PASSWORD
-) -> httpx.Response:
-    page = await http.get("/account/login")
-    assert page.status_code == 200, page.text
-    form = read_form(page.text)
-    assert form.actions == ["/account/login"]
-    return await http.post(
-        "/account/login",
-        data={"csrf_token": form.fields["csrf_token"], "username": username, "password": password},
-    )
 
 
 async def account_csrf(http: httpx.AsyncClient) -> str:

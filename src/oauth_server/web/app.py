@@ -30,6 +30,7 @@ from oauth_server.web.requests import REQUEST_ID_SCOPE_KEY
 from oauth_server.web.routes import (
     account,
     admin,
+    admin_console,
     logout,
     oauth,
     ops,
@@ -54,6 +55,7 @@ def build_api(settings: Settings, metrics: PrometheusMetrics | None = None) -> A
     signin.register(api)
     account.register(api)
     logout.register(api)
+    admin_console.register(api)
     wellknown.register(api)
     restaurants.register(api)
     admin.register(api)

@@ -35,6 +35,20 @@ ACCOUNT_PATH = "/account"
 ACCOUNT_LOGIN_PATH = "/account/login"
 _PAGES = Pages()
 
+# Where the login may send the browser after signing in: a fixed allowlist of local paths,
+# never a URL from the request (no open redirect).
+RETURN_PATHS = frozenset({"/account", "/admin"})
+
+
+def _return_to(request: OAuthRequest) -> str:
+    """The allowlisted ``return`` of the login's query, else the account page."""
+    try:
+        wanted = parse_query(request.query).get("return")
+    except InvalidRequest:
+        return ACCOUNT_PATH
+    return wanted if wanted in RETURN_PATHS else ACCOUNT_PATH
+
+
 # Fixed messages chosen by a short code in the redirect's query: nothing the page shows
 # comes from the request.
 _NOTICES = {
@@ -78,6 +92,11 @@ def _when(timestamp: int | None) -> str:
     if timestamp is None:
         return ""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _login_action(request: OAuthRequest) -> str:
+    target = _return_to(request)
+    return ACCOUNT_LOGIN_PATH if target == ACCOUNT_PATH else f"{ACCOUNT_LOGIN_PATH}?return={target}"
 
 
 def _csrf_refused() -> OAuthResponse:
@@ -207,7 +226,7 @@ def register(api: Api) -> None:
     @api.route(ACCOUNT_LOGIN_PATH, methods=["GET"])
     async def account_login_page(call: Call) -> OAuthResponse:
         if await call.services.signin.current_session(call.request) is not None:
-            return OAuthResponse.redirect(ACCOUNT_PATH)
+            return OAuthResponse.redirect(_return_to(call.request))
         return _login_form(call, notice=_notice(call.request))
 
     @api.route(ACCOUNT_LOGIN_PATH, methods=["POST"])
@@ -228,7 +247,7 @@ def register(api: Api) -> None:
             user_agent=call.request.headers.get("user-agent", ""),
             address=call.request.client_ip,
         )
-        return OAuthResponse.redirect(ACCOUNT_PATH, headers=(cookie,))
+        return OAuthResponse.redirect(_return_to(call.request), headers=(cookie,))
 
     def _login_form(
         call: Call,
@@ -245,7 +264,7 @@ def register(api: Api) -> None:
             headers=set_cookie,
             title="Sign in",
             client_name="your account",
-            action=ACCOUNT_LOGIN_PATH,
+            action=_login_action(call.request),
             csrf_token=_csrf_for_login(call, nonce),
             username=username,
             error=error,
