@@ -10,85 +10,36 @@ error, expired, logout confirmation and signed-out pages are kept in
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, app_callback, cli, sqlite_server
 from tests.conftest import unavailable
-from tests.process import CLI, ServerProcess
+from tests.process import ServerProcess
 from tests.signin import PASSWORD, USERNAME, pkce_pair
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-SECRET = "test-secret-key-of-at-least-32-characters"
-
-
-class _App(BaseHTTPRequestHandler):
-    landed: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/callback"):  # not the browser's /favicon.ico
-            self.landed.append(self.path)
-        body = b"<!doctype html><title>Menu Planner</title><h1>Back in Menu Planner</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def callback() -> Iterator[tuple[str, list[str]]]:
     """The app's callback: a local HTTP server recording the paths it was sent to."""
-    landed: list[str] = []
-    handler = type("Handler", (_App,), {"landed": landed})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/callback", landed
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with app_callback() as found:
+        yield found
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    env = {
-        "OAUTH_SERVER_DATABASE_URL": f"sqlite:///{tmp_path}/oauth.db",
-        "OAUTH_SERVER_ENV": "development",
-        "OAUTH_SERVER_SECRET_KEY": SECRET,
-        "OAUTH_SERVER_PASSWORD_HASH_TIME_COST": "1",
-        "OAUTH_SERVER_PASSWORD_HASH_MEMORY_COST": "8",
-    }
-    process = ServerProcess(env, log=tmp_path / "server.log")
-    try:
-        yield process.start()
-    finally:
-        process.stop()
-
-
-def _cli(server: ServerProcess, *args: str, stdin: str = "") -> str:
-    result = subprocess.run(
-        [CLI, *args], env=server.env, input=stdin, capture_output=True, text=True, check=True
-    )
-    return result.stdout
+    with sqlite_server(tmp_path) as process:
+        yield process
 
 
 @pytest.fixture
 def client_id(server: ServerProcess, callback: tuple[str, list[str]]) -> str:
-    _cli(
+    cli(
         server,
         "users",
         "create",
@@ -99,7 +50,7 @@ def client_id(server: ServerProcess, callback: tuple[str, list[str]]) -> str:
         stdin=PASSWORD + "\n",
     )
     created = json.loads(
-        _cli(
+        cli(
             server,
             "clients",
             "create",
@@ -140,12 +91,7 @@ def test_a_person_signs_in_consents_and_the_app_gets_a_code(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             context = browser.new_context(viewport={"width": 420, "height": 820})
